@@ -1,0 +1,256 @@
+"""Streaming, validated access to a competition parquet file.
+
+The organizers' scorer loads the whole table into pandas (about 12 GB for B's train set). Here
+the file is read in record batches and each batch becomes one float64 block laid out exactly like
+a row of the reference scorer's ``DataFrame.values``: meta columns, features, then targets.
+Every block is validated against the contract as it streams, carrying state across block
+boundaries, so a bad file fails at the first bad row with its file, ``seq_ix`` and row number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness import competitions
+from harness.competitions import SEQUENCE_LENGTH, Competition
+
+BATCH_ROWS = 64 * SEQUENCE_LENGTH
+
+
+class DataError(ValueError):
+    """The file breaks the competition contract; the message names file, sequence and row and the fix."""
+
+
+@dataclass
+class Block:
+    """Consecutive rows of the file as one float64 array (rows, meta + features + targets)."""
+
+    values: np.ndarray
+    first_row: int
+
+    @property
+    def seq_ix(self) -> np.ndarray:
+        return self.values[:, 0]
+
+    @property
+    def step(self) -> np.ndarray:
+        return self.values[:, 1]
+
+    @property
+    def need(self) -> np.ndarray:
+        return self.values[:, 2]
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    if not path.exists():
+        raise DataError(f"{path}: no such file; generate one with `python -m harness data` or pass --data")
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{path}: cannot be read as parquet ({exc}); the file is corrupt or truncated: "
+            "regenerate it (`python -m harness data`) or download it again"
+        ) from exc
+
+
+class ParquetSource:
+    """One competition file: schema checked on open, rows validated while streaming."""
+
+    def __init__(self, path: str | Path, competition: Competition | str | None = None):
+        self.path = Path(path)
+        self._file = _open(self.path)
+        names = list(self._file.schema_arrow.names)
+        try:
+            detected = competitions.detect(names)
+        except ValueError as exc:
+            raise DataError(f"{self.path}: {exc}") from exc
+        if competition is not None:
+            wanted = competitions.get(competition) if isinstance(competition, str) else competition
+            if wanted is not detected:
+                raise DataError(
+                    f"{self.path}: the columns are those of {detected.key} ({detected.name}) "
+                    f"but {wanted.key} ({wanted.name}) was asked for; drop --competition or pass the right file"
+                )
+        self.competition = detected
+        self.num_rows = self._file.metadata.num_rows
+        # Nominal; a sequence of the wrong length is reported where it is, while streaming.
+        self.num_sequences = -(-self.num_rows // SEQUENCE_LENGTH)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _raw_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._file.iter_batches(batch_size=BATCH_ROWS, columns=list(self.competition.columns))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(
+                f"{self.path}: reading failed part-way ({exc}); the file is corrupt or truncated: "
+                "regenerate or download it again"
+            ) from exc
+
+    @staticmethod
+    def _to_block(batch: pa.RecordBatch, first_row: int) -> Block:
+        # Filling column-major then transposing once is several times faster than writing
+        # strided columns; the result is row-contiguous, like ``DataFrame.values``.
+        columns = np.empty((batch.num_columns, batch.num_rows), dtype=np.float64)
+        for j in range(batch.num_columns):
+            columns[j] = batch.column(j).to_numpy(zero_copy_only=False)
+        return Block(np.ascontiguousarray(columns.T), first_row)
+
+    def blocks(self, max_sequences: int | None = None, validate: bool = True) -> Iterator[Block]:
+        """Yield fresh float64 blocks in file order (never reused: a candidate may keep row views)."""
+        limit = self.num_rows if max_sequences is None else min(self.num_rows, max_sequences * SEQUENCE_LENGTH)
+        checker = _ContractChecker(self) if validate else None
+        row = 0
+        for batch in self._raw_batches():
+            if row >= limit:
+                break
+            if row + batch.num_rows > limit:
+                batch = batch.slice(0, limit - row)
+            block = self._to_block(batch, row)
+            if checker is not None:
+                checker.check(block)
+            yield block
+            row += batch.num_rows
+        if checker is not None and limit == self.num_rows:
+            checker.finish()
+
+    def sequences(self, order: Sequence[int], validate: bool = True) -> Iterator[Block]:
+        """Yield the named sequences, one block each, in the given order (for shuffled replays)."""
+        wanted = [int(s) for s in order]
+        found: dict[int, np.ndarray] = {}
+        want = set(wanted)
+        for block in self.blocks(validate=validate):
+            ids = block.seq_ix
+            starts = np.flatnonzero(block.step == 0)
+            for s in starts:
+                sid = int(ids[s])
+                if sid in want:
+                    found[sid] = block.values[s : s + SEQUENCE_LENGTH].copy()
+        missing = [s for s in wanted if s not in found]
+        if missing:
+            raise DataError(f"{self.path}: no sequence with seq_ix {missing[:5]} in this file")
+        for k, sid in enumerate(wanted):
+            yield Block(found[sid], k * SEQUENCE_LENGTH)
+
+    def sequence_ids(self, max_sequences: int | None = None) -> np.ndarray:
+        """The seq_ix of every sequence, in file order."""
+        col = self._file.read(columns=["seq_ix", "step_in_seq"])
+        seq = col.column(0).to_numpy()
+        step = col.column(1).to_numpy()
+        ids = seq[step == 0].astype(np.int64)
+        return ids if max_sequences is None else ids[:max_sequences]
+
+    def validate(self) -> None:
+        """Read the whole file once, raising DataError at the first break of the contract."""
+        for _ in self.blocks():
+            pass
+
+
+def targets_of(competition: Competition, blocks: Iterator[Block]) -> np.ndarray:
+    """The values each scored prediction is compared with, in scoring order.
+
+    A prediction at step t is scored against row t + target_offset: the next row's features for
+    A, the same row's targets for B. Because every sequence is complete and in order, these are
+    exactly the rows whose step lies in the scored range shifted by the offset.
+    """
+    comp = competition
+    lo = comp.first_scored_step + comp.target_offset
+    hi = comp.last_scored_step + comp.target_offset
+    start = 3 + (comp.n_features if comp.target_columns else 0)
+    parts = []
+    for block in blocks:
+        step = block.step
+        mask = (step >= lo) & (step <= hi)
+        parts.append(block.values[mask, start : start + comp.n_outputs])
+    if not parts:
+        return np.empty((0, comp.n_outputs))
+    return np.concatenate(parts)
+
+
+class _ContractChecker:
+    """Checks blocks against the contract, remembering the last row of the previous block."""
+
+    def __init__(self, source: ParquetSource):
+        self.path = source.path
+        self.comp = source.competition
+        self.prev_seq: float | None = None
+        self.prev_step: float | None = None
+        self.seen: set[int] = set()
+        self.value_start = 3
+
+    def _fail(self, block: Block, i: int, what: str) -> None:
+        seq = block.values[i, 0]
+        step = block.values[i, 1]
+        raise DataError(
+            f"{self.path}: seq_ix {seq:.0f}, row {block.first_row + i} (step_in_seq {step:.0f}): {what}"
+        )
+
+    def check(self, block: Block) -> None:
+        comp = self.comp
+        v = block.values
+        seq, step, need = v[:, 0], v[:, 1], v[:, 2]
+        n = v.shape[0]
+        if n == 0:
+            return
+        prev_seq = np.concatenate(([np.nan if self.prev_seq is None else self.prev_seq], seq[:-1]))
+        prev_step = np.concatenate(([np.nan if self.prev_step is None else self.prev_step], step[:-1]))
+        new_seq = seq != prev_seq
+
+        bad_int = (step != np.round(step)) | (seq != np.round(seq))
+        if bad_int.any():
+            self._fail(block, int(np.argmax(bad_int)), "seq_ix and step_in_seq must be integers")
+        # A new sequence must start at step 0, right after the previous one reached the last step.
+        last = SEQUENCE_LENGTH - 1
+        bad_start = new_seq & (step != 0)
+        bad_end = new_seq & ~np.isnan(prev_step) & (prev_step != last)
+        bad_next = ~new_seq & (step != prev_step + 1)
+        problems = bad_start | bad_end | bad_next
+        if problems.any():
+            i = int(np.argmax(problems))
+            if bad_end[i]:
+                self._fail(
+                    block, i,
+                    f"the previous sequence ({prev_seq[i]:.0f}) ended at step {prev_step[i]:.0f}, "
+                    f"not {last}: every sequence must have exactly {SEQUENCE_LENGTH} steps",
+                )
+            if bad_start[i]:
+                self._fail(block, i, f"a new sequence starts at step {step[i]:.0f}; sequences must start at 0")
+            self._fail(
+                block, i,
+                f"step_in_seq goes from {prev_step[i]:.0f} to {step[i]:.0f}; rows of a sequence must be "
+                f"consecutive and in time order (0..{last})",
+            )
+        for i in np.flatnonzero(new_seq):
+            sid = int(seq[i])
+            if sid in self.seen:
+                self._fail(block, int(i), "this seq_ix appeared earlier in the file; sequences must be contiguous")
+            self.seen.add(sid)
+        expected = (step >= comp.first_scored_step) & (step <= comp.last_scored_step)
+        wrong_need = (need != 0) & (need != 1) | ((need == 1) != expected)
+        if wrong_need.any():
+            i = int(np.argmax(wrong_need))
+            self._fail(
+                block, i,
+                f"need_prediction is {need[i]:g} but the {comp.key} contract has it 1 exactly at steps "
+                f"{comp.first_scored_step}..{comp.last_scored_step} and 0 elsewhere",
+            )
+        finite = np.isfinite(v[:, self.value_start :])
+        if not finite.all():
+            i, j = np.argwhere(~finite)[0]
+            column = (comp.feature_columns + comp.target_columns)[j]
+            self._fail(block, int(i), f"column {column!r} is {v[i, 3 + j]}; features and targets must be finite")
+        self.prev_seq = float(seq[-1])
+        self.prev_step = float(step[-1])
+
+    def finish(self) -> None:
+        if self.prev_step is not None and self.prev_step != SEQUENCE_LENGTH - 1:
+            raise DataError(
+                f"{self.path}: the last sequence ({self.prev_seq:.0f}) ends at step {self.prev_step:.0f}, "
+                f"not {SEQUENCE_LENGTH - 1}: the file is truncated"
+            )

@@ -1,0 +1,44 @@
+"""Contract-valid files of plain random numbers, for tests and benchmarks of the grader itself.
+
+The market simulator makes realistic data; these files only need the right schema, dtypes and
+``need_prediction`` pattern, and must be quick to make at any size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.competitions import SEQUENCE_LENGTH, Competition
+
+
+def random_table(competition: Competition, n_sequences: int, seed: int = 0, first_seq_ix: int = 0) -> pa.Table:
+    comp = competition
+    rng = np.random.default_rng(seed)
+    rows = n_sequences * SEQUENCE_LENGTH
+    step = np.tile(np.arange(SEQUENCE_LENGTH), n_sequences)
+    seq = np.repeat(rng.permutation(n_sequences) + first_seq_ix, SEQUENCE_LENGTH)
+    need = (step >= comp.first_scored_step) & (step <= comp.last_scored_step)
+    cols = {
+        "seq_ix": pa.array(seq.astype(comp.index_dtype)),
+        "step_in_seq": pa.array(step.astype(comp.index_dtype)),
+        "need_prediction": pa.array(need.astype(comp.need_prediction_dtype)),
+    }
+    values = rng.standard_normal((rows, comp.n_features + len(comp.target_columns))).astype(comp.feature_dtype)
+    for j, name in enumerate(comp.feature_columns + comp.target_columns):
+        cols[name] = pa.array(values[:, j])
+    return pa.table(cols)
+
+
+def write_random_file(
+    competition: Competition, path: str | Path, n_sequences: int, seed: int = 0, sequences_per_group: int = 64
+) -> Path:
+    """Write ``n_sequences`` random sequences to ``path`` in row groups, returning the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = random_table(competition, n_sequences, seed)
+    pq.write_table(table, path, row_group_size=sequences_per_group * SEQUENCE_LENGTH)
+    return path

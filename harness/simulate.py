@@ -1,0 +1,174 @@
+"""One local grading: run a candidate in the sandbox, score it, time it and judge it.
+
+The result is a plain dictionary (the JSON report); ``harness.report`` renders it for people.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness import metrics
+from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.data import ParquetSource, targets_of
+from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
+
+DEFAULT_SAFETY = 1.5
+"""Participants saw the grader run about 2x slower than their machines; 1.5 is the default margin."""
+
+
+@dataclass
+class SimulateOptions:
+    sequences: int | None = None
+    memory_gb: float | None = None
+    minutes: float | None = None
+    safety: float = DEFAULT_SAFETY
+    test_sequences: int | None = None
+    bootstrap: int = 1000
+    block_network: bool = True
+
+
+def load_oracle(data_path: Path):
+    """The simulator's oracle sidecar for this file, or None (real data has none)."""
+    try:
+        base = importlib.import_module("harness.market.base")
+    except ModuleNotFoundError:
+        return None
+    return base.load_sidecar(data_path)
+
+
+def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
+    """Percentiles of per-call ``predict`` time in microseconds for the rows in ``mask``."""
+    values = latency_ns[mask]
+    if values.size == 0:
+        return None
+    p50, p90, p99 = np.percentile(values, [50, 90, 99]) / 1e3
+    return {"p50_us": p50, "p90_us": p90, "p99_us": p99, "max_us": values.max() / 1e3,
+            "mean_us": values.mean() / 1e3, "rows": int(values.size)}
+
+
+def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, max_sequences: int | None,
+              bootstrap: int) -> dict | None:
+    if outcome.predictions is None or not outcome.ok:
+        return None
+    y_true = targets_of(comp, source.blocks(max_sequences=max_sequences))
+    y_pred = outcome.predictions
+    if y_true.shape != y_pred.shape:
+        raise RuntimeError(f"internal: {y_pred.shape[0]} predictions for {y_true.shape[0]} scored rows")
+    scores = metrics.score(comp, y_true, y_pred)
+    starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
+    out = {"headline": scores[comp.metric], "per_output": {n: scores[n] for n in comp.prediction_names}}
+    if len(starts) >= 2 and bootstrap:
+        stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
+        out["interval95"] = list(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
+    sidecar = load_oracle(source.path)
+    if sidecar is not None:
+        n = len(y_true)
+        oracle = {"observable": metrics.score(comp, y_true, sidecar.observable[:n])[comp.metric]}
+        if sidecar.hidden is not None:
+            oracle["hidden"] = metrics.score(comp, y_true, sidecar.hidden[:n])[comp.metric]
+        oracle["fraction_of_observable"] = out["headline"] / oracle["observable"] if oracle["observable"] else None
+        out["oracle"] = oracle
+    return out
+
+
+def timing_report(comp: Competition, outcome: RunOutcome, limit_s: float, safety: float, test_sequences: int) -> dict:
+    timing: dict = {"import_s": outcome.import_s, "construct_s": outcome.construct_s,
+                    "startup_s": outcome.startup_s, "wall_s": outcome.wall_s, "replay_s": outcome.replay_s}
+    if outcome.latency_ns is not None and outcome.rows and outcome.replay_s:
+        steps = np.arange(outcome.rows) % SEQUENCE_LENGTH
+        scored = (steps >= comp.first_scored_step) & (steps <= comp.last_scored_step)
+        timing["warmup"] = latency_summary(outcome.latency_ns, ~scored)
+        timing["scored"] = latency_summary(outcome.latency_ns, scored)
+        timing.update(projection(outcome, test_sequences, safety))
+        timing.update(limit_s=limit_s, headroom_s=limit_s - timing["projected_test_s"])
+    return timing
+
+
+def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> dict:
+    """Projected full test-set time from a partial run.
+
+    The first sequence carries one-time costs (lazy imports, the first read, caches warming), so
+    it is counted once and the rest of the test set at the mean of the later sequences.
+    """
+    seq_s = outcome.sequence_s
+    first = seq_s[0] if seq_s else outcome.replay_s
+    steady = float(np.mean(seq_s[1:])) if len(seq_s) > 1 else first
+    per_row = steady / SEQUENCE_LENGTH
+    projected = (outcome.startup_s + first + (test_sequences - 1) * steady) * safety
+    return {"rows_per_s": 1 / per_row, "per_row_us": per_row * 1e6, "first_sequence_s": first,
+            "test_sequences": test_sequences, "projected_test_s": projected, "safety": safety}
+
+
+def thread_warnings(threads: dict) -> list[str]:
+    """Thread pools or variables the candidate raised above 1 (the grader has one core)."""
+    warnings = []
+    for phase in ("threads_after_constructor", "threads_after_replay"):
+        report = threads.get(phase) or {}
+        for name, value in (report.get("env") or {}).items():
+            if value not in (None, "1"):
+                warnings.append(f"{name}={value} (set by the candidate)")
+        for pool in report.get("pools") or []:
+            if (pool.get("threads") or 1) > 1:
+                warnings.append(f"{pool['library']} pool uses {pool['threads']} threads")
+        torch = report.get("torch")
+        if torch and (torch["intra_op"] > 1 or torch["inter_op"] > 1):
+            warnings.append(f"torch uses {torch['intra_op']} intra-op / {torch['inter_op']} inter-op threads")
+    return sorted(set(warnings))
+
+
+def simulate(candidate: str | Path, data: str | Path, competition: Competition | str | None = None,
+             options: SimulateOptions | None = None,
+             on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Grade ``candidate`` on ``data`` and return the report dictionary."""
+    opts = options or SimulateOptions()
+    source = ParquetSource(data, competition)
+    comp = source.competition
+    for _ in source.blocks(max_sequences=opts.sequences):  # a bad file fails here, before any candidate runs
+        pass
+    limits = comp.limits
+    memory_bytes = int((opts.memory_gb or limits.memory_gb) * 1024**3)
+    limit_s = (opts.minutes or limits.minutes) * 60
+    sandbox_opts = SandboxOptions(memory_bytes=memory_bytes, time_limit_s=limit_s,
+                                  max_sequences=opts.sequences, block_network=opts.block_network)
+    outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress)
+    test_sequences = opts.test_sequences or comp.test_sequences
+    report = {
+        "candidate": str(candidate), "data": str(source.path), "competition": comp.key,
+        "metric": comp.metric, "status": outcome.status, "error": outcome.error,
+        "sequences": outcome.rows // SEQUENCE_LENGTH, "rows": outcome.rows,
+        "score": score_run(comp, source, outcome, opts.sequences, opts.bootstrap),
+        "timing": timing_report(comp, outcome, limit_s, opts.safety, test_sequences),
+        "memory": {"peak_bytes": outcome.peak_rss_bytes, "limit_bytes": memory_bytes},
+        "sandbox": {"cpu": outcome.cpu, "network": outcome.network, "exit_code": outcome.exit_code},
+        "threads": thread_warnings(outcome.threads),
+        "modules": outcome.modules,
+        "stderr_tail": outcome.stderr_tail if not outcome.ok else "",
+    }
+    report["verdict"], report["reasons"] = verdict(report)
+    return report
+
+
+def verdict(report: dict) -> tuple[str, list[str]]:
+    """PASS, WARN or FAIL, with one line per reason."""
+    reasons = []
+    if report["status"] != "ok":
+        err = report["error"] or {}
+        return "FAIL", [f"{report['status']}: {err.get('message', '')}"]
+    timing = report["timing"]
+    if timing.get("projected_test_s") is not None and timing["projected_test_s"] > timing["limit_s"]:
+        reasons.append(
+            f"projected test-set time {timing['projected_test_s'] / 60:.1f} min (x{timing['safety']} safety) "
+            f"exceeds the {timing['limit_s'] / 60:.0f} min limit")
+    mem = report["memory"]
+    if mem["peak_bytes"] > mem["limit_bytes"]:
+        reasons.append(f"peak memory {mem['peak_bytes'] / 1024**3:.2f} GiB exceeds {mem['limit_bytes'] / 1024**3:.0f} GiB")
+    if reasons:
+        return "FAIL", reasons
+    if report["threads"]:
+        return "WARN", ["threads raised above 1: " + "; ".join(report["threads"])]
+    return "PASS", []
