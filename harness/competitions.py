@@ -144,7 +144,7 @@ B = Competition(
     feature_dtype="float32",
     need_prediction_dtype="int8",
     prediction_clip=6.0,
-    simple_baseline="b_recent_flow",
+    simple_baseline="b_constant",
     leaderboard_best=0.3240,
     notes=(
         "targets t0, t1 are in the file but never reach the model",

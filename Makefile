@@ -1,0 +1,42 @@
+# Entry points. `make simulate` and `make test` work on a fresh machine with Python 3.11:
+# the first call creates .venv and installs the pinned requirements.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CANDIDATE ?= solutions/a_mean_so_far
+SOLUTION ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup simulate test data bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required; found " + sys.version.split()[0] + " at $(PYTHON). Set PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+## Grade the default candidate (or CANDIDATE=...) on the default generated data and print the report.
+simulate: $(STAMP)
+	$(BIN)/python -m harness simulate $(CANDIDATE) $(ARGS)
+
+## The test suite (tiny generated sets; a few minutes at most).
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+## The default generated data sets (data/A, data/B).
+data: $(STAMP)
+	$(BIN)/python -m harness data
+
+## Benchmarks: each prints a table of measured numbers beside their targets.
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .tox dist

@@ -1,0 +1,128 @@
+"""Each way a data file can break the contract gets an error naming file, sequence and row."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from harness import competitions as C
+from harness.data import DataError, ParquetSource, targets_of
+from harness.randomdata import random_table
+
+
+def write(table: pa.Table, path) -> str:
+    pq.write_table(table, path, row_group_size=1500)  # row groups that split sequences
+    return str(path)
+
+
+def with_column(table: pa.Table, name: str, values) -> pa.Table:
+    idx = table.schema.get_field_index(name)
+    return table.set_column(idx, name, pa.array(values, type=table.schema.field(name).type))
+
+
+def fail_message(path) -> str:
+    with pytest.raises(DataError) as info:
+        ParquetSource(path).validate()
+    return str(info.value)
+
+
+@pytest.fixture
+def table():
+    return random_table(C.A, 3, seed=0)
+
+
+def test_valid_file_detects_competition_and_streams_float64_blocks(tmp_path, table):
+    src = ParquetSource(write(table, tmp_path / "ok.parquet"))
+    assert src.competition is C.A
+    blocks = list(src.blocks())
+    assert sum(len(b.values) for b in blocks) == 3000
+    assert all(b.values.dtype == np.float64 and b.values.flags.c_contiguous for b in blocks)
+    b_src = ParquetSource(write(random_table(C.B, 2), tmp_path / "b.parquet"))
+    assert b_src.competition is C.B
+
+
+def test_missing_and_extra_columns(tmp_path, table):
+    msg = fail_message(write(table.drop(["7"]), tmp_path / "m.parquet"))
+    assert "missing ['7']" in msg and "m.parquet" in msg
+    msg = fail_message(write(table.append_column("extra", pa.array(np.zeros(3000))), tmp_path / "e.parquet"))
+    assert "unexpected ['extra']" in msg
+
+
+def test_wrong_competition_requested(tmp_path, table):
+    with pytest.raises(DataError, match="those of A"):
+        ParquetSource(write(table, tmp_path / "a.parquet"), "B")
+
+
+def test_short_sequence_is_named(tmp_path, table):
+    short = pa.concat_tables([table.slice(0, 999), table.slice(1000)])
+    msg = fail_message(write(short, tmp_path / "s.parquet"))
+    first = table.column("seq_ix")[0].as_py()
+    assert f"previous sequence ({first}) ended at step 998" in msg and "row 999" in msg
+
+
+def test_truncated_last_sequence(tmp_path, table):
+    msg = fail_message(write(table.slice(0, 2500), tmp_path / "t.parquet"))
+    assert "ends at step 499" in msg and "truncated" in msg
+
+
+def test_steps_out_of_order(tmp_path, table):
+    steps = table.column("step_in_seq").to_numpy().copy()
+    steps[1500], steps[1501] = steps[1501], steps[1500]
+    msg = fail_message(write(with_column(table, "step_in_seq", steps), tmp_path / "o.parquet"))
+    seq = table.column("seq_ix")[1500].as_py()
+    assert f"seq_ix {seq}, row 1500" in msg and "goes from 499 to 501" in msg
+
+
+def test_need_prediction_pattern(tmp_path, table):
+    need = table.column("need_prediction").to_numpy().copy()
+    need[2150] = 0
+    msg = fail_message(write(with_column(table, "need_prediction", need), tmp_path / "n.parquet"))
+    assert "row 2150" in msg and "steps 100..998" in msg
+
+
+def test_non_finite_feature(tmp_path, table):
+    col = table.column("5").to_numpy().copy()
+    col[1234] = np.nan
+    msg = fail_message(write(with_column(table, "5", col), tmp_path / "f.parquet"))
+    assert "row 1234" in msg and "column '5' is nan" in msg
+
+
+def test_sequence_appearing_twice(tmp_path, table):
+    seq = table.column("seq_ix").to_numpy().copy()
+    seq[2000:3000] = seq[0]
+    msg = fail_message(write(with_column(table, "seq_ix", seq), tmp_path / "d.parquet"))
+    assert "row 2000" in msg and "appeared earlier" in msg
+
+
+def test_corrupt_and_truncated_bytes(tmp_path, table):
+    good = tmp_path / "good.parquet"
+    write(table, good)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(data[: len(data) // 2])
+    assert "corrupt or truncated" in fail_message(cut)
+    garbled = tmp_path / "garbled.parquet"
+    garbled.write_bytes(data[:200] + bytes(2000) + data[2200:])
+    assert "corrupt or truncated" in fail_message(garbled)
+    assert "no such file" in fail_message(tmp_path / "absent.parquet")
+
+
+def test_targets_are_next_row_for_A_and_same_row_for_B(tmp_path):
+    a = random_table(C.A, 2, seed=3)
+    src = ParquetSource(write(a, tmp_path / "a.parquet"))
+    y = targets_of(C.A, src.blocks())
+    feats = np.column_stack([a.column(c).to_numpy() for c in C.A.feature_columns]).astype(np.float64)
+    steps = a.column("step_in_seq").to_numpy()
+    # the prediction made at step 998 of the first sequence is scored against its step 999
+    assert y.shape == (2 * 899, 32)
+    np.testing.assert_array_equal(y[898], feats[999])
+    np.testing.assert_array_equal(y[0], feats[101])
+    np.testing.assert_array_equal(y[899], feats[1101])  # second sequence: nothing crosses the boundary
+    assert steps[999] == 999
+    b = random_table(C.B, 2, seed=4)
+    src = ParquetSource(write(b, tmp_path / "b.parquet"))
+    yb = targets_of(C.B, src.blocks())
+    t = np.column_stack([b.column("t0").to_numpy(), b.column("t1").to_numpy()]).astype(np.float64)
+    assert yb.shape == (2 * 901, 2)
+    np.testing.assert_array_equal(yb[0], t[99])
+    np.testing.assert_array_equal(yb[900], t[999])

@@ -1,0 +1,86 @@
+"""The metrics equal independent computations, and their mergeable forms equal the direct ones."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn.metrics import r2_score
+
+from harness import competitions as C, metrics
+
+
+def pearson_from_formula(y, p):
+    """Written from the contract's words, with NumPy's weighted covariance."""
+    p = np.clip(p, -6, 6)
+    w = np.maximum(np.abs(y), 1e-8)
+    cov = np.cov(y, p, aweights=w, ddof=0)
+    if cov[0, 0] <= 0 or cov[1, 1] <= 0:
+        return 0.0
+    return cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 400), st.integers(0, 2**31 - 1), st.floats(0.0, 3.0))
+def test_r2_equals_sklearn(n, seed, noise):
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal((n, 32)) * rng.uniform(0.1, 5, 32) + rng.normal(size=32)
+    p = y + noise * rng.standard_normal(y.shape)
+    np.testing.assert_allclose(metrics.r2_per_column(y, p), r2_score(y, p, multioutput="raw_values"), rtol=0, atol=1e-12)
+    assert metrics.score(C.A, y, p)["mean_r2"] == pytest.approx(r2_score(y, p), abs=1e-12)
+
+
+def test_r2_edge_cases_follow_sklearn():
+    y = np.ones((10, 2))
+    y[:, 1] = np.arange(10)
+    p_exact = y.copy()
+    p_off = y + 1.0
+    for p in (p_exact, p_off, np.zeros_like(y)):
+        np.testing.assert_allclose(metrics.r2_per_column(y, p), r2_score(y, p, multioutput="raw_values"), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 500), st.integers(0, 2**31 - 1), st.floats(0.1, 10.0))
+def test_weighted_pearson_equals_formula(n, seed, scale):
+    rng = np.random.default_rng(seed)
+    y = rng.standard_t(3, size=n)
+    p = 0.3 * y * scale + rng.standard_normal(n) * scale  # large scales exercise the clip
+    assert metrics.weighted_pearson(y, p) == pytest.approx(pearson_from_formula(y, p), abs=1e-12)
+
+
+def test_weighted_pearson_edge_cases():
+    y = np.random.default_rng(0).standard_normal(100)
+    assert metrics.weighted_pearson(y, np.zeros(100)) == 0.0
+    assert metrics.weighted_pearson(y, np.full(100, 1.0)) == 0.0
+    assert metrics.weighted_pearson(np.zeros(100), y) == 0.0  # all weights at the 1e-8 floor, no variance
+    assert metrics.weighted_pearson(y, np.full(100, 50.0)) == 0.0  # clipped to a constant
+    assert metrics.weighted_pearson(y, y) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("comp", [C.A, C.B])
+def test_mergeable_sums_equal_direct_score_and_combine_across_shards(comp):
+    rng = np.random.default_rng(5)
+    n_seq, per = 7, comp.scored_steps_per_sequence
+    y = rng.standard_t(4, size=(n_seq * per, comp.n_outputs)) + rng.normal(size=(n_seq, 1, comp.n_outputs)).repeat(per, 0).reshape(-1, comp.n_outputs)
+    p = 0.4 * y + rng.standard_normal(y.shape)
+    starts = np.arange(0, len(y), per)
+    direct = metrics.score(comp, y, p)
+    whole = metrics.score_from_stats(comp, metrics.sequence_stats(comp, y, p, starts))
+    cut = 3 * per
+    shards = metrics.SequenceStats.concat([
+        metrics.sequence_stats(comp, y[:cut], p[:cut], starts[:3]),
+        metrics.sequence_stats(comp, y[cut:], p[cut:], starts[3:] - cut),
+    ])
+    for name, value in direct.items():
+        assert whole[name] == pytest.approx(value, abs=1e-12)
+        assert metrics.score_from_stats(comp, shards)[name] == pytest.approx(value, abs=1e-12)
+
+
+def test_bootstrap_interval_brackets_the_score_and_is_reproducible():
+    rng = np.random.default_rng(1)
+    per = C.B.scored_steps_per_sequence
+    y = rng.standard_normal((20 * per, 2))
+    p = 0.3 * y + rng.standard_normal(y.shape)
+    stats = metrics.sequence_stats(C.B, y, p, np.arange(0, len(y), per))
+    lo, hi = metrics.bootstrap_interval(stats, n_resamples=300, seed=3)
+    assert lo < metrics.score(C.B, y, p)["weighted_pearson"] < hi
+    assert (lo, hi) == metrics.bootstrap_interval(stats, n_resamples=300, seed=3)
+    assert hi - lo < 0.1
