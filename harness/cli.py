@@ -13,6 +13,7 @@ import sys
 # Modules that add sub-commands; each must define register(subparsers).
 COMMAND_MODULES = (
     "harness.simulate_cli",
+    "harness.gate_cli",
     "harness.market.cli",
 )
 
