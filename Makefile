@@ -10,7 +10,7 @@ SOLUTION ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup simulate test data bench gate gate-all package clean
+.PHONY: setup simulate test data bench train gate gate-all package clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required; found " + sys.version.split()[0] + " at $(PYTHON). Set PYTHON=/path/to/python3.11")'
@@ -29,6 +29,10 @@ simulate: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+## Train one candidate (SOLUTION=<name>) or every trainable one, on the default generated data.
+train: $(STAMP)
+	$(BIN)/python -m models train $(if $(SOLUTION),solutions/$(SOLUTION),--all) $(ARGS)
 
 ## Gate one candidate (SOLUTION=<name>), every candidate, or build the upload zip.
 gate: $(STAMP)
