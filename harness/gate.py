@@ -25,7 +25,7 @@ from harness.baselines import baseline_score
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, targets_of
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulate import DEFAULT_SAFETY, projection, thread_warnings
+from harness.simulate import DEFAULT_SAFETY, describe_error, projection, thread_warnings
 
 CHECKS = ("layout", "archive", "size", "dependencies", "runs_clean", "not_degenerate", "deterministic",
           "state_reset", "threads", "time", "memory", "score")
@@ -245,9 +245,8 @@ class _Gate:
         elif first.ok or first.modules:
             self.add(CheckResult("dependencies", "PASS", "every import is on the grader or in the archive"))
         if not first.ok:
-            err = first.error or {}
-            where = f" at seq_ix {err['seq_ix']}, step {err['step']}" if err.get("seq_ix") is not None else ""
-            self.add(CheckResult("runs_clean", "FAIL", f"{first.status}{where}: {err.get('message', '')}", simulate_cmd))
+            err = first.error or {"kind": first.status}
+            self.add(CheckResult("runs_clean", "FAIL", describe_error(err), simulate_cmd))
             if first.status == "out_of_memory":
                 self.add(CheckResult("memory", "FAIL", err.get("message", "out of memory"), simulate_cmd))
             if first.status == "time_limit":

@@ -91,7 +91,6 @@ def render(report: dict, console: Console | None = None) -> None:
     console.print(_timing_table(report))
     if report.get("error"):
         err = report["error"]
-        console.print(f"[bold red]{err['kind']}[/]: {err['message']}")
         if err.get("traceback"):
             console.print(err["traceback"], markup=False, highlight=False)
         if report.get("stderr_tail"):

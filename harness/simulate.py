@@ -30,6 +30,7 @@ class SimulateOptions:
     test_sequences: int | None = None
     bootstrap: int = 1000
     block_network: bool = True
+    plot: str | Path | None = None
 
 
 def load_oracle(data_path: Path):
@@ -68,7 +69,9 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, max
     sidecar = load_oracle(source.path)
     if sidecar is not None:
         n = len(y_true)
-        oracle = {"observable": metrics.score(comp, y_true, sidecar.observable[:n])[comp.metric]}
+        observable = metrics.score(comp, y_true, sidecar.observable[:n])
+        oracle = {"observable": observable[comp.metric],
+                  "per_output": {name: observable[name] for name in comp.prediction_names}}
         if sidecar.hidden is not None:
             oracle["hidden"] = metrics.score(comp, y_true, sidecar.hidden[:n])[comp.metric]
         oracle["fraction_of_observable"] = out["headline"] / oracle["observable"] if oracle["observable"] else None
@@ -150,15 +153,26 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
         "stderr_tail": outcome.stderr_tail if not outcome.ok else "",
     }
     report["verdict"], report["reasons"] = verdict(report)
+    if opts.plot:
+        from harness.plots import write_report_png
+
+        report["plot"] = str(write_report_png(report, outcome.latency_ns, comp, opts.plot))
     return report
+
+
+def describe_error(error: dict) -> str:
+    """One line: the kind of failure, where it happened, and what it was."""
+    where = ""
+    if error.get("seq_ix") is not None:
+        where = f" at seq_ix {error['seq_ix']}, step_in_seq {error['step']} (row {error['row']})"
+    return f"{error.get('kind', 'error')}{where}: {error.get('message', '')}"
 
 
 def verdict(report: dict) -> tuple[str, list[str]]:
     """PASS, WARN or FAIL, with one line per reason."""
     reasons = []
     if report["status"] != "ok":
-        err = report["error"] or {}
-        return "FAIL", [f"{report['status']}: {err.get('message', '')}"]
+        return "FAIL", [describe_error(report["error"] or {"kind": report["status"]})]
     timing = report["timing"]
     if timing.get("projected_test_s") is not None and timing["projected_test_s"] > timing["limit_s"]:
         reasons.append(

@@ -66,7 +66,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     total = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
     options = SimulateOptions(sequences=args.sequences, memory_gb=args.memory_gb, minutes=args.minutes,
-                              safety=args.safety, test_sequences=args.test_sequences)
+                              safety=args.safety, test_sequences=args.test_sequences, plot=args.plot)
     budget_min = args.minutes or source.competition.limits.minutes
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} seq/s"), TimeElapsedColumn(),
@@ -87,6 +87,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     report_mod.render(result, console)
     if args.json:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
+    if result.get("plot"):
+        console.print(f"plot written to {result['plot']}")
     return 0 if result["verdict"] != "FAIL" else 1
 
 
@@ -95,4 +97,5 @@ def register(subparsers) -> None:
     parser.add_argument("candidate", help="solution folder or zip")
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
+    parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
     parser.set_defaults(func=run_simulate)

@@ -107,7 +107,7 @@ def test_state_not_reset_fails_state_reset(candidate, a_file):
 def test_nan_at_one_row_fails_runs_clean(candidate, a_file):
     src = HEALTHY.replace("noise = 0.0", "noise = np.nan if dp.step_in_seq == 444 else 0.0")
     checks, _ = statuses(candidate(src), a_file)
-    assert checks["runs_clean"].status == "FAIL" and "step 444" in checks["runs_clean"].reason
+    assert checks["runs_clean"].status == "FAIL" and "step_in_seq 444" in checks["runs_clean"].reason
     assert "--sequences 3" in checks["runs_clean"].reproduce
 
 

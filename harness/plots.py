@@ -1,0 +1,57 @@
+"""A one-page picture of a grading: where the time goes per call, and which outputs score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from harness.competitions import SEQUENCE_LENGTH, Competition  # noqa: E402
+
+
+def write_report_png(report: dict, latency_ns: np.ndarray | None, competition: Competition, path: str | Path) -> Path:
+    """Left: per-call latency histograms (warm-up vs scored rows) against the per-call budget.
+    Right: the score of each output, beside the oracle's where the data has one."""
+    comp = competition
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    if latency_ns is not None and latency_ns.size:
+        us = np.maximum(latency_ns / 1e3, 1e-2)
+        steps = np.arange(us.size) % SEQUENCE_LENGTH
+        scored = (steps >= comp.first_scored_step) & (steps <= comp.last_scored_step)
+        bins = np.logspace(np.log10(us.min()), np.log10(us.max() * 1.01), 60)
+        left.hist(us[~scored], bins=bins, alpha=0.6, label="warm-up rows")
+        left.hist(us[scored], bins=bins, alpha=0.6, label="scored rows")
+        budget_us = comp.limits.seconds / comp.test_rows * 1e6
+        left.axvline(budget_us, color="red", linestyle="--", label=f"budget {budget_us:,.0f} us/call")
+        left.set_xscale("log")
+        left.set_xlabel("predict time per call (us)")
+        left.set_ylabel("calls")
+        left.legend()
+    left.set_title("Latency")
+    score = report.get("score")
+    if score:
+        names = list(score["per_output"])
+        x = np.arange(len(names))
+        right.bar(x - 0.2, [score["per_output"][n] for n in names], width=0.4, label="candidate")
+        oracle = (score.get("oracle") or {}).get("per_output")
+        if oracle:
+            right.bar(x + 0.2, [oracle[n] for n in names], width=0.4, label="observable oracle")
+        right.set_xticks(x, names, rotation=90 if len(names) > 8 else 0, fontsize=7 if len(names) > 8 else 10)
+        right.axhline(0, color="black", linewidth=0.5)
+        right.set_ylabel(comp.metric_label)
+        right.legend()
+        right.set_title(f"{comp.metric_label}: {score['headline']:.4f}")
+    else:
+        right.text(0.5, 0.5, f"no score: {report['status']}", ha="center", va="center")
+        right.set_axis_off()
+    fig.suptitle(f"{report['candidate']} on {Path(report['data']).name} ({report['sequences']} sequences)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
