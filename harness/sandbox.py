@@ -177,9 +177,12 @@ def _describe_death(code: int, progress: dict) -> tuple[str, str]:
                       "os._exit() or a native library ended the process")
 
 
+_PHASES = {"start-up": "during start-up", "import": "while importing solution.py", "construct": "in the constructor"}
+
+
 def _where(progress: dict) -> str:
     if progress.get("phase") != "replay":
-        return f"during {progress.get('phase', 'start-up')}"
+        return _PHASES.get(progress.get("phase", "start-up"), "during start-up")
     if "rows" not in progress:
         return "during the first sequence"
     return f"after {progress['rows']} rows ({progress['rows'] // 1000} complete sequences; last seq_ix {progress['seq']})"

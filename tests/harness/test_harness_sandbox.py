@@ -240,3 +240,45 @@ def test_public_style_solution_runs_unchanged_from_folder_and_zip(candidate, tmp
     assert from_folder.status == "ok" and from_zip.status == "ok"
     np.testing.assert_array_equal(from_folder.predictions, from_zip.predictions)
     assert from_folder.predictions.shape == (3 * 899, 32)
+
+
+def test_a_killed_child_is_reported_as_killed(candidate, a_file):
+    src = """
+    import os, signal
+    class PredictionModel:
+        def predict(self, dp):
+            if dp.step_in_seq == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+    """
+    outcome = run(candidate(src), a_file)
+    assert outcome.status == "killed" and "SIGKILL" in outcome.error["message"]
+    assert "out-of-memory killer" in outcome.error["message"]
+
+
+def test_a_native_crash_is_reported_as_a_crash(candidate, a_file):
+    src = """
+    import ctypes
+    class PredictionModel:
+        def predict(self, dp):
+            ctypes.string_at(0)
+    """
+    outcome = run(candidate(src), a_file)
+    assert outcome.status == "crashed" and "SIGSEGV" in outcome.error["message"]
+
+
+def test_memory_of_child_processes_counts_against_the_cap(candidate, a_file):
+    src = """
+    import subprocess, sys, time
+    import numpy as np
+    HOG = "import numpy, time; a = numpy.ones(700 * 1024**2 // 8); time.sleep(20)"
+    class PredictionModel:
+        def __init__(self):
+            self.hog = subprocess.Popen([sys.executable, "-c", HOG])
+            self.mine = np.ones(700 * 1024**2 // 8)
+            time.sleep(20)
+        def predict(self, dp):
+            return None
+    """
+    outcome = run(candidate(src), a_file, memory_gb=1.2)
+    assert outcome.status == "out_of_memory" and "and its children" in outcome.error["message"]
+    assert "in the constructor" in outcome.error["message"]
