@@ -55,19 +55,38 @@ class SequenceSet:
 
 
 def load_sequences(path: str | Path, max_sequences: int | None = None, competition: Competition | str | None = None) -> SequenceSet:
-    """Read a validated competition file into arrays (features float32, as stored)."""
+    """Read a validated competition file into arrays (features float32, as stored).
+
+    Blocks are copied into preallocated float32 arrays as they stream, so peak memory is the
+    result plus one block (B's full train set would need several GB as one float64 table).
+    """
     source = ParquetSource(path, competition)
     comp = source.competition
-    blocks = [b.values for b in source.blocks(max_sequences=max_sequences)]
-    values = np.concatenate(blocks) if blocks else np.empty((0, len(comp.columns)))
-    n_seq = len(values) // SEQUENCE_LENGTH
-    values = values.reshape(n_seq, SEQUENCE_LENGTH, -1)
-    feats = values[:, :, 3 : 3 + comp.n_features].astype(np.float32)
+    n_rows = source.num_rows if max_sequences is None else min(source.num_rows, max_sequences * SEQUENCE_LENGTH)
+    if n_rows % SEQUENCE_LENGTH:
+        raise ValueError(f"{path}: {n_rows} rows is not a whole number of {SEQUENCE_LENGTH}-step sequences")
+    n_seq = n_rows // SEQUENCE_LENGTH
+    n_feat, n_tgt = comp.n_features, len(comp.target_columns)
+    feats = np.empty((n_rows, n_feat), dtype=np.float32)
+    stored_targets = np.empty((n_rows, n_tgt), dtype=np.float32)
+    seq_first = np.empty(n_rows, dtype=np.float64)
+    row = 0
+    for block in source.blocks(max_sequences=max_sequences):
+        values = block.values
+        stop = row + len(values)
+        seq_first[row:stop] = values[:, 0]
+        feats[row:stop] = values[:, 3 : 3 + n_feat]
+        stored_targets[row:stop] = values[:, 3 + n_feat :]
+        row = stop
+    if row != n_rows:
+        raise ValueError(f"{path}: read {row} rows, expected {n_rows}")
+    feats = feats.reshape(n_seq, SEQUENCE_LENGTH, n_feat)
     if comp.target_columns:
-        targets = values[:, :, 3 + comp.n_features :].astype(np.float32)
+        targets = stored_targets.reshape(n_seq, SEQUENCE_LENGTH, n_tgt)
     else:
         # The prediction at row t is scored against row t + offset; the last rows have no target.
         off = comp.target_offset
         targets = np.full_like(feats, np.nan)
         targets[:, : SEQUENCE_LENGTH - off] = feats[:, off:]
-    return SequenceSet(comp, values[:, 0, 0].astype(np.int64), feats, targets, Path(path))
+    seq_ix = seq_first.reshape(n_seq, SEQUENCE_LENGTH)[:, 0].astype(np.int64)
+    return SequenceSet(comp, seq_ix, feats, targets, Path(path))

@@ -1,0 +1,62 @@
+"""The A ("next-state") generator: chunks of sequences with their exact oracles.
+
+The process itself (structure, simulation, filter) lives in ``a_process``; this module turns
+it into the ``Generator`` protocol: seeding per chunk, shuffled ids, knobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from harness.competitions import A, Competition
+from harness.market.a_process import AProcess, build_process, observable_oracle, simulate
+from harness.market.base import Chunk, check_split, chunk_bounds, shuffled_ids, split_seed
+
+DEFAULT_CHUNK = 128
+"""Sequences per chunk (and per row group): ~150 MB of working memory, few enough numpy calls per row."""
+
+
+class AGenerator:
+    """Synthetic A market. Deterministic for (seed, split, knobs, chunk_size).
+
+    Knobs: ``shift`` (level-prior offset in level standard deviations and a volatility rise,
+    the train/valid shift stress), ``noise`` (white-noise variance multiplier), ``vol_spread``
+    (spread of the hidden volatility regimes), ``chunk_size``.
+    """
+
+    competition: Competition = A
+    version: str = "2"
+    """Bump whenever the process or the writer changes what a seed produces."""
+
+    def process(self, shift: float = 0.0, noise: float = 1.0, vol_spread: float = 1.0) -> AProcess:
+        """The process for these knobs (cached): the same market for every split and seed."""
+        return build_process(self.competition.n_features, float(shift), float(noise), float(vol_spread))
+
+    def chunks(
+        self,
+        n_sequences: int,
+        seed: int,
+        split: str,
+        shift: float = 0.0,
+        noise: float = 1.0,
+        vol_spread: float = 1.0,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> Iterator[Chunk]:
+        """Yield the set in chunks; each chunk draws from its own seeded stream."""
+        check_split(split)
+        proc = self.process(shift, noise, vol_spread)
+        ids = shuffled_ids(n_sequences, seed, split)
+        for i, (start, stop) in enumerate(chunk_bounds(n_sequences, int(chunk_size))):
+            rng = np.random.default_rng(split_seed(seed, split, 1, i))
+            # The per-step products are tiny: BLAS threads only add overhead (and contention).
+            with threadpool_limits(limits=1):
+                features, hidden, _ = simulate(proc, rng, stop - start)
+                observable = observable_oracle(proc, features)
+            yield Chunk(seq_ix=ids[start:stop], features=features, targets=None, observable=observable, hidden=hidden)
+
+    def oracle(self, features: np.ndarray, shift: float = 0.0, noise: float = 1.0, vol_spread: float = 1.0) -> np.ndarray:
+        """The observable oracle for given (S, T, F) features: for tests and for re-scoring edits."""
+        return observable_oracle(self.process(shift, noise, vol_spread), features)

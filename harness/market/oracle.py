@@ -1,0 +1,62 @@
+"""Scoring against the oracle: what the report shows beside a candidate when a sidecar exists.
+
+A candidate's score means little on synthetic data without the ceiling: these helpers give
+the oracle's own scores on a file (from its sidecar, through ``harness.metrics``) and a
+candidate's fraction of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from harness.competitions import Competition, detect
+from harness.market.base import load_sidecar
+from harness.metrics import score
+
+
+def scored_targets(data_path: Path, competition: Competition | None = None) -> np.ndarray:
+    """The values each scored row's prediction is compared with, in file order: (rows, K) float64.
+
+    For a competition with target columns these are the scored rows' targets; otherwise (A)
+    the features of the row ``target_offset`` steps later in the same sequence.
+    """
+    data_path = Path(data_path)
+    comp = competition or detect(pq.read_schema(data_path).names)
+    value_cols = list(comp.target_columns or comp.feature_columns)
+    table = pq.read_table(data_path, columns=["seq_ix", "need_prediction", *value_cols])
+    need = np.flatnonzero(table.column("need_prediction").to_numpy().astype(bool))
+    at = need + comp.target_offset
+    if at.size and at[-1] >= table.num_rows:
+        raise ValueError(f"{data_path}: the last scored row has no row {comp.target_offset} step(s) later")
+    seq = table.column("seq_ix").to_numpy()
+    if not np.array_equal(seq[at], seq[need]):
+        bad = int(np.flatnonzero(seq[at] != seq[need])[0])
+        raise ValueError(f"{data_path}: scored row {need[bad]} is scored against a row of another sequence")
+    return np.column_stack([table.column(c).to_numpy()[at] for c in value_cols]).astype(np.float64)
+
+
+def oracle_scores(data_path: Path, competition: Competition | None = None) -> dict[str, dict[str, float]] | None:
+    """``{"observable": scores, "hidden": scores}`` of the oracles beside ``data_path``; None without a sidecar.
+
+    Each ``scores`` is ``harness.metrics.score``'s dictionary (per output plus the headline).
+    """
+    data_path = Path(data_path)
+    comp = competition or detect(pq.read_schema(data_path).names)
+    side = load_sidecar(data_path, comp)
+    if side is None:
+        return None
+    y = scored_targets(data_path, comp)
+    out = {"observable": score(comp, y, side.observable)}
+    if side.hidden is not None:
+        out["hidden"] = score(comp, y, side.hidden)
+    return out
+
+
+def fraction_of_oracle(candidate: float, oracle: float) -> float | None:
+    """The candidate's score as a fraction of the oracle's; None when the oracle scores <= 0."""
+    if not np.isfinite(oracle) or oracle <= 0:
+        return None
+    return float(candidate / oracle)

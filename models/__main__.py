@@ -1,0 +1,5 @@
+"""``python -m models``: training from solution manifests."""
+
+from models.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""The ``lightgbm`` family: one LightGBM model per target on a feature pipeline, optionally on top
+of a ridge base (the trees then fit what the ridge leaves), merged into one model file.
+
+Rows: the pipeline runs over every train sequence once; every ``sample_stride``-th scored step
+(random phase) of every sequence is kept, so every sequence has rows and out-of-fold predictions.
+Cross-validation is grouped by sequence: for fold f, the base ridge and the trees are fitted on
+the other folds (at most ``max_fit_rows`` rows, early stopping on a held-out eighth of their
+sequences) and predict fold f. The final model is refitted on all folds, each target with the
+mean of its folds' best iteration counts. The weak-target guard is fitted on the OOF predictions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from harness import metrics
+from models import artifacts, cv, ridge
+from models.data import SequenceSet
+from models.evaluate import evaluate
+from models.guard import describe, fit_guard
+from models.runtime.linear import LinearHead
+from models.runtime.predictor import load
+from models.training import Timer, base_record, fit_pipeline, oof_payload, read_config, sample_rows, seed_everything
+from models.tree_merge import merge_models
+
+DEFAULT_PARAMS = {
+    "objective": "regression",
+    "learning_rate": 0.08,
+    "num_leaves": 15,
+    "min_data_in_leaf": 200,
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 63,
+}
+DEFAULTS = {
+    "seed": 0,
+    "folds": cv.DEFAULT_FOLDS,
+    "steps": [{"kind": "identity"}],
+    "tree_columns": None,
+    "base": None,
+    "sample_stride": 1,
+    "max_fit_rows": 100_000,
+    "rounds": 300,
+    "early_stopping": 30,
+    "params": {},
+    "guard_threshold": 0.0,
+    "threads": 1,
+    "fit_sequences": 256,
+}
+BASE_DEFAULTS = {"columns": None, "alpha": 1e-5}
+
+
+def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
+    """Positions of the pipeline outputs whose name matches ``pattern`` (a regex; None: all)."""
+    if pattern is None:
+        return np.arange(len(names))
+    regex = re.compile(pattern)
+    chosen = np.array([i for i, name in enumerate(names) if regex.search(name)], dtype=np.intp)
+    if not len(chosen):
+        raise ValueError(f"no pipeline output matches {pattern!r}; outputs look like {list(names[:6])}")
+    return chosen
+
+
+class TargetTrainer:
+    """Fits one booster per target on a fixed set of rows (the data is binned once per fit set)."""
+
+    def __init__(self, config: dict, tree_columns: np.ndarray) -> None:
+        self.params = {**DEFAULT_PARAMS, **config["params"], "verbose": -1, "seed": int(config["seed"]),
+                       "num_threads": int(config["threads"]), "deterministic": True, "force_row_wise": True}
+        self.rounds = int(config["rounds"])
+        self.patience = int(config["early_stopping"])
+        self.columns = tree_columns
+
+    def fit(self, x, y, base, fit_rows, stop_rows=None, rounds=None) -> list:
+        """Boosters (one per target) on ``fit_rows``; early stopping on ``stop_rows`` when given."""
+        import lightgbm as lgb
+
+        xf = x[fit_rows][:, self.columns]
+        train = lgb.Dataset(xf, label=y[fit_rows, 0], init_score=base[fit_rows, 0], free_raw_data=False,
+                            params={"max_bin": self.params["max_bin"], "verbose": -1}).construct()
+        stop = None
+        if stop_rows is not None:
+            stop = lgb.Dataset(x[stop_rows][:, self.columns], label=y[stop_rows, 0],
+                               init_score=base[stop_rows, 0], reference=train, free_raw_data=False,
+                               params={"max_bin": self.params["max_bin"], "verbose": -1}).construct()
+        boosters = []
+        for k in range(y.shape[1]):
+            train.set_label(y[fit_rows, k])
+            train.set_init_score(base[fit_rows, k])
+            callbacks = []
+            if stop is not None:
+                stop.set_label(y[stop_rows, k])
+                stop.set_init_score(base[stop_rows, k])
+                callbacks.append(lgb.early_stopping(self.patience, verbose=False))
+            n_rounds = self.rounds if rounds is None else max(1, int(rounds[k]))
+            booster = lgb.train(self.params, train, n_rounds, valid_sets=[stop] if stop is not None else None,
+                                callbacks=callbacks)
+            if stop is not None and booster.best_iteration > 0:
+                booster = _truncated(booster, booster.best_iteration)
+            boosters.append(booster)
+        return boosters
+
+
+def _truncated(booster, iterations: int):
+    """A booster keeping only its first ``iterations`` trees (so the saved file is what was validated)."""
+    import lightgbm as lgb
+
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=iterations))
+
+
+def predict_trees(boosters: list, x: np.ndarray, rows: np.ndarray, columns: np.ndarray, threads: int) -> np.ndarray:
+    out = np.empty((len(rows), len(boosters)))
+    for start in range(0, len(rows), 262144):
+        part = rows[start : start + 262144]
+        chosen = x[part][:, columns].astype(np.float64)
+        for k, booster in enumerate(boosters):
+            out[start : start + len(part), k] = booster.predict(chosen, raw_score=True, num_threads=threads)
+    return out
+
+
+def _subsample(rows: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    return rows if len(rows) <= limit else np.sort(rng.choice(rows, limit, replace=False))
+
+
+def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> dict:
+    """Train a ``lightgbm`` solution (see the registry for the contract)."""
+    timer = Timer()
+    config = read_config(manifest, DEFAULTS, "lightgbm")
+    base_config = None if config["base"] is None else {**BASE_DEFAULTS, **config["base"]}
+    seeds = seed_everything(int(config["seed"]))
+    rng = np.random.default_rng(int(config["seed"]))
+    comp = train.competition
+    k = comp.n_outputs
+    pipeline = fit_pipeline(list(config["steps"]), train, int(config["fit_sequences"]))
+    names = pipeline.output_names
+    tree_columns = select_columns(names, config["tree_columns"])
+    base_columns = None if base_config is None or base_config["columns"] is None else select_columns(
+        names, base_config["columns"])
+    console.print(f"lightgbm: pipeline of {len(names)} outputs, trees read {len(tree_columns)}"
+                  + ("" if base_config is None else f", ridge base reads {len(names) if base_columns is None else len(base_columns)}"))
+    rows = sample_rows(pipeline, train, int(config["sample_stride"]), int(config["seed"]))
+    x, y, owner = rows.x, rows.y, rows.owner
+    console.print(f"{len(x)} sampled rows in {timer():.0f} s")
+    folds = cv.group_folds(train.seq_ix, int(config["folds"]), int(config["seed"]))
+    row_fold = folds[owner]
+    trainer = TargetTrainer(config, tree_columns)
+    n_folds = int(folds.max()) + 1
+    zeros = np.zeros((len(x), k))
+    if base_config is None:
+        base, fold_base_rows, base_rows = None, [zeros] * n_folds, zeros
+    else:
+        template = LinearHead(np.zeros((len(names) if base_columns is None else len(base_columns), k)), np.zeros(k),
+                              base_columns)
+        stats = ridge.fold_stats(x, y, row_fold, template, n_folds)
+        total = ridge.total_of(stats)
+        alpha = float(base_config["alpha"])
+        fold_heads = [LinearHead(*(total - part).solve(alpha), base_columns) for part in stats]
+        base = LinearHead(*total.solve(alpha), base_columns)
+        *fold_base_rows, base_rows = ridge.predict_all(fold_heads + [base], x)
+        console.print(f"ridge bases fitted, {timer():.0f} s")
+    oof = np.full((len(x), k), np.nan)
+    oof_base = np.zeros((len(x), k))
+    best_rounds = []
+    limit = int(config["max_fit_rows"])
+    for f in range(n_folds):
+        held = np.flatnonzero(row_fold == f)
+        others = np.flatnonzero(row_fold != f)
+        sequences = np.unique(owner[others])
+        stop_sequences = rng.choice(sequences, max(1, len(sequences) // 8), replace=False)
+        is_stop = np.isin(owner[others], stop_sequences)
+        fit_rows = _subsample(others[~is_stop], limit, rng)
+        stop_rows = _subsample(others[is_stop], max(1, limit // 4), rng)
+        boosters = trainer.fit(x, y, fold_base_rows[f], fit_rows, stop_rows)
+        best_rounds.append([b.num_trees() for b in boosters])
+        oof_base[held] = fold_base_rows[f][held]
+        oof[held] = oof_base[held] + predict_trees(boosters, x, held, tree_columns, int(config["threads"]))
+        console.print(f"fold {f + 1}: {np.mean(best_rounds[-1]):.0f} trees per target on average, {timer():.0f} s")
+    summary = cv.summarize(comp, y, oof, row_fold, sample_stride=int(config["sample_stride"]),
+                           oof_base_only=None if base is None else metrics.score(comp, y, oof_base)[comp.metric])
+    per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
+    rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
+    all_rows = np.arange(len(x))
+    guard = fit_guard(oof, y, y.mean(axis=0), per_output, float(config["guard_threshold"]))
+    guarded = guard.apply_batch(oof.copy())
+    boosters = trainer.fit(x, y, base_rows, _subsample(all_rows, limit, rng), rounds=rounds)
+    console.print(f"final model: {int(rounds.sum())} trees, {timer():.0f} s")
+    payload = oof_payload(train, rows, oof)
+    del x, rows
+    arrays = {**guard.arrays(), "trees/columns": tree_columns}
+    if base is not None:
+        arrays.update(base.arrays("base/"))
+    files = artifacts.save_model(solution_dir, manifest, competition=comp.key, family="lightgbm",
+                                 input_names=comp.feature_columns, output_names=comp.prediction_names,
+                                 pipeline=pipeline, head={"kind": "trees", "base": base is not None},
+                                 arrays=arrays, trees_text=merge_models([b.model_to_string() for b in boosters]))
+    report = evaluate(load(solution_dir), valid)
+    summary["oof_guarded"] = metrics.score(comp, y, guarded)[comp.metric]
+    return base_record("lightgbm", config, timer(), report, summary, files, solution_dir, oof=payload,
+                                guard=describe(guard, comp.prediction_names), seeds=seeds,
+                                trees_per_target=dict(zip(comp.prediction_names, rounds.tolist())),
+                                tree_inputs=int(len(tree_columns)))

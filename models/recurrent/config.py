@@ -1,0 +1,187 @@
+"""The recurrent family's training configuration: ``manifest["train"]`` parsed and checked once.
+
+Every option has a default, so a manifest names only what it changes; an unknown key or a bad
+value is an error that names the key, because a typo that silently falls back to a default
+would train a different model than the one the manifest describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+CELLS = ("gru", "lstm")
+LOSSES = ("mse", "mse_abs", "pearson")
+LOSS_STEPS = ("all", "scored")
+STOP_ON = ("valid", "fold")
+
+
+class ConfigError(ValueError):
+    """The training configuration is invalid; the message names the key and what is allowed."""
+
+
+@dataclass
+class SeqNormConfig:
+    """Causal per-sequence scale normalization.
+
+    Inputs (after global standardization) are divided by the root mean square of the sequence
+    so far, shrunk toward 1 by ``prior`` pseudo-steps; outputs are multiplied back when
+    ``rescale_output`` (A, whose targets are the next inputs). ``log_scale_input`` also feeds
+    log(scale) to the network so it still knows the sequence's volatility. ``mean_input`` also
+    feeds each feature's running mean over the sequence so far (shrunk toward the global mean
+    by ``mean_prior`` pseudo-rows, divided by the scale): a per-sequence level a GRU would
+    otherwise have to integrate over hundreds of steps.
+    """
+
+    enabled: bool = False
+    prior: float = 20.0
+    log_scale_input: bool = True
+    rescale_output: bool = True
+    mean_input: bool = False
+    mean_prior: float = 20.0
+
+
+@dataclass
+class LossConfig:
+    """``mse``; ``mse_abs``: MSE plus ``abs_weight`` times a |target|-weighted MSE; ``pearson``:
+    minus the weighted Pearson of the clipped predictions, plus ``mse_weight`` times MSE."""
+
+    name: str = "mse"
+    abs_weight: float = 1.0
+    mse_weight: float = 0.0
+
+
+@dataclass
+class AugmentConfig:
+    """Per-sequence scale augmentation (log-normal factor of sd ``scale_sigma``) and Gaussian
+    input noise of sd ``noise_std``, both in standardized units; ``prob`` is per sequence."""
+
+    scale_sigma: float = 0.0
+    noise_std: float = 0.0
+    prob: float = 1.0
+
+
+@dataclass
+class RecurrentConfig:
+    """Everything ``manifest["train"]`` may set. ``features``: optional feature-pipeline steps
+    (``models.runtime.pipelines`` JSON, e.g. identity plus order-book features) whose outputs
+    replace the raw row as the network's input, in training and at inference alike."""
+
+    cell: str = "gru"
+    hidden: int = 128
+    layers: int = 2
+    head_hidden: int = 0
+    heads: list[list[str]] | None = None
+    features: list[dict] | None = None
+    features_fit_sequences: int = 256
+    input_norm: bool = True
+    input_clip: float = 8.0
+    seqnorm: SeqNormConfig = field(default_factory=SeqNormConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    loss_steps: str = "all"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 32
+    grad_clip: float = 1.0
+    chunk: int = 0
+    epochs: int = 30
+    max_minutes: float | None = None
+    patience: int = 6
+    plateau_patience: int = 2
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-5
+    stop_on: str = "valid"
+    folds: int = 5
+    fold: int = 0
+    train_sequences: int | None = None
+    train_limit: int | None = None
+    stop_sequences: int | None = None
+    eval_batch: int = 256
+    seed: int = 0
+    threads: int = 1
+    quantize: bool = False
+    check_sequences: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_NESTED = {"seqnorm": SeqNormConfig, "loss": LossConfig, "augment": AugmentConfig}
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a JSON object, got {type(values).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+    kwargs = {}
+    for key, value in values.items():
+        kwargs[key] = _build(_NESTED[key], value, f"{where}.{key}") if key in _NESTED else value
+    return cls(**kwargs)
+
+
+def _check(cfg: RecurrentConfig) -> None:
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"train.{key}: {what}")
+
+    need(cfg.cell in CELLS, "cell", f"must be one of {CELLS}, got {cfg.cell!r}")
+    need(cfg.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {cfg.loss.name!r}")
+    need(cfg.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {cfg.loss_steps!r}")
+    need(cfg.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {cfg.stop_on!r}")
+    need(cfg.features is None or (isinstance(cfg.features, list) and cfg.features
+                                  and all(isinstance(step, dict) and "kind" in step for step in cfg.features)),
+         "features", "must be null or a non-empty list of pipeline steps ({\"kind\": ...})")
+    for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
+                "features_fit_sequences"):
+        need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 1, key, "must be a positive integer")
+    for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
+        need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 0, key, "must be a non-negative integer")
+    for key in ("lr", "plateau_factor"):
+        need(getattr(cfg, key) > 0, key, "must be positive")
+    need(cfg.plateau_factor < 1, "plateau_factor", "must be below 1")
+    for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
+        need(getattr(cfg, key) >= 0, key, "must be non-negative (0 turns it off)")
+    need(cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds, "fold", f"needs folds >= 2 and 0 <= fold < folds, got {cfg.fold}/{cfg.folds}")
+    need(cfg.seqnorm.prior > 0, "seqnorm.prior", "must be positive")
+    need(cfg.seqnorm.mean_prior > 0, "seqnorm.mean_prior", "must be positive")
+    need(cfg.augment.scale_sigma >= 0 and cfg.augment.noise_std >= 0, "augment", "sigmas must be non-negative")
+    need(0 <= cfg.augment.prob <= 1, "augment.prob", "must lie in [0, 1]")
+    need(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", "must be null or positive")
+    for key in ("train_sequences", "train_limit", "stop_sequences"):
+        value = getattr(cfg, key)
+        need(value is None or (isinstance(value, int) and value >= 1), key, "must be null or a positive integer")
+    if cfg.heads is not None:
+        ok = isinstance(cfg.heads, list) and all(isinstance(g, list) and g and all(isinstance(n, str) for n in g)
+                                                 for g in cfg.heads)
+        need(ok, "heads", "must be null or a list of non-empty lists of output names")
+
+
+def parse_config(values: dict[str, Any] | None) -> RecurrentConfig:
+    """``manifest["train"]`` as a checked :class:`RecurrentConfig` (``family`` may ride along)."""
+    values = dict(values or {})
+    values.pop("family", None)
+    cfg = _build(RecurrentConfig, values, "train")
+    _check(cfg)
+    return cfg
+
+
+def head_groups(cfg: RecurrentConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:
+    """Output indices of each head. Default: one head per target when the targets are distinct
+    quantities (B's t0, t1), one head for a group of like outputs (A's next state)."""
+    if cfg.heads is None:
+        return [[i] for i in range(len(output_names))] if distinct_targets else [list(range(len(output_names)))]
+    index = {n: i for i, n in enumerate(output_names)}
+    groups = []
+    for group in cfg.heads:
+        missing = [n for n in group if n not in index]
+        if missing:
+            raise ConfigError(f"train.heads: unknown output(s) {missing}; outputs are {list(output_names)}")
+        groups.append([index[n] for n in group])
+    flat = sorted(i for g in groups for i in g)
+    if flat != list(range(len(output_names))):
+        raise ConfigError("train.heads: every output must belong to exactly one head")
+    return groups

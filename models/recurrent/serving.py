@@ -1,0 +1,61 @@
+"""What a recurrent solution's ``PredictionModel`` runs: a one-step runtime chosen by name.
+
+``numpy`` reads ``model.npz`` (plain numpy, fewest moving parts); ``onnx`` reads
+``model.onnx`` (onnxruntime, one thread). ``benchmarks/bench_recurrent.py`` measures both;
+the solutions ship the faster one. onnxruntime is imported only when it is asked for, so a
+numpy solution starts without it. When the folder holds ``features.npz`` (a fitted feature
+pipeline), each row goes through the pipeline's streaming ``update`` first, as in training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ARTIFACTS = {"numpy": "model.npz", "onnx": "model.onnx"}
+"""The artifact each backend reads, relative to the solution folder."""
+
+FEATURES = "features.npz"
+"""The optional fitted feature pipeline whose outputs are the network's inputs."""
+
+
+class FeatureStep:
+    """A one-step runtime fed by a streaming feature pipeline instead of the raw row."""
+
+    def __init__(self, pipeline, model):
+        self.pipeline = pipeline
+        self.model = model
+
+    def reset(self) -> None:
+        self.pipeline.reset()
+        self.model.reset()
+
+    def step(self, row):
+        return self.model.step(self.pipeline.update(row))
+
+
+def load_features(path: str | Path):
+    """The fitted feature pipeline saved at ``path``, rebuilt from the steps it records."""
+    from features.storage import load_fitted
+    from models.runtime import pipelines
+
+    spec, _ = load_fitted(path)
+    return pipelines.load(path, spec["input_names"], spec["options"]["steps"])
+
+
+def load_runtime(folder: str | Path, backend: str = "numpy"):
+    """The one-step runtime (``reset()``, ``step(row) -> (K,) float64``) of the model in ``folder``."""
+    if backend not in ARTIFACTS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {sorted(ARTIFACTS)}")
+    path = Path(folder) / ARTIFACTS[backend]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={Path(folder).name})")
+    if backend == "onnx":
+        from models.recurrent import runtime_onnx
+
+        model = runtime_onnx.load(path)
+    else:
+        from models.recurrent import runtime_numpy
+
+        model = runtime_numpy.load(path)
+    features = Path(folder) / FEATURES
+    return FeatureStep(load_features(features), model) if features.is_file() else model

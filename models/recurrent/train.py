@@ -1,0 +1,424 @@
+"""Training the recurrent family: the fit loop and the ``train_solution`` entry point.
+
+The loop: AdamW, gradient-norm clipping, ReduceLROnPlateau and early stopping, all driven by
+the competition's own metric (``SequenceSet.score``, i.e. ``harness.metrics``) on the stopping
+set: the valid file or a sequence-grouped fold of the train file. Whole sequences are fed
+from a zero state, as the grader replays them; ``chunk`` > 0 cuts them into truncated
+back-propagation windows that carry the state forward. Seeds fix the initialization, the
+batch order and the augmentation draws, and torch runs on a fixed thread count, so the same
+config and data give the same weights.
+
+``train_solution`` follows the family contract of ``models.registry``: it trains per
+``manifest["train"]``, writes the artifacts ``manifest["artifacts"]`` names (``.npz`` spec for
+the numpy runtime, ``.onnx`` one-step graph), checks both against PyTorch over whole
+sequences, measures the 8-bit variant's score, and returns a JSON-able run record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness.competitions import Competition
+from models.data import SequenceSet
+from models.evaluate import oracle_scores
+from models.recurrent import losses
+from models.recurrent.augment import augment
+from models.recurrent.config import ConfigError, RecurrentConfig, head_groups, parse_config
+from models.recurrent.export import export_onnx
+from models.recurrent.folds import fold_split
+from models.recurrent.nets import RecurrentNet
+from models.recurrent.runtime_numpy import NumpyStep, run_sequences
+from models.recurrent.runtime_onnx import OnnxStep
+from models.recurrent.serving import FEATURES, FeatureStep, load_features
+from models.recurrent.spec import NetSpec, quantize
+
+EXPORT_TOLERANCE = 1e-5
+"""Largest absolute difference allowed between PyTorch and a one-step runtime over whole sequences."""
+
+ARTIFACT_SUFFIXES = (".npz", ".onnx")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on as configured; the message says why and what to change."""
+
+
+@dataclass
+class FitResult:
+    net: RecurrentNet
+    best_score: float
+    best_epoch: int
+    epochs_run: int
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_by: str = "epochs"
+
+
+# -- data preparation --------------------------------------------------------------------------
+
+
+def _finite_mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+    ok = np.isfinite(flat)
+    count = ok.sum(axis=0).clip(min=1)
+    mean = np.where(ok, flat, 0.0).sum(axis=0) / count
+    var = (np.where(ok, flat - mean, 0.0) ** 2).sum(axis=0) / count
+    return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-12)).astype(np.float32)
+
+
+def build_net(cfg: RecurrentConfig, comp: Competition, train: SequenceSet) -> RecurrentNet:
+    """A fresh network whose input and target scalings are measured on ``train`` (whose
+    ``features`` are the network's inputs: the raw rows, or a feature pipeline's outputs)."""
+    in_mean, in_std = _finite_mean_std(train.features)
+    out_mean, out_std = _finite_mean_std(train.targets[:, train.scored])
+    if not cfg.input_norm:
+        in_mean, in_std = np.zeros_like(in_mean), np.ones_like(in_std)
+    groups = head_groups(cfg, comp.prediction_names, distinct_targets=bool(comp.target_columns))
+    sn = cfg.seqnorm
+    return RecurrentNet(
+        n_features=train.features.shape[-1], output_names=comp.prediction_names, groups=groups, cell=cfg.cell,
+        hidden=cfg.hidden, layers=cfg.layers, head_hidden=cfg.head_hidden, in_shift=in_mean, in_scale=1.0 / in_std,
+        in_clip=cfg.input_clip, out_shift=out_mean, out_scale=out_std,
+        seqnorm_prior=sn.prior if sn.enabled else 0.0, seqnorm_log_input=sn.log_scale_input,
+        seqnorm_rescale_output=sn.rescale_output, mean_prior=sn.mean_prior if sn.mean_input else 0.0,
+    )
+
+
+def _loss_mask(cfg: RecurrentConfig, data: SequenceSet) -> np.ndarray:
+    """(S, T) rows whose loss counts: every row with a target, or only the scored ones."""
+    finite = np.isfinite(data.targets).all(axis=2)
+    if cfg.loss_steps == "scored":
+        finite &= data.scored[None, :]
+    return finite
+
+
+def _loss(cfg: RecurrentConfig, net: RecurrentNet, y_std: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The configured loss of standardized predictions ``y_std`` against raw targets ``y``."""
+    target_std = (y - net.out_shift) / net.out_scale
+    name = cfg.loss.name
+    if name == "mse":
+        return losses.mse(y_std, target_std, mask)
+    if name == "mse_abs":
+        return losses.mse(y_std, target_std, mask) + cfg.loss.abs_weight * losses.abs_weighted_mse(
+            y_std, target_std, mask, weight_target=y)
+    loss = losses.pearson_loss(net.to_units(y_std), y, mask)
+    if cfg.loss.mse_weight:
+        loss = loss + cfg.loss.mse_weight * losses.mse(y_std, target_std, mask)
+    return loss
+
+
+def _stopping_sets(cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet,
+                   seed: int) -> tuple[SequenceSet, SequenceSet, str]:
+    """(fit set, stopping set, its label): the valid file, or a sequence-grouped fold of train;
+    at most ``stop_sequences`` of it, because the stopping set is scored after every epoch. Only
+    the first ``train_limit`` train sequences are used, when set."""
+    if cfg.train_limit is not None and cfg.train_limit < len(train):
+        train = train.subset(np.arange(cfg.train_limit))  # the first sequences: bounded memory and time
+    if cfg.stop_on == "fold":
+        fit, held = fold_split(len(train), cfg.folds, cfg.fold, seed)
+        fit_set, stop, label = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}"
+    else:
+        fit_set, stop, label = train, valid, "valid"
+    if cfg.stop_sequences is not None and cfg.stop_sequences < len(stop):
+        stop = stop.subset(np.arange(cfg.stop_sequences))
+    return fit_set, stop, label
+
+
+# -- the optional feature front-end ------------------------------------------------------------
+
+
+def fit_features(cfg: RecurrentConfig, comp: Competition, fit_set: SequenceSet):
+    """The configured feature pipeline, fitted (when it has anything to fit) on train sequences."""
+    from models.runtime import pipelines
+
+    try:
+        pipeline = pipelines.build(comp.feature_columns, cfg.features)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"train.features: {exc}") from exc
+    if not pipeline.is_fitted:
+        pipeline.fit(fit_set.features[: cfg.features_fit_sequences])
+    return pipeline
+
+
+def with_features(pipeline, data: SequenceSet, chunk: int = 256) -> SequenceSet:
+    """``data`` with its rows replaced by the pipeline's outputs (float32), in chunks of sequences."""
+    out = np.empty(data.features.shape[:2] + (pipeline.n_outputs,), dtype=np.float32)
+    for a in range(0, len(data), chunk):
+        pipeline.transform(data.features[a : a + chunk], out=out[a : a + chunk])
+    if not np.isfinite(out).all():
+        raise TrainingError("the feature pipeline produced non-finite values; the network cannot take them")
+    return replace(data, features=out)
+
+
+# -- the fit loop ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run torch on ``n`` threads, then restore the previous count. One thread is the default:
+    on a small shared machine a second thread mostly spins, and the count must be fixed for
+    reproducible sums."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def evaluate(net: RecurrentNet, data: SequenceSet, batch: int) -> dict[str, float]:
+    """The competition's scores of ``net`` on whole sequences of ``data`` (offline)."""
+    return data.score(net.predict(data.features, batch=batch))
+
+
+def fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
+        console: Console | None = None, stop_label: str = "valid") -> FitResult:
+    """Train a network on ``train``, early-stopping on the metric over ``stop``."""
+    if len(train) == 0 or len(stop) == 0:
+        raise TrainingError(f"need train and stopping sequences; got {len(train)} and {len(stop)}")
+    with torch_threads(cfg.threads):
+        return _fit(cfg, comp, train, stop, console, stop_label)
+
+
+def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
+         console: Console | None, stop_label: str) -> FitResult:
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    net = build_net(cfg, comp, train)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.plateau_factor,
+                                                       patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    feats = torch.from_numpy(np.ascontiguousarray(train.features, dtype=np.float32))
+    targets = torch.from_numpy(np.nan_to_num(train.targets.astype(np.float32), nan=0.0))
+    mask = torch.from_numpy(_loss_mask(cfg, train))
+    in_std = 1.0 / net.in_scale
+    follow = not comp.target_columns  # next-state targets are the inputs one row later
+    per_epoch = min(cfg.train_sequences or len(train), len(train))
+    n_batches = -(-per_epoch // cfg.batch_size)
+    metric = comp.metric
+    best, best_epoch, best_state, stale = -np.inf, 0, None, 0
+    stopped_by = "epochs"
+    history: list[dict] = []
+    console = console or Console(quiet=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        epochs_task = bar.add_task(f"epochs ({stop_label} {metric}: -)", total=cfg.epochs)
+        batch_task = bar.add_task("batches", total=n_batches)
+        epoch = 0
+        for epoch in range(1, cfg.epochs + 1):
+            t_epoch = time.perf_counter()
+            net.train()
+            order = rng.permutation(len(train))[:per_epoch]
+            bar.reset(batch_task, total=n_batches)
+            total_loss, count = 0.0, 0
+            for k in range(n_batches):
+                idx = torch.from_numpy(np.sort(order[k * cfg.batch_size : (k + 1) * cfg.batch_size]))
+                x, y, m = feats[idx], targets[idx], mask[idx]
+                x, y = augment(x, y, net.in_shift, net.out_shift, cfg.augment.scale_sigma, cfg.augment.noise_std,
+                               cfg.augment.prob, follow, in_std, gen)
+                total_loss += _train_batch(cfg, net, opt, x, y, m)
+                count += 1
+                bar.advance(batch_task)
+            score = evaluate(net, stop, cfg.eval_batch)
+            headline = score[metric]
+            sched.step(headline)
+            improved = headline > best
+            if improved:
+                best, best_epoch, best_state, stale = headline, epoch, copy.deepcopy(net.state_dict()), 0
+            else:
+                stale += 1
+            lr = opt.param_groups[0]["lr"]
+            seconds = time.perf_counter() - t_epoch
+            history.append({"epoch": epoch, "loss": total_loss / max(count, 1), "stop_score": headline,
+                            "per_output": {n: score[n] for n in comp.prediction_names}, "lr": lr, "seconds": seconds})
+            bar.update(epochs_task, advance=1,
+                       description=f"epochs ({stop_label} {metric}: {headline:.4f}, best {best:.4f} @ {best_epoch})")
+            console.print(f"epoch {epoch:3d}  loss {total_loss / max(count, 1):.5f}  {stop_label} {metric} "
+                          f"{headline:.4f}{' *' if improved else '  '}  lr {lr:.2e}  {seconds:.0f} s",
+                          highlight=False)
+            if not np.isfinite(total_loss):
+                raise TrainingError(f"the loss became {total_loss} at epoch {epoch}; lower lr or raise grad_clip")
+            if stale >= cfg.patience > 0:
+                console.print(f"early stop: no gain for {stale} epochs; best epoch {best_epoch}", highlight=False)
+                stopped_by = "patience"
+                break
+            elapsed = time.perf_counter() - started
+            if cfg.max_minutes is not None and epoch < cfg.epochs and elapsed * (epoch + 1) / epoch > cfg.max_minutes * 60:
+                console.print(f"time budget: another epoch would end past {cfg.max_minutes:g} min; best epoch "
+                              f"{best_epoch}", highlight=False)
+                stopped_by = "time budget"
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return FitResult(net, float(best), best_epoch, epoch, history, time.perf_counter() - started, stopped_by)
+
+
+def _train_batch(cfg: RecurrentConfig, net: RecurrentNet, opt: torch.optim.Optimizer,
+                 x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
+    """One batch: whole sequences, or truncated windows of ``cfg.chunk`` rows carrying state (one
+    optimizer step per window); returns the mean loss over the windows."""
+    steps = x.shape[1]
+    chunk = cfg.chunk or steps
+    with torch.no_grad():
+        u, scale = net.prepare(x)
+    state = None
+    total, windows = 0.0, 0
+    for a in range(0, steps, chunk):
+        b = min(a + chunk, steps)
+        if not m[:, a:b].any():
+            continue
+        prepared = (u[:, a:b], None if scale is None else scale[:, a:b])
+        y_std, state = net(x[:, a:b], state, prepared=prepared)
+        loss = _loss(cfg, net, y_std, y[:, a:b], m[:, a:b])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        total += float(loss.detach())
+        windows += 1
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    return total / max(windows, 1)
+
+
+# -- export checks -----------------------------------------------------------------------------
+
+
+def run_steps(model, features: np.ndarray) -> np.ndarray:
+    """Whole sequences through a one-step runtime (reset per sequence), as the grader would."""
+    s_count, steps, _ = features.shape
+    first = model.step(features[0, 0].astype(np.float64))
+    out = np.zeros((s_count, steps, first.shape[0]))
+    for s in range(s_count):
+        model.reset()
+        for t in range(steps):
+            out[s, t] = model.step(features[s, t].astype(np.float64))
+    return out
+
+
+def check_runtimes(spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: np.ndarray,
+                   features_path: Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> dict[str, float]:
+    """Largest |difference| of the ONNX graph and the numpy step from ``reference`` (PyTorch's
+    whole-sequence predictions) over whole sequences of raw ``rows``, each runtime behind its
+    own streaming feature pipeline when there is one; raises beyond ``tolerance``."""
+
+    def wrap(model):
+        return FeatureStep(load_features(features_path), model) if features_path is not None else model
+
+    diffs = {"onnx_max_abs_diff": float(np.abs(run_steps(wrap(OnnxStep(onnx_path)), rows) - reference).max()),
+             "numpy_max_abs_diff": float(np.abs(run_steps(wrap(NumpyStep(spec)), rows) - reference).max())}
+    bad = {k: v for k, v in diffs.items() if not v <= tolerance}
+    if bad:
+        raise TrainingError(f"a one-step runtime disagrees with PyTorch beyond {tolerance:g}: {bad}")
+    return diffs
+
+
+# -- the family entry point ----------------------------------------------------------------------
+
+
+def _write_artifacts(solution_dir: Path, names: list[str], spec: NetSpec, pipeline) -> dict[str, int]:
+    if not names:
+        raise TrainingError("manifest.json names no artifacts; list e.g. \"model.npz\" (numpy runtime) or "
+                            "\"model.onnx\" (onnxruntime)")
+    if (pipeline is not None) != (FEATURES in names):
+        raise TrainingError(f"\"{FEATURES}\" must be among the artifacts exactly when train.features is set")
+    sizes = {}
+    for name in names:
+        path = solution_dir / name
+        if name == FEATURES:
+            pipeline.save(path)
+        elif path.suffix == ".npz":
+            spec.save(path)
+        elif path.suffix == ".onnx":
+            export_onnx(spec, path)
+        else:
+            raise TrainingError(f"artifact {name!r}: the recurrent family writes {ARTIFACT_SUFFIXES} files only")
+        sizes[name] = path.stat().st_size
+    return sizes
+
+
+def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet,
+                   console: Console) -> dict:
+    """Train per ``manifest["train"]``, write ``manifest["artifacts"]``, return the run record."""
+    started = time.perf_counter()
+    solution_dir = Path(solution_dir)
+    cfg = parse_config(manifest.get("train"))
+    comp = train.competition
+    if valid.competition.key != comp.key:
+        raise TrainingError(f"train is {comp.key} but valid is {valid.competition.key}")
+    if manifest.get("competition") not in (None, comp.key):
+        raise TrainingError(f"manifest says competition {manifest.get('competition')} but the data is {comp.key}")
+    with torch_threads(cfg.threads):
+        fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
+        raw_valid = valid
+        pipeline = None
+        if cfg.features is not None:
+            pipeline = fit_features(cfg, comp, fit_set)
+            console.print(f"feature pipeline: {pipeline.n_outputs} inputs per row", highlight=False)
+            fit_set, stop_set, valid = (with_features(pipeline, d) for d in (fit_set, stop_set, valid))
+        console.print(f"[bold]{manifest.get('family', 'gru')}[/] {cfg.cell} {cfg.layers}x{cfg.hidden} on "
+                      f"{len(fit_set)} sequences ({cfg.train_sequences or len(fit_set)} per epoch), stopping on "
+                      f"{label} ({len(stop_set)} sequences), {cfg.threads} thread(s)")
+        result = fit(cfg, comp, fit_set, stop_set, console, label)
+        net = result.net
+        valid_pred = net.predict(valid.features, batch=cfg.eval_batch)
+        valid_scores = valid.score(valid_pred)
+        meta = {"competition": comp.key, "family": manifest.get("family", "gru"), "config": cfg.to_dict()}
+        spec = net.to_spec(meta)
+        shipped = quantize(spec) if cfg.quantize else spec
+        sizes = _write_artifacts(solution_dir, list(manifest.get("artifacts", [])), shipped, pipeline)
+        check_x = valid.features[: cfg.check_sequences]
+        check_rows = raw_valid.features[: cfg.check_sequences]
+        onnx_path = next((solution_dir / n for n in sizes if n.endswith(".onnx")), None)
+        scratch = solution_dir / ".export_check.onnx"
+        try:
+            if onnx_path is None:
+                onnx_path = export_onnx(shipped, scratch)
+            # int8 weights are checked against the same int8 network evaluated whole-sequence
+            reference = run_sequences(shipped, check_x) if cfg.quantize else net.predict(check_x)
+            checks = check_runtimes(shipped, onnx_path, check_rows, reference,
+                                    solution_dir / FEATURES if pipeline is not None else None)
+        finally:
+            scratch.unlink(missing_ok=True)
+        int8 = quantize(spec)
+        int8_score = valid.score(run_sequences(int8, valid.features))[comp.metric]
+        record = {
+            "family": manifest.get("family", "gru"),
+            "config": cfg.to_dict(),
+            "valid_score": valid_scores[comp.metric],
+            "per_output": {n: valid_scores[n] for n in comp.prediction_names},
+            "stop_on": label,
+            "stop_score": result.best_score,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_by": result.stopped_by,
+            "history": result.history,
+            "parameters": spec.n_parameters(),
+            "export": {**checks, "checked_sequences": int(check_x.shape[0]), "tolerance": EXPORT_TOLERANCE},
+            "int8": {"valid_score": int8_score, "cost": valid_scores[comp.metric] - int8_score,
+                     "shipped": cfg.quantize},
+            "artifacts": sizes,
+            "train_sequences": len(fit_set),
+            "fit_seconds": result.seconds,
+        }
+        oracle = oracle_scores(valid)
+        if oracle is not None:
+            record["oracle"] = oracle
+            record["oracle_fraction"] = record["valid_score"] / oracle["observable"] if oracle["observable"] else None
+        record["seconds"] = time.perf_counter() - started
+        console.print(f"valid {comp.metric} {record['valid_score']:.4f}"
+                      + (f" ({record['oracle_fraction']:.1%} of the oracle's {oracle['observable']:.4f})" if oracle else "")
+                      + f"; int8 {int8_score:.4f}; {record['seconds'] / 60:.1f} min", highlight=False)
+        return record

@@ -1,0 +1,29 @@
+"""A: LightGBM per feature on top of a ridge base, trained by
+``python -m models train solutions/a_lightgbm``.
+
+The streaming feature pipeline (lags, EMAs, running moments) feeds a ridge base; one merged
+LightGBM model file (all 32 targets' trees, read with lightgbm.Booster) adds its correction.
+
+Artifacts (model.json, pipeline.npz, weights.npz, trees.txt) sit beside this
+file, in the folder and in the zip. The model resets whenever seq_ix changes.
+"""
+
+from pathlib import Path
+
+from models.runtime.predictor import load
+
+HERE = Path(__file__).resolve().parent
+ARTIFACTS = ('model.json', 'pipeline.npz', 'weights.npz', 'trees.txt')
+
+
+class PredictionModel:
+    def __init__(self):
+        self.model = load(HERE)
+        self.seq_ix = None
+
+    def predict(self, data_point):
+        if data_point.seq_ix != self.seq_ix:
+            self.seq_ix = data_point.seq_ix
+            self.model.reset()
+        out = self.model.update(data_point.state, bool(data_point.need_prediction))
+        return None if out is None else out.copy()

@@ -1,0 +1,27 @@
+"""B: a stateful GRU on the raw 32 order-book features, one step per row, predicting t0 and t1.
+
+The network (see manifest.json "train") reads each row once and carries its hidden state, so
+a row costs one small step, not a window. Inputs are standardized and divided by the
+sequence's running scale (its volatility regime), and the prediction is scaled back. The
+step runs in plain numpy (``model.npz``); ``BACKEND = "onnx"`` switches to onnxruntime
+(``model.onnx``, one thread), which ``make bench`` measured as the slower of the two here.
+"""
+
+from pathlib import Path
+
+from models.recurrent.serving import load_runtime
+
+BACKEND = "numpy"  # reads model.npz; "onnx" reads model.onnx
+
+
+class PredictionModel:
+    def __init__(self):
+        self.model = load_runtime(Path(__file__).resolve().parent, BACKEND)
+        self.seq_ix = None
+
+    def predict(self, data_point):
+        if data_point.seq_ix != self.seq_ix:
+            self.seq_ix = data_point.seq_ix
+            self.model.reset()
+        prediction = self.model.step(data_point.state)
+        return prediction if data_point.need_prediction else None

@@ -1,0 +1,75 @@
+"""``python -m models train``: manifests, the run record, clear errors; the solutions' manifests."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.artifacts import files_for
+from models.cli import main
+from models.record import file_sha256
+from models.registry import FAMILIES, trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADS = {"ridge_var": "linear", "ridge_poly": "linear", "baseline": "linear", "lightgbm": "trees"}
+
+
+def _manifest(folder: Path, family: str, train: dict, competition: str = "A") -> Path:
+    folder.mkdir()
+    (folder / "solution.py").write_text((ROOT / "solutions" / "a_ridge_var" / "solution.py").read_text())
+    manifest = {"competition": competition, "trained": True, "family": family, "train": train,
+                "artifacts": files_for(HEADS[family])}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_train_writes_artifacts_and_a_run_record(tmp_path, a_random, capsys):
+    folder = _manifest(tmp_path / "sol", "ridge_var", {"lags": 2, "folds": 2, "alphas": [1e-3]})
+    runs = tmp_path / "runs"
+    code = main(["train", str(folder), "--train", str(a_random), "--valid", str(a_random), "--sequences", "4",
+                 "--valid-sequences", "2", "--runs", str(runs)])
+    assert code == 0
+    assert all((folder / name).is_file() for name in files_for("linear"))
+    [record_path] = runs.glob("sol-*.json")
+    record = json.loads(record_path.read_text())
+    assert record["data"]["train"]["sha256"] == file_sha256(a_random)
+    assert record["data"]["train"]["sequences"] == 4 and record["seeds"] == {"seed": 0}
+    assert len(record["cv"]["fold_scores"]) == 2 and "valid_score" in record
+    with np.load(record_path.with_suffix(".oof.npz")) as oof:
+        assert oof["prediction"].shape == oof["target"].shape == (4 * 899, 32)
+    assert "CV fold 1" in capsys.readouterr().out
+
+
+def test_baseline_family_scores_the_mean_so_far(tmp_path, a_random, quiet):
+    from models.data import load_sequences
+
+    folder = _manifest(tmp_path / "base", "baseline", {"rule": "mean_so_far"})
+    data = load_sequences(a_random)
+    record = trainer("baseline")(folder, json.loads((folder / "manifest.json").read_text()), data, data, quiet)
+    x = data.features.astype(np.float64)
+    expected = data.score(np.cumsum(x, axis=1) / np.arange(1, 1001)[None, :, None])
+    assert abs(record["valid_score"] - expected["mean_r2"]) < 1e-12
+
+
+def test_unknown_setting_is_a_clear_error(tmp_path, a_random, capsys):
+    folder = _manifest(tmp_path / "bad", "ridge_var", {"lagz": 3})
+    code = main(["train", str(folder), "--train", str(a_random), "--valid", str(a_random), "--sequences", "2",
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 2 and "unknown ridge_var setting(s) ['lagz']" in capsys.readouterr().err
+
+
+def test_unknown_family_names_the_known_ones():
+    with pytest.raises(KeyError, match="known families"):
+        trainer("forest")
+
+
+def test_repository_solutions_name_a_family_and_its_files():
+    for manifest_path in sorted((ROOT / "solutions").glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        if "family" not in manifest or manifest["family"] not in HEADS:
+            continue
+        assert manifest["family"] in FAMILIES and manifest["trained"] is True
+        assert sorted(manifest["artifacts"]) == sorted(files_for(HEADS[manifest["family"]])), manifest_path
+        source = (manifest_path.parent / "solution.py").read_text()
+        assert all(name in source for name in manifest["artifacts"]), manifest_path

@@ -1,0 +1,57 @@
+"""Folds are whole sequences, balanced, and fixed by the seed."""
+
+import numpy as np
+import pytest
+
+from harness import competitions as C
+from models.cv import group_folds, summarize
+from models.data import SequenceSet, load_sequences
+from models.runtime import pipelines
+from models.training import sample_rows
+
+
+def test_every_sequence_is_in_exactly_one_fold_and_folds_are_balanced():
+    seq_ix = np.random.default_rng(0).permutation(103)
+    folds = group_folds(seq_ix, 5, seed=1)
+    assert folds.shape == seq_ix.shape and set(folds) == set(range(5))
+    sizes = np.bincount(folds)
+    assert sizes.max() - sizes.min() <= 1
+
+
+def test_sequences_sharing_a_seq_ix_share_a_fold():
+    seq_ix = np.array([4, 9, 4, 2, 9, 7, 2, 4, 1, 3])
+    folds = group_folds(seq_ix, 3, seed=0)
+    for value in np.unique(seq_ix):
+        assert len(set(folds[seq_ix == value])) == 1
+
+
+def test_the_seed_fixes_the_folds():
+    seq_ix = np.arange(50)
+    assert np.array_equal(group_folds(seq_ix, 5, seed=3), group_folds(seq_ix, 5, seed=3))
+    assert not np.array_equal(group_folds(seq_ix, 5, seed=3), group_folds(seq_ix, 5, seed=4))
+
+
+@pytest.mark.parametrize("n_folds,count", [(1, 10), (6, 5)])
+def test_impossible_fold_counts_are_refused(n_folds, count):
+    with pytest.raises(ValueError, match="fold"):
+        group_folds(np.arange(count), n_folds)
+
+
+def test_rows_of_one_sequence_never_straddle_folds(a_random):
+    data = load_sequences(a_random)
+    pipeline = pipelines.build(C.A.feature_columns, [{"kind": "identity"}])
+    rows = sample_rows(pipeline, data, stride=7, seed=0)
+    row_fold = group_folds(data.seq_ix, 3, seed=0)[rows.owner]
+    for owner in np.unique(rows.owner):
+        assert len(set(row_fold[rows.owner == owner])) == 1
+    assert set(rows.owner) == set(range(len(data)))  # every sequence has rows (and OOF predictions)
+    summary = summarize(C.A, rows.y, rows.y * 0.5, row_fold)
+    assert summary["n_folds"] == 3 and len(summary["fold_scores"]) == 3
+
+
+def test_sampled_rows_are_the_scored_targets(a_random):
+    data = load_sequences(a_random)
+    pipeline = pipelines.build(C.A.feature_columns, [{"kind": "identity"}])
+    rows = sample_rows(pipeline, data, stride=1, seed=0)
+    np.testing.assert_array_equal(rows.y, data.scored_targets())
+    assert isinstance(data, SequenceSet)

@@ -1,0 +1,108 @@
+"""Training is reproducible, configurable by manifest and writes checked artifacts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from harness import competitions as C
+from harness.randomdata import write_random_file
+from models.data import load_sequences
+from models.recurrent.config import ConfigError, parse_config
+from models.recurrent.folds import fold_split, sequence_folds
+from models.recurrent.spec import NetSpec
+from models.recurrent.train import fit, train_solution
+
+TINY = {"hidden": 8, "layers": 1, "epochs": 2, "batch_size": 2, "chunk": 250, "eval_batch": 4,
+        "seqnorm": {"enabled": True}, "augment": {"scale_sigma": 0.2, "noise_std": 0.1}, "check_sequences": 1}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rec")
+    out = {}
+    for comp in (C.A, C.B):
+        train = load_sequences(write_random_file(comp, root / f"{comp.key}_train.parquet", 4, seed=3))
+        valid = load_sequences(write_random_file(comp, root / f"{comp.key}_valid.parquet", 2, seed=4))
+        out[comp.key] = (train, valid)
+    return out
+
+
+def test_same_seed_same_weights(data):
+    train, valid = data["A"]
+    cfg = parse_config(TINY)
+    runs = [fit(cfg, C.A, train, valid) for _ in range(2)]
+    for (name, a), (_, b) in zip(runs[0].net.state_dict().items(), runs[1].net.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert runs[0].history[-1]["stop_score"] == runs[1].history[-1]["stop_score"]
+    other = fit(parse_config({**TINY, "seed": 1}), C.A, train, valid)
+    assert not torch.equal(other.net.rnn.weight_hh_l0, runs[0].net.rnn.weight_hh_l0)
+
+
+@pytest.mark.parametrize("key,loss", [("A", {"name": "mse"}), ("B", {"name": "pearson", "mse_weight": 0.1}),
+                                      ("B", {"name": "mse_abs"})])
+def test_train_solution_writes_checked_artifacts_and_a_record(data, tmp_path, key, loss):
+    train, valid = data[key]
+    cfg = {**TINY, "loss": loss, "stop_on": "fold", "folds": 2, "cell": "lstm" if key == "B" else "gru"}
+    manifest = {"competition": key, "trained": True, "family": "gru", "train": cfg,
+                "artifacts": ["model.npz", "model.onnx"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    json.dumps(record)  # JSON-able
+    for field in ("family", "config", "valid_score", "per_output", "seconds", "export", "int8", "history"):
+        assert field in record, field
+    assert record["export"]["onnx_max_abs_diff"] <= 1e-5 and record["export"]["numpy_max_abs_diff"] <= 1e-5
+    assert set(record["per_output"]) == set(train.competition.prediction_names)
+    assert record["train_sequences"] == 2  # one of two folds held out for early stopping
+    assert NetSpec.load(tmp_path / "model.npz").n_outputs == train.competition.n_outputs
+    assert (tmp_path / "model.onnx").stat().st_size > 0
+
+
+def test_feature_front_end_is_shipped_and_checked(data, tmp_path):
+    train, valid = data["B"]
+    steps = [{"kind": "identity"}, {"kind": "order_book", "mid_change_periods": [1, 5]}]
+    manifest = {"competition": "B", "family": "gru", "train": {**TINY, "epochs": 1, "features": steps},
+                "artifacts": ["model.npz", "model.onnx", "features.npz"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    assert record["export"]["onnx_max_abs_diff"] <= 1e-5 and record["export"]["numpy_max_abs_diff"] <= 1e-5
+    assert NetSpec.load(tmp_path / "model.npz").n_features > train.features.shape[-1]
+    manifest["artifacts"] = ["model.npz"]
+    with pytest.raises(RuntimeError, match="features.npz"):
+        train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+
+
+def test_quantized_artifacts_are_checked_against_the_int8_network(data, tmp_path):
+    train, valid = data["A"]
+    manifest = {"competition": "A", "family": "gru", "train": {**TINY, "quantize": True, "epochs": 1},
+                "artifacts": ["model.npz", "model.onnx"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    assert record["int8"]["shipped"] and NetSpec.load(tmp_path / "model.npz").quant is not None
+    assert record["export"]["onnx_max_abs_diff"] <= 1e-5
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_config({"hiden": 64})
+    with pytest.raises(ConfigError, match="train.cell"):
+        parse_config({"cell": "rnn"})
+    with pytest.raises(ConfigError, match="loss.name"):
+        parse_config({"loss": {"name": "mae"}})
+    assert parse_config({"family": "gru", "hidden": 64}).hidden == 64
+
+
+def test_unknown_artifact_suffix_is_refused(data, tmp_path):
+    train, valid = data["A"]
+    manifest = {"competition": "A", "family": "gru", "train": {**TINY, "epochs": 1}, "artifacts": ["model.pt"]}
+    with pytest.raises(RuntimeError, match="model.pt"):
+        train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+
+
+def test_folds_group_whole_sequences():
+    folds = sequence_folds(11, 3, seed=5)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(11))
+    fit_idx, held = fold_split(11, 3, 1, seed=5)
+    assert set(fit_idx).isdisjoint(held) and len(fit_idx) + len(held) == 11
+    np.testing.assert_array_equal(held, folds[1])
+    with pytest.raises(ValueError):
+        sequence_folds(2, 3)

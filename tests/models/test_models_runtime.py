@@ -1,0 +1,69 @@
+"""The runtime pieces a solution ships: linear heads, JSON pipelines, the predictor's two forms."""
+
+import numpy as np
+import pytest
+
+from harness import competitions as C
+from models.artifacts import ManifestError, check_manifest, save_npz
+from models.runtime import pipelines
+from models.runtime.linear import LinearHead, all_pairs
+from models.runtime.predictor import Guard, Predictor
+
+
+def test_linear_head_row_equals_batch_with_columns_and_products():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 9))
+    columns = np.array([4, 0, 7, 2])
+    pairs = all_pairs(2)
+    head = LinearHead(rng.standard_normal((4 + len(pairs), 3)), rng.standard_normal(3), columns, pairs)
+    head.check_inputs(9)
+    batch = head.predict_batch(x)
+    design = head.design_batch(x)
+    np.testing.assert_array_equal(design[:, 4], x[:, 4] * x[:, 4])
+    np.testing.assert_array_equal(design[:, 5], x[:, 4] * x[:, 0])
+    for i in range(50):
+        np.testing.assert_allclose(head.predict_row(x[i]), batch[i], rtol=0, atol=1e-12)
+    again = LinearHead.from_arrays(head.arrays("h/"), "h/")
+    np.testing.assert_array_equal(again.predict_batch(x), batch)
+    with pytest.raises(ValueError, match="design columns"):
+        LinearHead(np.zeros((3, 3)), np.zeros(3), columns, pairs).check_inputs(9)
+
+
+def test_pipeline_steps_are_checked():
+    with pytest.raises(ValueError, match="unknown pipeline step kind 'nope'"):
+        pipelines.build(C.A.feature_columns, [{"kind": "nope"}])
+    with pytest.raises(ValueError, match="steps"):
+        pipelines.build(C.A.feature_columns, [{"kind": "chain"}])
+    chained = pipelines.build(C.B.feature_columns, [{"kind": "chain", "steps": [
+        {"kind": "order_book"}, {"kind": "select", "columns": ["ob_mid"]}, {"kind": "ema", "spans": [5]}]}])
+    assert chained.output_names == ("ob_mid__ema5",)
+
+
+def test_predictor_stream_equals_batch_and_resets_between_sequences():
+    rng = np.random.default_rng(1)
+    pipeline = pipelines.build(C.A.feature_columns, [{"kind": "identity"}, {"kind": "ema", "spans": [3]},
+                                                     {"kind": "lags", "lags": [2]}])
+    head = LinearHead(rng.standard_normal((pipeline.n_outputs, 32)) * 0.1, rng.standard_normal(32))
+    guard = Guard(np.array([3, 5]), np.array([0.5, -1.0]), np.array([0.2, 0.0]))
+    predictor = Predictor(pipeline, head, guard, C.A.prediction_names)
+    x = rng.standard_normal((2, 1000, 32)).astype(np.float32)
+    batch = predictor.predict_sequences(x)
+    for s in (1, 0, 1):  # replaying a sequence after another gives the same predictions
+        predictor.reset()
+        stream = np.array([predictor.update(row.astype(np.float64)).copy() for row in x[s]])
+        np.testing.assert_allclose(stream, batch[s], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(batch[..., 5], -1.0)
+
+
+def test_manifest_must_list_what_the_family_writes(tmp_path):
+    with pytest.raises(ManifestError, match="trees.txt"):
+        check_manifest({"artifacts": ["model.json", "pipeline.npz", "weights.npz"]}, "trees", tmp_path)
+
+
+def test_weights_file_is_byte_reproducible(tmp_path):
+    arrays = {"b": np.arange(5.0), "a": np.eye(3)}
+    first = save_npz(tmp_path / "one.npz", arrays).read_bytes()
+    second = save_npz(tmp_path / "two.npz", dict(reversed(arrays.items()))).read_bytes()
+    assert first == second
+    with np.load(tmp_path / "one.npz", allow_pickle=False) as loaded:
+        np.testing.assert_array_equal(loaded["a"], np.eye(3))
