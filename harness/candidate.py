@@ -1,5 +1,8 @@
 """Turning a candidate (a solution folder or a zip) into a clean folder the child can run.
 
+A solution folder with a ``manifest.json`` is laid out exactly as ``harness.package`` would zip
+it (its files, its artifacts, the project modules it imports), so what is gated is what uploads.
+
 Extraction is where an upload first meets the grader, so it refuses what a careful grader would:
 absolute or ``..`` paths, links, archives that expand past a bound, and a ``solution.py`` that
 is not at the root (one official example zipped the folder instead of its contents).
@@ -79,6 +82,20 @@ def _copy_folder(path: Path, dest: Path) -> None:
     shutil.copytree(path, dest, ignore=shutil.ignore_patterns(*SKIPPED_NAMES, "*.pyc"), dirs_exist_ok=True)
 
 
+def _copy_as_packaged(path: Path, dest: Path) -> None:
+    """A solution folder runs as its zip would: the same files, project modules vendored."""
+    from harness.package import PackageError, collect
+
+    try:
+        files = collect(path)
+    except PackageError as exc:
+        raise CandidateLayoutError("layout", str(exc)) from exc
+    for name, source in files.items():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
 def check_root_layout(root: Path, origin: Path) -> None:
     """``solution.py`` must sit at the root; say where it is if it is elsewhere."""
     if (root / "solution.py").is_file():
@@ -99,7 +116,9 @@ def materialize(candidate: str | Path, dest: Path, max_uncompressed_bytes: int =
     if not path.exists():
         raise CandidateLayoutError("layout", f"{path}: no such folder or zip")
     dest.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
+    if path.is_dir() and (path / "manifest.json").is_file():
+        _copy_as_packaged(path, dest)
+    elif path.is_dir():
         _copy_folder(path, dest)
     elif zipfile.is_zipfile(path):
         _extract_zip(path, dest, max_uncompressed_bytes)

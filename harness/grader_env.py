@@ -36,6 +36,8 @@ GRADER_IMPORT_NAMES = frozenset({
     "threadpoolctl", "pytz", "dateutil", "packaging", "PIL", "google", "typing_extensions", "filelock",
     "fsspec", "huggingface_hub", "safetensors", "sympy", "networkx", "jinja2", "tzdata", "six", "ml_dtypes",
     "opt_einsum", "cloudpickle", "pydantic_core", "annotated_types", "markdown_it", "pygments",
+    # required by grader packages not installed here (accelerate, wandb), so the closure below misses it
+    "psutil",
 })
 
 PROVIDED_BY_GRADER = frozenset({"utils"})

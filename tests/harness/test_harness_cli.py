@@ -46,6 +46,6 @@ def test_user_errors_exit_two_without_traceback(tmp_path, capsys):
 
 
 def test_gate_cli_prints_the_reproduce_command(candidate, a_file, capsys):
-    code = main(["gate", str(candidate("import psutil\n" + MEAN)), "--data", str(a_file), "--only", "dependencies"])
+    code = main(["gate", str(candidate("import hypothesis\n" + MEAN)), "--data", str(a_file), "--only", "dependencies"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 1 and "reproduce dependencies: python -m harness gate" in out

@@ -77,13 +77,13 @@ def test_oversize_archive_fails_size(candidate, a_file):
 
 
 def test_import_the_grader_lacks_fails_dependencies_statically_and_at_run_time(candidate, a_file):
-    static = candidate("import psutil\n" + ECHO)
+    static = candidate("import hypothesis\n" + ECHO)
     checks, _ = statuses(static, a_file, only=("dependencies",))
-    assert checks["dependencies"].status == "FAIL" and "psutil" in checks["dependencies"].reason
+    assert checks["dependencies"].status == "FAIL" and "hypothesis" in checks["dependencies"].reason
     dynamic = candidate("import importlib\n" + ECHO.replace(
-        "class PredictionModel:", "class PredictionModel:\n    def __init__(self):\n        importlib.import_module('psutil')\n"))
+        "class PredictionModel:", "class PredictionModel:\n    def __init__(self):\n        importlib.import_module('hypothesis')\n"))
     checks, _ = statuses(dynamic, a_file, only=("dependencies",))
-    assert checks["dependencies"].status == "FAIL" and "psutil" in checks["dependencies"].reason
+    assert checks["dependencies"].status == "FAIL" and "hypothesis" in checks["dependencies"].reason
 
 
 def test_vendored_module_passes_dependencies(candidate, a_file):

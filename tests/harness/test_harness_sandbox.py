@@ -282,3 +282,15 @@ def test_memory_of_child_processes_counts_against_the_cap(candidate, a_file):
     outcome = run(candidate(src), a_file, memory_gb=1.2)
     assert outcome.status == "out_of_memory" and "and its children" in outcome.error["message"]
     assert "in the constructor" in outcome.error["message"]
+
+
+def test_a_solution_folder_runs_as_its_zip_with_project_modules_vendored(candidate, a_file):
+    src = """
+    import features
+    class PredictionModel:
+        def predict(self, dp):
+            return dp.state.copy() if dp.need_prediction else None
+    """
+    folder = candidate(src, **{"manifest.json": '{"competition": "A", "artifacts": []}'})
+    outcome = run(folder, a_file)
+    assert outcome.status == "ok" and "features" in outcome.modules
