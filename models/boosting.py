@@ -21,6 +21,7 @@ from models import artifacts, cv, ridge
 from models.data import SequenceSet
 from models.evaluate import evaluate
 from models.guard import describe, fit_guard
+from models.linear import rank_and_pair
 from models.runtime.linear import LinearHead
 from models.runtime.predictor import load
 from models.training import Timer, base_record, fit_pipeline, oof_payload, read_config, sample_rows, seed_everything
@@ -51,8 +52,10 @@ DEFAULTS = {
     "guard_threshold": 0.0,
     "threads": 1,
     "fit_sequences": 256,
+    "weight": None,
 }
-BASE_DEFAULTS = {"columns": None, "alpha": 1e-5}
+BASE_DEFAULTS = {"columns": None, "alpha": 1e-5, "top_k": 0, "rank_rows": 100_000, "rank_rounds": 80}
+WEIGHTS = (None, "abs_target")
 
 
 def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
@@ -73,6 +76,9 @@ class TargetTrainer:
         self.params = {**DEFAULT_PARAMS, **config["params"], "verbose": -1, "seed": int(config["seed"]),
                        "num_threads": int(config["threads"]), "deterministic": True, "force_row_wise": True}
         self.rounds = int(config["rounds"])
+        if config["weight"] not in WEIGHTS:
+            raise ValueError(f"'weight' must be one of {WEIGHTS}, got {config['weight']!r}")
+        self.weighted = config["weight"] == "abs_target"
         self.patience = int(config["early_stopping"])
         self.columns = tree_columns
 
@@ -92,10 +98,14 @@ class TargetTrainer:
         for k in range(y.shape[1]):
             train.set_label(y[fit_rows, k])
             train.set_init_score(base[fit_rows, k])
+            if self.weighted:  # B's metric weighs a row by |target|: so does the loss
+                train.set_weight(np.maximum(np.abs(y[fit_rows, k]), 1e-8))
             callbacks = []
             if stop is not None:
                 stop.set_label(y[stop_rows, k])
                 stop.set_init_score(base[stop_rows, k])
+                if self.weighted:
+                    stop.set_weight(np.maximum(np.abs(y[stop_rows, k]), 1e-8))
                 callbacks.append(lgb.early_stopping(self.patience, verbose=False))
             n_rounds = self.rounds if rounds is None else max(1, int(rounds[k]))
             booster = lgb.train(self.params, train, n_rounds, valid_sets=[stop] if stop is not None else None,
@@ -154,13 +164,20 @@ def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid
     if base_config is None:
         base, fold_base_rows, base_rows = None, [zeros] * n_folds, zeros
     else:
-        template = LinearHead(np.zeros((len(names) if base_columns is None else len(base_columns), k)), np.zeros(k),
-                              base_columns)
+        pairs = None
+        if int(base_config["top_k"]) > 0:
+            base_columns, pairs, ranking = rank_and_pair(
+                names, x, y, base_columns, int(base_config["top_k"]), "all", int(base_config["rank_rows"]),
+                int(base_config["rank_rounds"]), int(config["seed"]), int(config["threads"]))
+            console.print(f"base products among: {', '.join(ranking)} ({timer():.0f} s)")
+        width = len(names) if base_columns is None else len(base_columns)
+        template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), base_columns,
+                              pairs)
         stats = ridge.fold_stats(x, y, row_fold, template, n_folds)
         total = ridge.total_of(stats)
         alpha = float(base_config["alpha"])
-        fold_heads = [LinearHead(*(total - part).solve(alpha), base_columns) for part in stats]
-        base = LinearHead(*total.solve(alpha), base_columns)
+        fold_heads = [LinearHead(*(total - part).solve(alpha), base_columns, pairs) for part in stats]
+        base = LinearHead(*total.solve(alpha), base_columns, pairs)
         *fold_base_rows, base_rows = ridge.predict_all(fold_heads + [base], x)
         console.print(f"ridge bases fitted, {timer():.0f} s")
     oof = np.full((len(x), k), np.nan)
@@ -174,7 +191,7 @@ def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid
         stop_sequences = rng.choice(sequences, max(1, len(sequences) // 8), replace=False)
         is_stop = np.isin(owner[others], stop_sequences)
         fit_rows = _subsample(others[~is_stop], limit, rng)
-        stop_rows = _subsample(others[is_stop], max(1, limit // 4), rng)
+        stop_rows = _subsample(others[is_stop], max(1, limit // 2), rng)
         boosters = trainer.fit(x, y, fold_base_rows[f], fit_rows, stop_rows)
         best_rounds.append([b.num_trees() for b in boosters])
         oof_base[held] = fold_base_rows[f][held]

@@ -123,6 +123,37 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_parity(args: argparse.Namespace) -> int:
+    """Offline evaluation of a trained solution beside the sandboxed replay of its zip."""
+    from models.evaluate import evaluate, package_and_replay, parity
+    from models.runtime.predictor import load
+
+    console = Console()
+    folder = Path(args.solution)
+    try:
+        manifest = read_manifest(folder)
+    except PackageError as exc:
+        raise UserError(str(exc)) from exc
+    data_path = Path(args.data) if args.data else _data_paths(manifest["competition"], None, None)[1]
+    data = load_sequences(data_path, max_sequences=args.sequences, competition=manifest["competition"])
+    with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
+        offline = evaluate(load(folder), data)
+    with console.status(f"packaging {folder} and replaying it in the sandbox"):
+        online = package_and_replay(folder, data_path, args.sequences)
+    result = parity(offline, online)
+    scored = online["timing"]["scored"]
+    table = Table(title=f"{folder.name}: offline vs online on {len(data)} sequences of {data_path}")
+    for column in ("offline", "online", "max |diff|", "mean us/row", "p50 us/row", "fraction of oracle"):
+        table.add_column(column, justify="right")
+    fraction = offline.get("oracle_fraction")
+    table.add_row(f"{result['offline_score']:.6f}", f"{result['online_score']:.6f}", f"{result['max_abs_diff']:.1e}",
+                  f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}", "-" if fraction is None else f"{fraction:.3f}")
+    console.print(table)
+    ok = result["max_abs_diff"] <= args.tolerance
+    console.print("[green]parity holds[/]" if ok else f"[red]offline and online differ by more than {args.tolerance:g}[/]")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m models", description="Train solutions from their manifests.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -138,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")
     p.set_defaults(func=run_train)
+    q = sub.add_parser("parity", help="offline score of a trained solution beside the sandboxed replay of its zip")
+    q.add_argument("solution", help="trained solution folder")
+    q.add_argument("--data", help="data file (default: the generated valid set)")
+    q.add_argument("--sequences", type=int, default=16, help="first N sequences (default 16)")
+    q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
+    q.set_defaults(func=run_parity)
     return parser
 
 

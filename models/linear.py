@@ -71,22 +71,28 @@ def rank_by_lightgbm(x: np.ndarray, y: np.ndarray, rounds: int, seed: int, threa
     return np.argsort(-total, kind="stable")
 
 
-def poly_design(pipeline, rows, config: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(columns, pairs, names of the top k) of a ridge_poly design, ranked on a seeded row sample."""
-    top_k = int(config["top_k"])
-    if not 1 <= top_k <= pipeline.n_outputs:
-        raise ValueError(f"top_k must be between 1 and the pipeline's {pipeline.n_outputs} outputs, got {top_k}")
-    rng = np.random.default_rng(int(config["seed"]))
-    pick = np.sort(rng.choice(len(rows), min(len(rows), int(config["rank_rows"])), replace=False))
-    order = rank_by_lightgbm(rows.x[pick], rows.y[pick], int(config["rank_rounds"]), int(config["seed"]),
-                             int(config["threads"]))
-    if config["linear"] == "all":
-        columns = order  # the top k first: products are taken among the first k selected columns
-    elif config["linear"] == "top":
+def rank_and_pair(names: tuple[str, ...], x: np.ndarray, y: np.ndarray, candidates: np.ndarray | None, top_k: int,
+                  linear: str, rank_rows: int, rank_rounds: int, seed: int, threads: int):
+    """(columns, pairs, top-k names) of a design with degree-2 products of the ``top_k`` best columns.
+
+    ``candidates`` restricts the columns considered (None: all); they are ranked by LightGBM
+    importance on a seeded sample of at most ``rank_rows`` rows. ``linear`` "all" keeps every
+    candidate as a linear term (the top k first, since products are taken among the first k),
+    "top" keeps only the top k.
+    """
+    pool = np.arange(x.shape[1]) if candidates is None else np.asarray(candidates)
+    if not 1 <= top_k <= len(pool):
+        raise ValueError(f"top_k must be between 1 and the {len(pool)} candidate columns, got {top_k}")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(x), min(len(x), rank_rows), replace=False))
+    order = pool[rank_by_lightgbm(x[pick][:, pool], y[pick], rank_rounds, seed, threads)]
+    if linear == "all":
+        columns = order
+    elif linear == "top":
         columns = order[:top_k]
     else:
-        raise ValueError(f"'linear' must be \"all\" or \"top\", got {config['linear']!r}")
-    return columns, all_pairs(top_k), [pipeline.output_names[i] for i in order[:top_k]]
+        raise ValueError(f"'linear' must be \"all\" or \"top\", got {linear!r}")
+    return columns, all_pairs(top_k), [names[i] for i in order[:top_k]]
 
 
 def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> dict:
@@ -103,7 +109,9 @@ def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid
     console.print(f"{family}: {len(rows)} rows x {pipeline.n_outputs} pipeline outputs in {timer():.0f} s")
     columns = pairs = ranking = None
     if family == "ridge_poly":
-        columns, pairs, ranking = poly_design(pipeline, rows, config)
+        columns, pairs, ranking = rank_and_pair(pipeline.output_names, rows.x, rows.y, None, int(config["top_k"]),
+                                                config["linear"], int(config["rank_rows"]), int(config["rank_rounds"]),
+                                                int(config["seed"]), int(config["threads"]))
         console.print(f"top {len(ranking)} by LightGBM importance: {', '.join(ranking)} ({timer():.0f} s)")
     width = pipeline.n_outputs if columns is None else len(columns)
     template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), columns, pairs)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -116,6 +119,45 @@ def chunk_bounds(n_sequences: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_size, n_sequences)) for a in range(0, n_sequences, chunk_size)]
 
 
+def default_workers() -> int:
+    """Worker processes for chunk generation: the usable cores, at most 2 (the target machine's)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def ordered_map(fn: Callable[..., object], tasks: Sequence[tuple], workers: int) -> Iterator[object]:
+    """``fn(*task)`` for each task, yielded in task order.
+
+    With ``workers`` > 1 the tasks run in forked worker processes with at most
+    ``workers + 1`` results in flight, so memory stays bounded by a few chunks while both
+    cores work. Results do not depend on the number of workers: each task carries its own
+    seed. Without ``fork`` (not Linux) it runs in-process.
+    """
+    if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for task in tasks:
+            yield fn(*task)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        queue: deque[Future] = deque()
+        upcoming = iter(tasks)
+        for task in upcoming:
+            queue.append(pool.submit(fn, *task))
+            if len(queue) > workers:
+                break
+        while queue:
+            result = queue.popleft().result()
+            task = next(upcoming, None)
+            if task is not None:
+                queue.append(pool.submit(fn, *task))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------
@@ -182,11 +224,12 @@ def chunk_table(competition: Competition, chunk: Chunk) -> pa.Table:
     step = np.tile(np.arange(SEQUENCE_LENGTH, dtype=idx_dtype), s)
     need = np.tile(_scored_mask(competition).astype(competition.need_prediction_dtype), s)
     cols: list[np.ndarray] = [seq, step, need]
-    feats = chunk.features.reshape(s * SEQUENCE_LENGTH, -1)
-    cols += [np.ascontiguousarray(feats[:, i]) for i in range(feats.shape[1])]
+    # One transposed copy makes every column a contiguous row of it (cheaper than F strided copies).
+    feats = np.ascontiguousarray(chunk.features.reshape(s * SEQUENCE_LENGTH, -1).T)
+    cols += list(feats)
     if chunk.targets is not None:
         tg = chunk.targets.astype(competition.feature_dtype, copy=False).reshape(s * SEQUENCE_LENGTH, -1)
-        cols += [np.ascontiguousarray(tg[:, i]) for i in range(tg.shape[1])]
+        cols += list(np.ascontiguousarray(tg.T))
     schema = data_schema(competition)
     return pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema)
 
@@ -205,7 +248,7 @@ def sidecar_table(competition: Competition, chunk: Chunk) -> pa.Table:
         if arr is None:
             continue
         block = np.asarray(arr, dtype=np.float64)[:, mask, :].reshape(s * steps.size, -1)
-        cols += [np.ascontiguousarray(block[:, i]) for i in range(block.shape[1])]
+        cols += list(np.ascontiguousarray(block.T))
     schema = sidecar_schema(competition, chunk.hidden is not None)
     return pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema)
 
@@ -269,8 +312,13 @@ def write_set(
             table = table.replace_schema_metadata(made)
             stable = stable.replace_schema_metadata(made)
             if data_writer is None:
-                data_writer = pq.ParquetWriter(tmp_data, table.schema, compression="snappy")
-                side_writer = pq.ParquetWriter(tmp_side, stable.schema, compression="snappy")
+                # Dictionary encoding pays only on the index columns; on float columns it is
+                # most of the write time for nothing.
+                index_cols = ["seq_ix", "step_in_seq"]
+                data_writer = pq.ParquetWriter(
+                    tmp_data, table.schema, compression="snappy", use_dictionary=[*index_cols, "need_prediction"]
+                )
+                side_writer = pq.ParquetWriter(tmp_side, stable.schema, compression="snappy", use_dictionary=index_cols)
             elif side_writer is not None and stable.schema != side_writer.schema:
                 raise ValueError("a generator must yield the hidden oracle for every chunk or for none")
             data_writer.write_table(table, row_group_size=table.num_rows)

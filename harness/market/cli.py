@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.competitions import get
+
+if TYPE_CHECKING:
+    from harness.market.base import Generator
 
 QUICK_SIZES = {"A": (96, 32), "B": (200, 60)}
 """(train, valid) sequences for ``calibrate --quick``: enough for every statistic, seconds to run."""
@@ -56,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate)
 
     cal = subparsers.add_parser("calibrate", help="the calibration table: real statistics beside generated ones")
-    cal.add_argument("--competition", "-c", required=True, type=_competition_key)
+    cal.add_argument("--competition", "-c", required=True, type=_competition_key, help="A or B")
     cal.add_argument("--train", type=Path, help="train parquet (with --valid)")
     cal.add_argument("--valid", type=Path, help="valid parquet (with --train)")
     cal.add_argument("--sequences", "-n", type=int, help="generate fresh sets of this many train sequences")
@@ -99,7 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_with_bar(generator, n: int, seed: int, split: str, out: Path, knobs: dict) -> Path:  # type: ignore[no-untyped-def]
+def _write_with_bar(generator: Generator, n: int, seed: int, split: str, out: Path, knobs: dict[str, object]) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.market.base import write_set
@@ -132,9 +136,11 @@ def _calibrate(args: argparse.Namespace) -> int:
             train, valid = Path(args.train), Path(args.valid)
             source = "given files"
         elif args.sequences or args.quick:
-            n_train, n_valid = QUICK_SIZES[key] if args.quick else (args.sequences, args.valid_sequences)
-            if args.sequences and not args.quick:
-                if n_valid is None:
+            if args.quick:
+                n_train, n_valid = QUICK_SIZES[key]
+            else:
+                n_train, n_valid = args.sequences, args.valid_sequences
+                if n_valid is None:  # the default sets' valid/train ratio
                     full_train, full_valid = default_spec(key, "train")[0], default_spec(key, "valid")[0]
                     n_valid = max(2, round(n_train * full_valid / full_train))
             if n_train < 2 or n_valid < 2:

@@ -20,12 +20,14 @@ from features.pipeline import Pipeline
 from features.rolling import ExpandingZScore, RollingExtrema, RollingMoments
 from features.smoothing import EMA
 
+from .transforms import LogRatio
+
 BUILDER = "models.runtime.pipelines:build"
 
 _SIMPLE: dict[str, type[Transform]] = {
     cls.kind: cls
     for cls in (Identity, Select, Lags, Differences, Derivatives, EMA, RollingMoments, ExpandingZScore,
-                RollingExtrema, OrderBookFeatures)
+                RollingExtrema, OrderBookFeatures, LogRatio)
 }
 _COMPOSITE: dict[str, type[Transform]] = {Chain.kind: Chain, Concat.kind: Concat}
 

@@ -29,8 +29,8 @@ def small_sets(tmp_path_factory):
     """A small train and valid set (enough for every baseline), written once for the module."""
     root = tmp_path_factory.mktemp("a_sets")
     gen = AGenerator()
-    train = write_set(gen, 40, 11, "train", root / "train.parquet", chunk_size=16)
-    valid = write_set(gen, 24, 12, "valid", root / "valid.parquet", chunk_size=16)
+    train = write_set(gen, 16, 11, "train", root / "train.parquet", chunk_size=8)
+    valid = write_set(gen, 12, 12, "valid", root / "valid.parquet")
     return train, valid
 
 
@@ -42,10 +42,10 @@ def test_registry_builds_the_a_generator():
 
 def test_same_seed_same_bytes_different_seed_different_values(tmp_path):
     gen = AGenerator()
-    a = write_set(gen, 3, 5, "train", tmp_path / "a.parquet")
-    b = write_set(gen, 3, 5, "train", tmp_path / "b.parquet")
-    c = write_set(gen, 3, 6, "train", tmp_path / "c.parquet")
-    d = write_set(gen, 3, 5, "valid", tmp_path / "d.parquet")
+    a = write_set(gen, 2, 5, "train", tmp_path / "a.parquet")
+    b = write_set(gen, 2, 5, "train", tmp_path / "b.parquet")
+    c = write_set(gen, 2, 6, "train", tmp_path / "c.parquet")
+    d = write_set(gen, 2, 5, "valid", tmp_path / "d.parquet")
     assert a.read_bytes() == b.read_bytes()
     assert sidecar_path(a).read_bytes() == sidecar_path(b).read_bytes()
     xa, xc, xd = (load_sequences(p)[1] for p in (a, c, d))
@@ -57,7 +57,7 @@ def test_file_follows_the_a_contract(small_sets):
     train, _ = small_sets
     pf = pq.ParquetFile(train)
     assert tuple(pf.schema_arrow.names) == A.columns
-    assert pf.metadata.num_row_groups == 3  # 40 sequences in chunks of 16
+    assert pf.metadata.num_row_groups == 2  # 16 sequences in chunks of 8
     table = pf.read()
     assert str(table.column("need_prediction").type) == A.need_prediction_dtype
     assert str(table.column(A.feature_columns[0]).type) == "float" and A.feature_dtype == "float32"
@@ -66,7 +66,7 @@ def test_file_follows_the_a_contract(small_sets):
     assert need[:, A.first_scored_step].all() and not need[:, A.first_scored_step - 1].any()
     assert need[:, A.last_scored_step].all() and not need[:, SEQUENCE_LENGTH - 1].any()
     seq, x = load_sequences(train)
-    assert sorted(seq) == list(range(40)) and not np.array_equal(seq, np.arange(40))  # shuffled ids
+    assert sorted(seq) == list(range(16)) and not np.array_equal(seq, np.arange(16))  # shuffled ids
     assert np.isfinite(x).all() and np.abs(x).max() <= np.float32(CLIP_BOUND)
 
 
@@ -147,3 +147,14 @@ def test_knobs_change_the_process_and_bad_knobs_fail():
         next(gen.chunks(2, 1, "train", bogus=1))
     with pytest.raises(ValueError, match="split"):
         next(gen.chunks(2, 1, "dev"))
+
+
+def test_parallel_workers_change_speed_only():
+    serial = list(AGenerator(workers=1).chunks(5, 9, "train", chunk_size=2))
+    parallel = list(AGenerator(workers=2).chunks(5, 9, "train", chunk_size=2))
+    assert [c.n_sequences for c in parallel] == [2, 2, 1]
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a.seq_ix, b.seq_ix)
+        np.testing.assert_array_equal(a.features, b.features)
+        np.testing.assert_array_equal(a.observable, b.observable)
+        np.testing.assert_array_equal(a.hidden, b.hidden)

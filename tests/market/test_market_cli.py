@@ -42,7 +42,7 @@ def test_generate_reports_user_mistakes(tmp_path, capsys, extra, message):
 
 def test_calibrate_on_given_files_writes_markdown_and_json(tmp_path, capsys):
     train, valid = tmp_path / "train.parquet", tmp_path / "valid.parquet"
-    for path, split, n in ((train, "train", 20), (valid, "valid", 8)):
+    for path, split, n in ((train, "train", 12), (valid, "valid", 6)):
         assert main(["generate", "-c", "A", "--split", split, "-n", str(n), "--seed", "3", "--out", str(path), "--quiet"]) == 0
     out_dir = tmp_path / "reports"
     code = main(["calibrate", "-c", "A", "--train", str(train), "--valid", str(valid), "--no-gbm", "--out-dir", str(out_dir)])
@@ -55,7 +55,7 @@ def test_calibrate_on_given_files_writes_markdown_and_json(tmp_path, capsys):
     oracle = next(r for r in doc["rows"] if r["statistic"] == "R² observable oracle")["generated"]
     var16 = next(r for r in doc["rows"] if r["statistic"] == "R² VAR(16) ridge")["generated"]
     assert oracle > var16
-    assert doc["meta"]["train_sequences"] == 20 and doc["meta"]["source"] == "given files"
+    assert doc["meta"]["train_sequences"] == 12 and doc["meta"]["source"] == "given files"
     assert "| R² observable oracle |" in (out_dir / "calibration_A.md").read_text()
 
 

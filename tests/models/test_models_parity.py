@@ -24,7 +24,9 @@ CASES = [
     ("b_ridge", "ridge_poly", "B", {"folds": 2, "top_k": 3, "rank_rounds": 5, "rank_rows": 3000, "alphas": [1e-3],
                                      "steps": [{"kind": "identity"}, {"kind": "order_book"},
                                                {"kind": "ema", "spans": [5]}]}, LINEAR),
-    ("b_lightgbm", "lightgbm", "B", {**TINY_TREES, "base": {"alpha": 1e-3}, "tree_columns": "^ob_",
+    ("b_lightgbm", "lightgbm", "B", {**TINY_TREES, "base": {"alpha": 1e-3, "top_k": 2, "rank_rows": 2000,
+                                                             "rank_rounds": 3},
+                                     "weight": "abs_target", "tree_columns": "^ob_",
                                      "steps": [{"kind": "identity"}, {"kind": "order_book"}]}, TREES),
 ]
 

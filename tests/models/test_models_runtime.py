@@ -67,3 +67,22 @@ def test_weights_file_is_byte_reproducible(tmp_path):
     assert first == second
     with np.load(tmp_path / "one.npz", allow_pickle=False) as loaded:
         np.testing.assert_array_equal(loaded["a"], np.eye(3))
+
+
+def test_log_ratio_stream_equals_batch_and_names_its_columns():
+    rng = np.random.default_rng(2)
+    x = np.abs(rng.standard_normal((2, 300, 32))) + 1e-3
+    x[0, 5, C.B.feature_columns.index("v6")] = 0.0  # an empty side is floored, not infinite
+    steps = [{"kind": "log_ratio", "pairs": [["v0", "v6"], ["dv0", "dv1"]]},
+             {"kind": "chain", "steps": [{"kind": "log_ratio", "pairs": [["v0", "v6"]], "prefix": "e_"},
+                                         {"kind": "ema", "spans": [10]}]}]
+    pipeline = pipelines.build(C.B.feature_columns, steps)
+    assert pipeline.output_names == ("lr_v0_v6", "lr_dv0_dv1", "e_v0_v6__ema10")
+    batch = pipeline.transform(x)
+    assert np.isfinite(batch).all()
+    for s in range(2):
+        pipeline.reset()
+        stream = np.array([pipeline.update(row).copy() for row in x[s]])
+        np.testing.assert_array_equal(stream, batch[s])
+    with pytest.raises(ValueError, match="not among the inputs"):
+        pipelines.build(C.B.feature_columns, [{"kind": "log_ratio", "pairs": [["v0", "q9"]]}])

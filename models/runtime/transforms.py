@@ -1,0 +1,56 @@
+"""Transforms this project's models add to the feature library (same protocol: batch and
+streaming forms doing the same arithmetic, so they agree bit for bit).
+
+``LogRatio``: log(a / b) of named column pairs, e.g. bid against ask size or buy against sell
+volume. Order-book ratios such as (a - b) / (a + b) saturate; their logarithm stays additive,
+so a moving average of it is a moving average of order-flow, which a linear head can use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from features.base import Transform
+
+
+class LogRatio(Transform):
+    """log(max(a, floor) / max(b, floor)) for each (a, b) pair of input column names."""
+
+    kind = "log_ratio"
+
+    def __init__(self, pairs: Sequence[Sequence[str]], floor: float = 1e-12, prefix: str = "lr_") -> None:
+        super().__init__()
+        self.pairs = tuple((str(a), str(b)) for a, b in pairs)
+        if not self.pairs:
+            raise ValueError("LogRatio needs at least one (numerator, denominator) pair")
+        if not floor > 0:
+            raise ValueError(f"LogRatio: floor must be positive, got {floor}")
+        self.floor = float(floor)
+        self.prefix = str(prefix)
+
+    def _output_names_for(self, input_names: tuple[str, ...]) -> list[str]:
+        missing = sorted({name for pair in self.pairs for name in pair} - set(input_names))
+        if missing:
+            raise ValueError(f"LogRatio: columns {missing} are not among the inputs")
+        self._top = np.array([input_names.index(a) for a, _ in self.pairs], dtype=np.intp)
+        self._bottom = np.array([input_names.index(b) for _, b in self.pairs], dtype=np.intp)
+        return [f"{self.prefix}{a}_{b}" for a, b in self.pairs]
+
+    def _transform_batch(self, sequences: np.ndarray) -> np.ndarray:
+        top = np.maximum(sequences[..., self._top], self.floor)
+        bottom = np.maximum(sequences[..., self._bottom], self.floor)
+        return np.log(top / bottom)
+
+    def _on_bind(self) -> None:
+        self._a = np.zeros(len(self.pairs))
+        self._b = np.zeros(len(self.pairs))
+
+    def step(self, out: np.ndarray) -> None:
+        np.take(self._current, self._top, out=self._a)
+        np.take(self._current, self._bottom, out=self._b)
+        np.maximum(self._a, self.floor, out=self._a)
+        np.maximum(self._b, self.floor, out=self._b)
+        np.divide(self._a, self._b, out=self._a)
+        np.log(self._a, out=out)
