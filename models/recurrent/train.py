@@ -65,12 +65,26 @@ class FitResult:
 # -- data preparation --------------------------------------------------------------------------
 
 
-def _finite_mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
-    ok = np.isfinite(flat)
-    count = ok.sum(axis=0).clip(min=1)
-    mean = np.where(ok, flat, 0.0).sum(axis=0) / count
-    var = (np.where(ok, flat - mean, 0.0) ** 2).sum(axis=0) / count
+def _finite_mean_std(values: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of the finite entries of (S, T, C) ``values``,
+    merged chunk by chunk of sequences (Chan's formula), so memory stays at one chunk."""
+    cols = values.shape[-1]
+    count, mean, m2 = np.zeros(cols), np.zeros(cols), np.zeros(cols)
+    for a in range(0, values.shape[0], chunk):
+        block = values[a : a + chunk].reshape(-1, cols).astype(np.float64)
+        ok = np.isfinite(block)
+        n = ok.sum(axis=0)
+        if not n.any():
+            continue
+        block = np.where(ok, block, 0.0)
+        b_mean = block.sum(axis=0) / np.maximum(n, 1)
+        b_m2 = (np.where(ok, block - b_mean, 0.0) ** 2).sum(axis=0)
+        total = count + n
+        delta = b_mean - mean
+        mean = mean + delta * n / np.maximum(total, 1)
+        m2 = m2 + b_m2 + delta**2 * count * n / np.maximum(total, 1)
+        count = total
+    var = m2 / np.maximum(count, 1)
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-12)).astype(np.float32)
 
 
