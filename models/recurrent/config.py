@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 CELLS = ("gru", "lstm")
+SKIPS = ("none", "learned", "ridge")
 LOSSES = ("mse", "mse_abs", "pearson")
 LOSS_STEPS = ("all", "scored")
 STOP_ON = ("valid", "fold")
@@ -65,13 +66,19 @@ class AugmentConfig:
 class RecurrentConfig:
     """Everything ``manifest["train"]`` may set. ``features``: optional feature-pipeline steps
     (``models.runtime.pipelines`` JSON, e.g. identity plus order-book features) whose outputs
-    replace the raw row as the network's input, in training and at inference alike."""
+    replace the raw row as the network's input, in training and at inference alike. ``skip``:
+    a linear map from the cell input straight to the outputs, ``learned`` with the rest or fitted
+    first as a ridge (``ridge_alpha``, on ``ridge_sequences``) and frozen, so the recurrent part
+    learns what the linear model leaves (a GRU on a ridge base)."""
 
     cell: str = "gru"
     hidden: int = 128
     layers: int = 2
     head_hidden: int = 0
     heads: list[list[str]] | None = None
+    skip: str = "none"
+    ridge_alpha: float = 1e-3
+    ridge_sequences: int = 2000
     features: list[dict] | None = None
     features_fit_sequences: int = 256
     input_norm: bool = True
@@ -129,6 +136,8 @@ def _check(cfg: RecurrentConfig) -> None:
             raise ConfigError(f"train.{key}: {what}")
 
     need(cfg.cell in CELLS, "cell", f"must be one of {CELLS}, got {cfg.cell!r}")
+    need(cfg.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {cfg.skip!r}")
+    need(cfg.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
     need(cfg.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {cfg.loss.name!r}")
     need(cfg.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {cfg.loss_steps!r}")
     need(cfg.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {cfg.stop_on!r}")
@@ -136,7 +145,7 @@ def _check(cfg: RecurrentConfig) -> None:
                                   and all(isinstance(step, dict) and "kind" in step for step in cfg.features)),
          "features", "must be null or a non-empty list of pipeline steps ({\"kind\": ...})")
     for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
-                "features_fit_sequences"):
+                "features_fit_sequences", "ridge_sequences"):
         need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 1, key, "must be a positive integer")
     for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
         need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 0, key, "must be a non-negative integer")

@@ -140,6 +140,13 @@ def build_model(spec: NetSpec) -> onnx.ModelProto:
                    transB=1)[0]
         if not last:
             out = b.op("Relu", [out])[0]
+    if spec.skip is not None:
+        w_skip, b_skip = spec.skip
+        if fold:
+            w_skip, b_skip = w_skip * spec.out_scale[:, None], b_skip * spec.out_scale
+        lin = b.op("Gemm", [u, b.const("skip.w", w_skip.astype(np.float32)), b.const("skip.b", b_skip.astype(np.float32))],
+                   transB=1)[0]
+        out = b.op("Add", [out, lin])[0]
     if scale is not None and spec.seqnorm_rescale_output:
         out = b.op("Mul", [out, scale])[0]
     if not fold:

@@ -39,7 +39,7 @@ class RecurrentNet(nn.Module):
                  hidden: int = 128, layers: int = 2, head_hidden: int = 0, in_shift: np.ndarray | None = None,
                  in_scale: np.ndarray | None = None, in_clip: float = 0.0, out_shift: np.ndarray | None = None,
                  out_scale: np.ndarray | None = None, seqnorm_prior: float = 0.0, seqnorm_log_input: bool = False,
-                 seqnorm_rescale_output: bool = False, mean_prior: float = 0.0):
+                 seqnorm_rescale_output: bool = False, mean_prior: float = 0.0, skip: bool = False):
         super().__init__()
         n_out = len(output_names)
         self.cell = cell
@@ -63,6 +63,7 @@ class RecurrentNet(nn.Module):
         rnn = nn.GRU if cell == "gru" else nn.LSTM
         self.rnn = rnn(n_in, hidden, num_layers=layers, batch_first=True)
         self.heads = nn.ModuleList(Head(hidden, head_hidden, len(g)) for g in self.groups)
+        self.skip = nn.Linear(n_in, n_out) if skip else None
         order = [i for g in self.groups for i in g]
         self.register_buffer("order", torch.as_tensor(np.argsort(order), dtype=torch.long))
 
@@ -97,6 +98,8 @@ class RecurrentNet(nn.Module):
         u, scale = prepared if prepared is not None else self.prepare(x)
         h, state = self.rnn(u, state)
         y = torch.cat([head(h) for head in self.heads], dim=2)[:, :, self.order]
+        if self.skip is not None:
+            y = y + self.skip(u)
         if self.seqnorm_rescale_output:
             y = y * scale
         return y, state
@@ -131,7 +134,8 @@ class RecurrentNet(nn.Module):
             in_shift=arr(self.in_shift), in_scale=arr(self.in_scale),
             out_shift=arr(self.out_shift), out_scale=arr(self.out_scale),
             in_clip=self.in_clip, seqnorm_prior=self.seqnorm_prior, seqnorm_log_input=self.seqnorm_log_input,
-            seqnorm_rescale_output=self.seqnorm_rescale_output, mean_prior=self.mean_prior, output_names=self.output_names, meta=dict(meta or {}),
+            seqnorm_rescale_output=self.seqnorm_rescale_output, mean_prior=self.mean_prior,
+            skip=None if self.skip is None else (arr(self.skip.weight), arr(self.skip.bias)), output_names=self.output_names, meta=dict(meta or {}),
         )
 
 

@@ -88,6 +88,12 @@ class NumpyStep:
         w_last, b_last = head[-1]  # fold the target scaling into the last head layer
         head[-1] = (w_last * spec.out_scale[None, :].astype(F32), b_last * spec.out_scale.astype(F32))
         self.head = head
+        self.skip = None
+        if spec.skip is not None:  # transposed, target scaling folded in like the head's
+            w_skip, b_skip = spec.skip
+            self.skip = (np.ascontiguousarray((w_skip * spec.out_scale[:, None]).T, dtype=F32),
+                         (b_skip * spec.out_scale).astype(F32))
+            self.u = self.v[0][: spec.n_inputs]
         self.out_shift = spec.out_shift.astype(np.float64)
         self.reset()
 
@@ -163,6 +169,9 @@ class NumpyStep:
             out += b
             if j + 1 < len(self.head):
                 np.maximum(out, 0.0, out=out)
+        if self.skip is not None:
+            out += np.dot(self.u, self.skip[0])
+            out += self.skip[1]
         y = out.astype(np.float64)
         if self.rescale:
             y *= s
@@ -234,6 +243,8 @@ def _run_batch(spec: NetSpec, x: np.ndarray) -> np.ndarray:
         out = out @ w.T + b
         if j + 1 < len(spec.head):
             out = np.maximum(out, 0.0)
+    if spec.skip is not None:
+        out = out + z @ spec.skip[0].T + spec.skip[1]
     y = out.astype(np.float64)
     if spec.seqnorm and spec.seqnorm_rescale_output:
         y = y * scale.astype(np.float64)

@@ -13,7 +13,8 @@ The maths, per row ``x`` (float32, features in file order):
     u  = [z / s,  log(s) (when seqnorm_log_input),  msum / (mean_prior + n) / s (when mean_prior > 0)]
     cells: for each layer, PyTorch's GRU (gates r, z, n; reset applied after the hidden
            matmul) or LSTM (gates i, f, g, o) with PyTorch's weight layout
-    head:  dense layers with ReLU between them, on the top layer's h
+    head:  dense layers with ReLU between them, on the top layer's h, plus (when ``skip`` is
+           set) a linear map of the cell input u: head + W_skip u + b_skip
     y  = head * s (when seqnorm_rescale_output) * out_scale + out_shift
 
 Weights may be stored as int8 with one float32 scale per output row (``quantize``); a loaded
@@ -61,6 +62,7 @@ class NetSpec:
     seqnorm_log_input: bool = False
     seqnorm_rescale_output: bool = False
     mean_prior: float = 0.0
+    skip: tuple[np.ndarray, np.ndarray] | None = None
     output_names: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
     quant: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
@@ -83,6 +85,10 @@ class NetSpec:
             width = w.shape[0]
         if width != self.n_outputs:
             raise SpecError(f"the head ends with {width} outputs but out_shift has {self.n_outputs}")
+        if self.skip is not None and (self.skip[0].shape != (self.n_outputs, self.n_inputs)
+                                      or self.skip[1].shape != (self.n_outputs,)):
+            raise SpecError(f"skip weight {self.skip[0].shape} and bias {self.skip[1].shape}; expected "
+                            f"({self.n_outputs}, {self.n_inputs}) and ({self.n_outputs},)")
 
     @property
     def gates(self) -> int:
@@ -132,6 +138,7 @@ class NetSpec:
     def n_parameters(self) -> int:
         arrays = [a for layer in self.layers for a in (layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh)]
         arrays += [a for pair in self.head for a in pair]
+        arrays += list(self.skip or ())
         return int(sum(a.size for a in arrays))
 
     def weight_items(self) -> list[tuple[str, np.ndarray]]:
@@ -155,6 +162,8 @@ class NetSpec:
             arrays[f"head{i}.w"], arrays[f"head{i}.b"] = w, b
         for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
             arrays[name] = getattr(self, name)
+        if self.skip is not None:
+            arrays["skip.w"], arrays["skip.b"] = self.skip
         if self.quant is not None:
             for name, (q, s) in self.quant.items():
                 del arrays[name]
@@ -163,6 +172,7 @@ class NetSpec:
             "format": FORMAT, "cell": self.cell, "layers": len(self.layers), "head_layers": len(self.head),
             "in_clip": self.in_clip, "seqnorm_prior": self.seqnorm_prior, "seqnorm_log_input": self.seqnorm_log_input,
             "seqnorm_rescale_output": self.seqnorm_rescale_output, "mean_prior": self.mean_prior,
+            "skip": self.skip is not None,
             "output_names": list(self.output_names),
             "quantized": self.quant is not None, "meta": self.meta,
         }
@@ -202,7 +212,9 @@ class NetSpec:
             in_clip=float(header["in_clip"]), seqnorm_prior=float(header["seqnorm_prior"]),
             seqnorm_log_input=bool(header["seqnorm_log_input"]),
             seqnorm_rescale_output=bool(header["seqnorm_rescale_output"]),
-            mean_prior=float(header.get("mean_prior", 0.0)), output_names=tuple(header["output_names"]), meta=header.get("meta", {}), quant=quant,
+            mean_prior=float(header.get("mean_prior", 0.0)),
+            skip=(arrays["skip.w"].astype(np.float32), arrays["skip.b"].astype(np.float32)) if header.get("skip") else None,
+            output_names=tuple(header["output_names"]), meta=header.get("meta", {}), quant=quant,
         )
 
 

@@ -103,7 +103,38 @@ def build_net(cfg: RecurrentConfig, comp: Competition, train: SequenceSet) -> Re
         in_clip=cfg.input_clip, out_shift=out_mean, out_scale=out_std,
         seqnorm_prior=sn.prior if sn.enabled else 0.0, seqnorm_log_input=sn.log_scale_input,
         seqnorm_rescale_output=sn.rescale_output, mean_prior=sn.mean_prior if sn.mean_input else 0.0,
+        skip=cfg.skip != "none",
     )
+
+
+@torch.no_grad()
+def fit_ridge_skip(cfg: RecurrentConfig, net: RecurrentNet, train: SequenceSet, mask: np.ndarray) -> None:
+    """Solve the skip map as a ridge of the standardized targets on the cell inputs (over the
+    loss rows of the first ``ridge_sequences`` sequences) and freeze it."""
+    n_in = net.skip.in_features
+    xtx = np.zeros((n_in + 1, n_in + 1))
+    xty = np.zeros((n_in + 1, net.skip.out_features))
+    count = 0
+    n_seq = min(cfg.ridge_sequences, len(train))
+    for a in range(0, n_seq, 64):
+        x = torch.from_numpy(np.ascontiguousarray(train.features[a : min(a + 64, n_seq)], dtype=np.float32))
+        u, scale = net.prepare(x)
+        y = torch.from_numpy(np.nan_to_num(train.targets[a : min(a + 64, n_seq)].astype(np.float32)))
+        target = (y - net.out_shift) / net.out_scale
+        if net.seqnorm_rescale_output:
+            target = target / scale
+        m = torch.from_numpy(mask[a : min(a + 64, n_seq)]).reshape(-1)
+        rows = torch.cat([u.reshape(-1, n_in), torch.ones(u.shape[0] * u.shape[1], 1)], dim=1)[m].double().numpy()
+        t = target.reshape(-1, target.shape[-1])[m].double().numpy()
+        xtx += rows.T @ rows
+        xty += rows.T @ t
+        count += rows.shape[0]
+    penalty = cfg.ridge_alpha * count * np.eye(n_in + 1)
+    penalty[-1, -1] = 0.0  # the intercept is not shrunk
+    w = np.linalg.solve(xtx + penalty, xty)
+    net.skip.weight.copy_(torch.from_numpy(w[:-1].T.astype(np.float32)))
+    net.skip.bias.copy_(torch.from_numpy(w[-1].astype(np.float32)))
+    net.skip.requires_grad_(False)
 
 
 def _loss_mask(cfg: RecurrentConfig, data: SequenceSet) -> np.ndarray:
@@ -209,7 +240,10 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     net = build_net(cfg, comp, train)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.skip == "ridge":
+        fit_ridge_skip(cfg, net, train, _loss_mask(cfg, train))
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.plateau_factor,
                                                        patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     feats = torch.from_numpy(np.ascontiguousarray(train.features, dtype=np.float32))

@@ -81,6 +81,20 @@ def test_quantized_artifacts_are_checked_against_the_int8_network(data, tmp_path
     assert record["export"]["onnx_max_abs_diff"] <= 1e-5
 
 
+def test_ridge_skip_is_the_least_squares_fit_and_stays_frozen(data):
+    train, valid = data["B"]
+    cfg = parse_config({**TINY, "skip": "ridge", "ridge_alpha": 0.0, "seqnorm": {"enabled": False}})
+    result = fit(cfg, C.B, train, valid)
+    net = result.net
+    u, _ = net.prepare(torch.from_numpy(train.features))
+    # B has targets on every row, and loss_steps "all" fits on all of them
+    x = np.concatenate([u.numpy().reshape(-1, u.shape[-1]), np.ones((u.shape[0] * u.shape[1], 1))], axis=1)
+    y = ((train.targets - net.out_shift.numpy()) / net.out_scale.numpy()).reshape(-1, 2)
+    w = np.linalg.lstsq(x.astype(np.float64), y.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(net.skip.weight.detach().numpy(), w[:-1].T, atol=1e-4)
+    assert not net.skip.weight.requires_grad
+
+
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="unknown key"):
         parse_config({"hiden": 64})
