@@ -38,7 +38,7 @@ class NullModel:
 
 
 def run_case(case: str, path: str) -> dict:
-    from harness.data import ParquetSource, targets_of
+    from harness.data import ParquetSource, TargetTap
     from harness import metrics
 
     source = ParquetSource(path)
@@ -48,8 +48,9 @@ def run_case(case: str, path: str) -> dict:
     if case == "ours":
         from harness.replay import replay
 
-        result = replay(model.predict, comp, source.blocks())
-        metrics.score(comp, targets_of(comp, source.blocks()), result.predictions)
+        tap = TargetTap(comp)
+        result = replay(model.predict, comp, tap(source.blocks()))
+        metrics.score(comp, tap.targets(), result.predictions)
         rows = result.rows
     else:
         sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -152,8 +152,8 @@ class ParquetSource:
             pass
 
 
-def targets_of(competition: Competition, blocks: Iterator[Block]) -> np.ndarray:
-    """The values each scored prediction is compared with, in scoring order.
+def block_targets(competition: Competition, block: Block) -> np.ndarray:
+    """The values the scored predictions of ``block`` are compared with, in scoring order.
 
     A prediction at step t is scored against row t + target_offset: the next row's features for
     A, the same row's targets for B. Because every sequence is complete and in order, these are
@@ -163,14 +163,36 @@ def targets_of(competition: Competition, blocks: Iterator[Block]) -> np.ndarray:
     lo = comp.first_scored_step + comp.target_offset
     hi = comp.last_scored_step + comp.target_offset
     start = 3 + (comp.n_features if comp.target_columns else 0)
-    parts = []
-    for block in blocks:
-        step = block.step
-        mask = (step >= lo) & (step <= hi)
-        parts.append(block.values[mask, start : start + comp.n_outputs])
-    if not parts:
-        return np.empty((0, comp.n_outputs))
-    return np.concatenate(parts)
+    step = block.step
+    return block.values[(step >= lo) & (step <= hi), start : start + comp.n_outputs]
+
+
+class TargetTap:
+    """Passes blocks through unchanged while keeping their targets, so that one read of the
+    file serves both the replay (or the validation pass) and the scoring."""
+
+    def __init__(self, competition: Competition):
+        self.competition = competition
+        self._parts: list[np.ndarray] = []
+
+    def __call__(self, blocks: Iterable[Block]) -> Iterator[Block]:
+        for block in blocks:
+            self._parts.append(block_targets(self.competition, block))
+            yield block
+
+    def targets(self) -> np.ndarray:
+        """Targets of every block that has passed so far, (scored rows, outputs)."""
+        if not self._parts:
+            return np.empty((0, self.competition.n_outputs))
+        return np.concatenate(self._parts)
+
+
+def targets_of(competition: Competition, blocks: Iterable[Block]) -> np.ndarray:
+    """The targets of every scored row of ``blocks`` (see ``block_targets``), in scoring order."""
+    tap = TargetTap(competition)
+    for _ in tap(blocks):
+        pass
+    return tap.targets()
 
 
 class _ContractChecker:

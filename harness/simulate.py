@@ -14,7 +14,7 @@ import numpy as np
 
 from harness import metrics
 from harness.competitions import SEQUENCE_LENGTH, Competition
-from harness.data import ParquetSource, targets_of
+from harness.data import ParquetSource, TargetTap
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 
 DEFAULT_SAFETY = 1.5
@@ -52,11 +52,11 @@ def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
             "mean_us": values.mean() / 1e3, "rows": int(values.size)}
 
 
-def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, max_sequences: int | None,
+def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
               bootstrap: int) -> dict | None:
+    """Scores of a finished run against ``y_true``, the targets of the replayed rows."""
     if outcome.predictions is None or not outcome.ok:
         return None
-    y_true = targets_of(comp, source.blocks(max_sequences=max_sequences))
     y_pred = outcome.predictions
     if y_true.shape != y_pred.shape:
         raise RuntimeError(f"internal: {y_pred.shape[0]} predictions for {y_true.shape[0]} scored rows")
@@ -131,7 +131,8 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     opts = options or SimulateOptions()
     source = ParquetSource(data, competition)
     comp = source.competition
-    for _ in source.blocks(max_sequences=opts.sequences):  # a bad file fails here, before any candidate runs
+    tap = TargetTap(comp)
+    for _ in tap(source.blocks(max_sequences=opts.sequences)):  # a bad file fails here, before any candidate runs
         pass
     limits = comp.limits
     memory_bytes = int((opts.memory_gb or limits.memory_gb) * 1024**3)
@@ -144,7 +145,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
         "candidate": str(candidate), "data": str(source.path), "competition": comp.key,
         "metric": comp.metric, "status": outcome.status, "error": outcome.error,
         "sequences": outcome.rows // SEQUENCE_LENGTH, "rows": outcome.rows,
-        "score": score_run(comp, source, outcome, opts.sequences, opts.bootstrap),
+        "score": score_run(comp, source, outcome, tap.targets(), opts.bootstrap),
         "timing": timing_report(comp, outcome, limit_s, opts.safety, test_sequences),
         "memory": {"peak_bytes": outcome.peak_rss_bytes, "limit_bytes": memory_bytes},
         "sandbox": {"cpu": outcome.cpu, "network": outcome.network, "exit_code": outcome.exit_code},

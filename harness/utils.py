@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import metrics
-from harness.data import ParquetSource, targets_of
+from harness.data import ParquetSource, TargetTap
 from harness.replay import DataPoint, replay
 
 __all__ = ["DataPoint", "ScorerStepByStep", "weighted_pearson_correlation"]
@@ -37,7 +37,8 @@ class ScorerStepByStep:
 
     def score(self, model, show_progress: bool = False) -> dict:  # noqa: ARG002 - reference signature
         comp = self.source.competition
-        outcome = replay(model.predict, comp, self.source.blocks())
+        tap = TargetTap(comp)
+        outcome = replay(model.predict, comp, tap(self.source.blocks()))
         if outcome.error is not None:
             raise ValueError(str(outcome.error))
-        return metrics.score(comp, targets_of(comp, self.source.blocks()), outcome.predictions)
+        return metrics.score(comp, tap.targets(), outcome.predictions)

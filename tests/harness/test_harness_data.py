@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness import competitions as C
-from harness.data import DataError, ParquetSource, targets_of
+from harness.data import DataError, ParquetSource, TargetTap, targets_of
 from harness.randomdata import random_table
 
 
@@ -126,3 +126,18 @@ def test_targets_are_next_row_for_A_and_same_row_for_B(tmp_path):
     assert yb.shape == (2 * 901, 2)
     np.testing.assert_array_equal(yb[0], t[99])
     np.testing.assert_array_equal(yb[900], t[999])
+
+
+def test_target_tap_passes_blocks_unchanged_and_keeps_their_targets(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.data.BATCH_ROWS", 1300)  # blocks that split sequences
+    a = random_table(C.A, 3, seed=5)
+    path = write(a, tmp_path / "a.parquet")
+    tap = TargetTap(C.A)
+    passed = [b.values.copy() for b in tap(ParquetSource(path).blocks())]
+    direct = [b.values for b in ParquetSource(path).blocks()]
+    assert len(passed) == len(direct) > 1  # several blocks, so the tap joins across block edges
+    for x, y in zip(passed, direct):
+        np.testing.assert_array_equal(x, y)
+    feats = np.column_stack([a.column(c).to_numpy() for c in C.A.feature_columns]).astype(np.float64)
+    expected = np.concatenate([feats[s * 1000 + 101 : s * 1000 + 1000] for s in range(3)])
+    np.testing.assert_array_equal(tap.targets(), expected)
