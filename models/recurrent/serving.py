@@ -18,19 +18,26 @@ FEATURES = "features.npz"
 """The optional fitted feature pipeline whose outputs are the network's inputs."""
 
 
-class FeatureStep:
-    """A one-step runtime fed by a streaming feature pipeline instead of the raw row."""
+class RecurrentRuntime:
+    """A one-step network, fed the raw row or the outputs of a streaming feature pipeline, with
+    the one-row interface of every trained model (``reset``, ``update(row, need)``)."""
 
-    def __init__(self, pipeline, model):
-        self.pipeline = pipeline
+    def __init__(self, model, pipeline=None):
         self.model = model
+        self.pipeline = pipeline
 
     def reset(self) -> None:
-        self.pipeline.reset()
+        if self.pipeline is not None:
+            self.pipeline.reset()
         self.model.reset()
 
     def step(self, row):
-        return self.model.step(self.pipeline.update(row))
+        """The prediction for ``row`` (the network steps on every row, needed or not)."""
+        return self.model.step(row if self.pipeline is None else self.pipeline.update(row))
+
+    def update(self, row, need: bool = True):
+        prediction = self.step(row)
+        return prediction if need else None
 
 
 def load_features(path: str | Path):
@@ -42,8 +49,8 @@ def load_features(path: str | Path):
     return pipelines.load(path, spec["input_names"], spec["options"]["steps"])
 
 
-def load_runtime(folder: str | Path, backend: str = "numpy"):
-    """The one-step runtime (``reset()``, ``step(row) -> (K,) float64``) of the model in ``folder``."""
+def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime:
+    """The one-step runtime of the model in ``folder`` (``step(row) -> (K,) float64``)."""
     if backend not in ARTIFACTS:
         raise ValueError(f"unknown backend {backend!r}; use one of {sorted(ARTIFACTS)}")
     path = Path(folder) / ARTIFACTS[backend]
@@ -58,4 +65,4 @@ def load_runtime(folder: str | Path, backend: str = "numpy"):
 
         model = runtime_numpy.load(path)
     features = Path(folder) / FEATURES
-    return FeatureStep(load_features(features), model) if features.is_file() else model
+    return RecurrentRuntime(model, load_features(features) if features.is_file() else None)

@@ -38,7 +38,7 @@ from models.recurrent.folds import fold_split
 from models.recurrent.nets import RecurrentNet
 from models.recurrent.runtime_numpy import NumpyStep, run_sequences
 from models.recurrent.runtime_onnx import OnnxStep
-from models.recurrent.serving import FEATURES, FeatureStep, load_features
+from models.recurrent.serving import FEATURES, RecurrentRuntime, load_features
 from models.recurrent.spec import NetSpec, quantize
 
 EXPORT_TOLERANCE = 1e-5
@@ -363,7 +363,7 @@ def check_runtimes(spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: 
     own streaming feature pipeline when there is one; raises beyond ``tolerance``."""
 
     def wrap(model):
-        return FeatureStep(load_features(features_path), model) if features_path is not None else model
+        return RecurrentRuntime(model, load_features(features_path) if features_path is not None else None)
 
     diffs = {"onnx_max_abs_diff": float(np.abs(run_steps(wrap(OnnxStep(onnx_path)), rows) - reference).max()),
              "numpy_max_abs_diff": float(np.abs(run_steps(wrap(NumpyStep(spec)), rows) - reference).max())}

@@ -11,19 +11,9 @@ file, in the folder and in the zip. The model resets whenever seq_ix changes.
 from pathlib import Path
 
 from models.runtime.predictor import load
-
-HERE = Path(__file__).resolve().parent
-ARTIFACTS = ('model.json', 'pipeline.npz', 'weights.npz')
+from models.runtime.solution import SequenceModel
 
 
-class PredictionModel:
+class PredictionModel(SequenceModel):
     def __init__(self):
-        self.model = load(HERE)
-        self.seq_ix = None
-
-    def predict(self, data_point):
-        if data_point.seq_ix != self.seq_ix:
-            self.seq_ix = data_point.seq_ix
-            self.model.reset()
-        out = self.model.update(data_point.state, bool(data_point.need_prediction))
-        return None if out is None else out.copy()
+        super().__init__(load(Path(__file__).resolve().parent))

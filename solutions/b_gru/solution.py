@@ -10,18 +10,11 @@ step runs in plain numpy (``model.npz``); ``BACKEND = "onnx"`` switches to onnxr
 from pathlib import Path
 
 from models.recurrent.serving import load_runtime
+from models.runtime.solution import SequenceModel
 
 BACKEND = "numpy"  # reads model.npz; "onnx" reads model.onnx
 
 
-class PredictionModel:
+class PredictionModel(SequenceModel):
     def __init__(self):
-        self.model = load_runtime(Path(__file__).resolve().parent, BACKEND)
-        self.seq_ix = None
-
-    def predict(self, data_point):
-        if data_point.seq_ix != self.seq_ix:
-            self.seq_ix = data_point.seq_ix
-            self.model.reset()
-        prediction = self.model.step(data_point.state)
-        return prediction if data_point.need_prediction else None
+        super().__init__(load_runtime(Path(__file__).resolve().parent, BACKEND))
