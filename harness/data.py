@@ -51,7 +51,9 @@ def _open(path: Path) -> pq.ParquetFile:
     if not path.exists():
         raise DataError(f"{path}: no such file; generate one with `python -m harness data` or pass --data")
     try:
-        return pq.ParquetFile(path)
+        # pre_buffer would keep every column chunk read so far until the file is closed, so a
+        # replay's memory would grow with the file (about 6 GB for B's train set), not a block.
+        return pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
             f"{path}: cannot be read as parquet ({exc}); the file is corrupt or truncated: "

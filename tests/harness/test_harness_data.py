@@ -141,3 +141,16 @@ def test_target_tap_passes_blocks_unchanged_and_keeps_their_targets(tmp_path, mo
     feats = np.column_stack([a.column(c).to_numpy() for c in C.A.feature_columns]).astype(np.float64)
     expected = np.concatenate([feats[s * 1000 + 101 : s * 1000 + 1000] for s in range(3)])
     np.testing.assert_array_equal(tap.targets(), expected)
+
+
+def test_streaming_keeps_arrow_memory_bounded_by_a_block(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.data.BATCH_ROWS", 1000)
+    path = write(random_table(C.B, 12, seed=6), tmp_path / "b.parquet")
+    source = ParquetSource(path)
+    peak = 0
+    for _ in source.blocks():
+        peak = max(peak, pa.total_allocated_bytes())
+    one_sequence = 1000 * len(C.B.columns) * 8
+    # the file holds 12 sequences; a reader that keeps what it read would hold all of them
+    assert peak < 4 * one_sequence
+    assert pa.total_allocated_bytes() < 4 * one_sequence
