@@ -186,7 +186,9 @@ class TargetTap:
         """Targets of every block that has passed so far, (scored rows, outputs)."""
         if not self._parts:
             return np.empty((0, self.competition.n_outputs))
-        return np.concatenate(self._parts)
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]  # joined once; the pieces are freed
+        return self._parts[0]
 
 
 def targets_of(competition: Competition, blocks: Iterable[Block]) -> np.ndarray:

@@ -84,3 +84,12 @@ def test_bootstrap_interval_brackets_the_score_and_is_reproducible():
     assert lo < metrics.score(C.B, y, p)["weighted_pearson"] < hi
     assert (lo, hi) == metrics.bootstrap_interval(stats, n_resamples=300, seed=3)
     assert hi - lo < 0.1
+
+
+def test_weighted_pearson_leaves_its_inputs_unchanged():
+    rng = np.random.default_rng(1)
+    y, p = rng.standard_t(3, 500), rng.normal(scale=8, size=500)  # some predictions beyond the clip
+    y0, p0 = y.copy(), p.copy()
+    metrics.weighted_pearson(y, p)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(p, p0)
