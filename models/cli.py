@@ -126,7 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_parity(args: argparse.Namespace) -> int:
     """Offline evaluation of a trained solution beside the sandboxed replay of its zip."""
     from models.evaluate import evaluate, package_and_replay, parity
-    from models.runtime.predictor import load
+    from models.registry import offline_loader
 
     console = Console()
     folder = Path(args.solution)
@@ -134,10 +134,14 @@ def run_parity(args: argparse.Namespace) -> int:
         manifest = read_manifest(folder)
     except PackageError as exc:
         raise UserError(str(exc)) from exc
+    try:
+        load_offline = offline_loader(manifest.get("family"))
+    except KeyError as exc:
+        raise UserError(f"{folder / 'manifest.json'}: {exc.args[0]}") from exc
     data_path = Path(args.data) if args.data else _data_paths(manifest["competition"], None, None)[1]
     data = load_sequences(data_path, max_sequences=args.sequences, competition=manifest["competition"])
     with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
-        offline = evaluate(load(folder), data)
+        offline = evaluate(load_offline(folder), data)
     with console.status(f"packaging {folder} and replaying it in the sandbox"):
         online = package_and_replay(folder, data_path, args.sequences)
     result = parity(offline, online)

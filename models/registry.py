@@ -24,7 +24,19 @@ FAMILIES: dict[str, str] = {
     "lightgbm": "models.boosting:train_solution",
     "gru": "models.recurrent.train:train_solution",
 }
-"""Family name -> "module:function"."""
+"""Family name -> "module:function" of its trainer."""
+
+OFFLINE: dict[str, str] = {
+    "recurrent": "models.recurrent.serving:load_offline",
+    "default": "models.runtime.predictor:load",
+}
+"""Loaders of a trained folder's batch form (``predict_sequences``): the recurrent family's own,
+and the shared predictor for every family that writes ``model.json``."""
+
+
+def _resolve(target: str) -> Callable:
+    module_name, _, function = target.partition(":")
+    return getattr(importlib.import_module(module_name), function)
 
 
 def trainer(family: str) -> Callable[..., dict]:
@@ -32,5 +44,11 @@ def trainer(family: str) -> Callable[..., dict]:
     target = FAMILIES.get(family)
     if target is None:
         raise KeyError(f"unknown model family {family!r}; known families: {', '.join(sorted(FAMILIES))}")
-    module_name, _, function = target.partition(":")
-    return getattr(importlib.import_module(module_name), function)
+    return _resolve(target)
+
+
+def offline_loader(family: str) -> Callable:
+    """The function that loads a trained folder of ``family`` as a batch predictor."""
+    trainer(family)  # an unknown family fails here, with the list of known ones
+    recurrent = FAMILIES[family] == FAMILIES["gru"]
+    return _resolve(OFFLINE["recurrent" if recurrent else "default"])

@@ -66,3 +66,36 @@ def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime
         model = runtime_numpy.load(path)
     features = Path(folder) / FEATURES
     return RecurrentRuntime(model, load_features(features) if features.is_file() else None)
+
+
+class OfflinePredictor:
+    """The batch form of a trained recurrent solution, from the files it ships: whole sequences
+    through the feature pipeline's batch form and the numpy network (``runtime_numpy``), so
+    that parity compares the shipped artifacts, not the PyTorch net they came from."""
+
+    def __init__(self, spec, pipeline=None):
+        self.spec = spec
+        self.pipeline = pipeline
+
+    def predict_sequences(self, features, steps=None):
+        """Predictions (S, T, K) for whole sequences (S, T, F); rows outside ``steps`` are NaN."""
+        import numpy as np
+
+        from models.recurrent.runtime_numpy import run_sequences
+
+        x = features if self.pipeline is None else self.pipeline.transform(features)
+        out = run_sequences(self.spec, x)
+        if steps is not None:
+            out[:, ~np.asarray(steps, dtype=bool)] = np.nan
+        return out
+
+
+def load_offline(folder: str | Path) -> OfflinePredictor:
+    """The ``OfflinePredictor`` of the trained solution in ``folder`` (reads ``model.npz``)."""
+    from models.recurrent.spec import NetSpec
+
+    path = Path(folder) / ARTIFACTS["numpy"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={Path(folder).name})")
+    features = Path(folder) / FEATURES
+    return OfflinePredictor(NetSpec.load(path), load_features(features) if features.is_file() else None)

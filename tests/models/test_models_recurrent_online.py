@@ -15,7 +15,7 @@ from harness.simulate import SimulateOptions, simulate
 from models.data import load_sequences
 from models.recurrent.config import parse_config
 from models.recurrent.export import export_onnx
-from models.recurrent.serving import ARTIFACTS, FEATURES
+from models.recurrent.serving import ARTIFACTS, FEATURES, load_offline
 from models.recurrent.train import build_net, with_features
 from models.runtime import pipelines
 
@@ -63,3 +63,13 @@ def test_packaged_gru_online_equals_offline(tmp_path, comp, backend, steps):
     for name in comp.prediction_names:
         assert score["per_output"][name] == pytest.approx(offline[name], abs=1e-6)
     assert "torch" not in report["modules"]
+
+
+def test_offline_form_of_the_shipped_files_scores_what_pytorch_scores(tmp_path):
+    _, data, offline = _solution(tmp_path, C.B, "numpy", B_STEPS)
+    seqs = load_sequences(data)
+    predicted = load_offline(tmp_path / "sol").predict_sequences(seqs.features, seqs.scored)
+    assert np.isnan(predicted[:, ~seqs.scored]).all() and np.isfinite(predicted[:, seqs.scored]).all()
+    scores = seqs.score(predicted)
+    for name in (C.B.metric, *C.B.prediction_names):
+        assert scores[name] == pytest.approx(offline[name], abs=1e-6)
