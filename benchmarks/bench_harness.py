@@ -69,12 +69,26 @@ def measure(case: str, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def write_file(comp: C.Competition, path: Path, sequences: int) -> Path:
+    """Write the random file in a child process: a child's peak RSS (``ru_maxrss``) starts from
+    its parent's size at fork, so a parent that had built the table itself would inflate every
+    measurement after it."""
+    subprocess.run([sys.executable, __file__, "--write", comp.key, "--file", str(path), "--sequences", str(sequences)],
+                   check=True)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case")
     parser.add_argument("--file")
+    parser.add_argument("--write", help="write a random file of this competition to --file")
+    parser.add_argument("--sequences", type=int)
     parser.add_argument("--skip-large", action="store_true", help="skip the 10,721-sequence B file")
     args = parser.parse_args()
+    if args.write:
+        write_random_file(C.get(args.write), Path(args.file), args.sequences)
+        return
     if args.case:
         print(json.dumps(run_case(args.case, args.file)))
         return
@@ -86,7 +100,7 @@ def main() -> None:
         files = [(C.A, 517), (C.B, 1444)] + ([] if args.skip_large else [(C.B, C.B.train_sequences)])
         for comp, n in files:
             with console.status(f"writing a {n}-sequence {comp.key} file"):
-                path = write_random_file(comp, Path(tmp) / f"{comp.key}_{n}.parquet", n)
+                path = write_file(comp, Path(tmp) / f"{comp.key}_{n}.parquet", n)
             with console.status(f"replaying {path.name}"):
                 ours = measure("ours", path)
                 naive = measure("naive", path) if n < 5000 else None
