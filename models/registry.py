@@ -26,12 +26,11 @@ FAMILIES: dict[str, str] = {
 }
 """Family name -> "module:function" of its trainer."""
 
-OFFLINE: dict[str, str] = {
-    "recurrent": "models.recurrent.serving:load_offline",
-    "default": "models.runtime.predictor:load",
-}
-"""Loaders of a trained folder's batch form (``predict_sequences``): the recurrent family's own,
-and the shared predictor for every family that writes ``model.json``."""
+OFFLINE: dict[str, str] = {"gru": "models.recurrent.serving:load_offline"}
+"""Loaders of a trained folder's batch form (``predict_sequences``) for families with their own
+files; every other family writes ``model.json`` and loads with ``DEFAULT_OFFLINE``."""
+
+DEFAULT_OFFLINE = "models.runtime.predictor:load"
 
 
 def _resolve(target: str) -> Callable:
@@ -39,16 +38,17 @@ def _resolve(target: str) -> Callable:
     return getattr(importlib.import_module(module_name), function)
 
 
+def _known(family: str) -> str:
+    if family not in FAMILIES:
+        raise KeyError(f"unknown model family {family!r}; known families: {', '.join(sorted(FAMILIES))}")
+    return family
+
+
 def trainer(family: str) -> Callable[..., dict]:
     """The ``train_solution`` function of ``family``, with a clear error for an unknown name."""
-    target = FAMILIES.get(family)
-    if target is None:
-        raise KeyError(f"unknown model family {family!r}; known families: {', '.join(sorted(FAMILIES))}")
-    return _resolve(target)
+    return _resolve(FAMILIES[_known(family)])
 
 
 def offline_loader(family: str) -> Callable:
     """The function that loads a trained folder of ``family`` as a batch predictor."""
-    trainer(family)  # an unknown family fails here, with the list of known ones
-    recurrent = FAMILIES[family] == FAMILIES["gru"]
-    return _resolve(OFFLINE["recurrent" if recurrent else "default"])
+    return _resolve(OFFLINE.get(_known(family), DEFAULT_OFFLINE))
