@@ -20,14 +20,14 @@ from features.pipeline import Pipeline
 from features.rolling import ExpandingZScore, RollingExtrema, RollingMoments
 from features.smoothing import EMA
 
-from .transforms import LogRatio
+from .transforms import LogRatio, Product
 
 BUILDER = "models.runtime.pipelines:build"
 
 _SIMPLE: dict[str, type[Transform]] = {
     cls.kind: cls
     for cls in (Identity, Select, Lags, Differences, Derivatives, EMA, RollingMoments, ExpandingZScore,
-                RollingExtrema, OrderBookFeatures, LogRatio)
+                RollingExtrema, OrderBookFeatures, LogRatio, Product)
 }
 _COMPOSITE: dict[str, type[Transform]] = {Chain.kind: Chain, Concat.kind: Concat}
 

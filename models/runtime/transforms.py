@@ -4,6 +4,10 @@ streaming forms doing the same arithmetic, so they agree bit for bit).
 ``LogRatio``: log(a / b) of named column pairs, e.g. bid against ask size or buy against sell
 volume. Order-book ratios such as (a - b) / (a + b) saturate; their logarithm stays additive,
 so a moving average of it is a moving average of order-flow, which a linear head can use.
+
+``Product``: a * b of named column pairs, e.g. an order-flow average times a price gap (a
+volatility proxy): a signal whose effect scales with volatility is a product, which a linear
+head (or a ridge skip under a recurrent net) can use only when the product is a column.
 """
 
 from __future__ import annotations
@@ -54,3 +58,36 @@ class LogRatio(Transform):
         np.maximum(self._b, self.floor, out=self._b)
         np.divide(self._a, self._b, out=self._a)
         np.log(self._a, out=out)
+
+
+class Product(Transform):
+    """a * b for each (a, b) pair of input column names."""
+
+    kind = "product"
+
+    def __init__(self, pairs: Sequence[Sequence[str]], prefix: str = "x_") -> None:
+        super().__init__()
+        self.pairs = tuple((str(a), str(b)) for a, b in pairs)
+        if not self.pairs:
+            raise ValueError("Product needs at least one (a, b) pair")
+        self.prefix = str(prefix)
+
+    def _output_names_for(self, input_names: tuple[str, ...]) -> list[str]:
+        missing = sorted({name for pair in self.pairs for name in pair} - set(input_names))
+        if missing:
+            raise ValueError(f"Product: columns {missing} are not among the inputs")
+        self._left = np.array([input_names.index(a) for a, _ in self.pairs], dtype=np.intp)
+        self._right = np.array([input_names.index(b) for _, b in self.pairs], dtype=np.intp)
+        return [f"{self.prefix}{a}_{b}" for a, b in self.pairs]
+
+    def _transform_batch(self, sequences: np.ndarray) -> np.ndarray:
+        return sequences[..., self._left] * sequences[..., self._right]
+
+    def _on_bind(self) -> None:
+        self._a = np.zeros(len(self.pairs))
+        self._b = np.zeros(len(self.pairs))
+
+    def step(self, out: np.ndarray) -> None:
+        np.take(self._current, self._left, out=self._a)
+        np.take(self._current, self._right, out=self._b)
+        np.multiply(self._a, self._b, out=out)

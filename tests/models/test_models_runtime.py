@@ -86,3 +86,25 @@ def test_log_ratio_stream_equals_batch_and_names_its_columns():
         np.testing.assert_array_equal(stream, batch[s])
     with pytest.raises(ValueError, match="not among the inputs"):
         pipelines.build(C.B.feature_columns, [{"kind": "log_ratio", "pairs": [["v0", "q9"]]}])
+
+
+def test_product_stream_equals_batch_and_multiplies_named_columns():
+    rng = np.random.default_rng(3)
+    x = np.abs(rng.standard_normal((2, 300, 32))) + 1e-3
+    flow = {"kind": "chain", "steps": [{"kind": "log_ratio", "pairs": [["v0", "v6"]], "prefix": "lre_"},
+                                       {"kind": "ema", "spans": [10]}]}
+    steps = [{"kind": "chain", "steps": [{"kind": "concat", "steps": [{"kind": "select", "columns": ["p1"]}, flow]},
+                                         {"kind": "product", "pairs": [["lre_v0_v6__ema10", "p1"], ["p1", "p1"]]}]}]
+    pipeline = pipelines.build(C.B.feature_columns, steps)
+    assert pipeline.output_names == ("x_lre_v0_v6__ema10_p1", "x_p1_p1")
+    batch = pipeline.transform(x)
+    ema = pipelines.build(C.B.feature_columns, [flow]).transform(x)[..., 0]
+    p1 = x[..., C.B.feature_columns.index("p1")]
+    np.testing.assert_allclose(batch[..., 0], ema * p1, rtol=1e-12)
+    np.testing.assert_allclose(batch[..., 1], p1 * p1, rtol=1e-12)
+    for s in range(2):
+        pipeline.reset()
+        stream = np.array([pipeline.update(row).copy() for row in x[s]])
+        np.testing.assert_array_equal(stream, batch[s])
+    with pytest.raises(ValueError, match="not among the inputs"):
+        pipelines.build(C.B.feature_columns, [{"kind": "product", "pairs": [["p1", "q9"]]}])
