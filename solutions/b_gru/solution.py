@@ -1,10 +1,10 @@
-"""B: a stateful GRU on the raw 32 order-book features, one step per row, predicting t0 and t1.
+"""B: a one-layer GRU of width 64 on a frozen ridge, predicting t0 and t1.
 
-The network (see manifest.json "train") reads each row once and carries its hidden state, so
-a row costs one small step, not a window. Inputs are standardized and divided by the
-sequence's running scale (its volatility regime), and the prediction is scaled back. The
-step runs in plain numpy (``model.npz``); ``BACKEND = "onnx"`` switches to onnxruntime
-(``model.onnx``, one thread), which ``make bench`` measured as the slower of the two here.
+Each row goes through the streaming feature pipeline of ``features.npz`` (the order-book
+features, log ratios and EMAs of ``b_ridge``, plus order-flow times the price gap); a linear map
+of those features, solved as a ridge before training and frozen, carries the linear signal and
+the GRU (see manifest.json "train") learns what it leaves. The step runs in plain numpy
+(``model.npz``); ``BACKEND = "onnx"`` switches to onnxruntime (``model.onnx``, one thread).
 """
 
 from pathlib import Path
