@@ -19,75 +19,70 @@ import numpy as np
 from features.base import Transform
 
 
-class LogRatio(Transform):
+class _ColumnPairs(Transform):
+    """A transform of (a, b) pairs of named input columns: the names are resolved once, and each
+    row gathers both sides of every pair into reused buffers (``_gather``)."""
+
+    def __init__(self, pairs: Sequence[Sequence[str]], prefix: str) -> None:
+        super().__init__()
+        self.pairs = tuple((str(a), str(b)) for a, b in pairs)
+        if not self.pairs:
+            raise ValueError(f"{type(self).__name__} needs at least one (a, b) pair")
+        self.prefix = str(prefix)
+
+    def _output_names_for(self, input_names: tuple[str, ...]) -> list[str]:
+        missing = sorted({name for pair in self.pairs for name in pair} - set(input_names))
+        if missing:
+            raise ValueError(f"{type(self).__name__}: columns {missing} are not among the inputs")
+        self._left = np.array([input_names.index(a) for a, _ in self.pairs], dtype=np.intp)
+        self._right = np.array([input_names.index(b) for _, b in self.pairs], dtype=np.intp)
+        return [f"{self.prefix}{a}_{b}" for a, b in self.pairs]
+
+    def _on_bind(self) -> None:
+        self._a = np.zeros(len(self.pairs))
+        self._b = np.zeros(len(self.pairs))
+
+    def _gather(self) -> tuple[np.ndarray, np.ndarray]:
+        np.take(self._current, self._left, out=self._a)
+        np.take(self._current, self._right, out=self._b)
+        return self._a, self._b
+
+
+class LogRatio(_ColumnPairs):
     """log(max(a, floor) / max(b, floor)) for each (a, b) pair of input column names."""
 
     kind = "log_ratio"
 
     def __init__(self, pairs: Sequence[Sequence[str]], floor: float = 1e-12, prefix: str = "lr_") -> None:
-        super().__init__()
-        self.pairs = tuple((str(a), str(b)) for a, b in pairs)
-        if not self.pairs:
-            raise ValueError("LogRatio needs at least one (numerator, denominator) pair")
+        super().__init__(pairs, prefix)
         if not floor > 0:
             raise ValueError(f"LogRatio: floor must be positive, got {floor}")
         self.floor = float(floor)
-        self.prefix = str(prefix)
-
-    def _output_names_for(self, input_names: tuple[str, ...]) -> list[str]:
-        missing = sorted({name for pair in self.pairs for name in pair} - set(input_names))
-        if missing:
-            raise ValueError(f"LogRatio: columns {missing} are not among the inputs")
-        self._top = np.array([input_names.index(a) for a, _ in self.pairs], dtype=np.intp)
-        self._bottom = np.array([input_names.index(b) for _, b in self.pairs], dtype=np.intp)
-        return [f"{self.prefix}{a}_{b}" for a, b in self.pairs]
 
     def _transform_batch(self, sequences: np.ndarray) -> np.ndarray:
-        top = np.maximum(sequences[..., self._top], self.floor)
-        bottom = np.maximum(sequences[..., self._bottom], self.floor)
+        top = np.maximum(sequences[..., self._left], self.floor)
+        bottom = np.maximum(sequences[..., self._right], self.floor)
         return np.log(top / bottom)
 
-    def _on_bind(self) -> None:
-        self._a = np.zeros(len(self.pairs))
-        self._b = np.zeros(len(self.pairs))
-
     def step(self, out: np.ndarray) -> None:
-        np.take(self._current, self._top, out=self._a)
-        np.take(self._current, self._bottom, out=self._b)
-        np.maximum(self._a, self.floor, out=self._a)
-        np.maximum(self._b, self.floor, out=self._b)
-        np.divide(self._a, self._b, out=self._a)
-        np.log(self._a, out=out)
+        a, b = self._gather()
+        np.maximum(a, self.floor, out=a)
+        np.maximum(b, self.floor, out=b)
+        np.divide(a, b, out=a)
+        np.log(a, out=out)
 
 
-class Product(Transform):
+class Product(_ColumnPairs):
     """a * b for each (a, b) pair of input column names."""
 
     kind = "product"
 
     def __init__(self, pairs: Sequence[Sequence[str]], prefix: str = "x_") -> None:
-        super().__init__()
-        self.pairs = tuple((str(a), str(b)) for a, b in pairs)
-        if not self.pairs:
-            raise ValueError("Product needs at least one (a, b) pair")
-        self.prefix = str(prefix)
-
-    def _output_names_for(self, input_names: tuple[str, ...]) -> list[str]:
-        missing = sorted({name for pair in self.pairs for name in pair} - set(input_names))
-        if missing:
-            raise ValueError(f"Product: columns {missing} are not among the inputs")
-        self._left = np.array([input_names.index(a) for a, _ in self.pairs], dtype=np.intp)
-        self._right = np.array([input_names.index(b) for _, b in self.pairs], dtype=np.intp)
-        return [f"{self.prefix}{a}_{b}" for a, b in self.pairs]
+        super().__init__(pairs, prefix)
 
     def _transform_batch(self, sequences: np.ndarray) -> np.ndarray:
         return sequences[..., self._left] * sequences[..., self._right]
 
-    def _on_bind(self) -> None:
-        self._a = np.zeros(len(self.pairs))
-        self._b = np.zeros(len(self.pairs))
-
     def step(self, out: np.ndarray) -> None:
-        np.take(self._current, self._left, out=self._a)
-        np.take(self._current, self._right, out=self._b)
-        np.multiply(self._a, self._b, out=out)
+        a, b = self._gather()
+        np.multiply(a, b, out=out)
