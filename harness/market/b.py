@@ -1,5 +1,5 @@
-"""The B market: a limit order book driven by a mid-price with clustered volatility and hidden
-drift regimes, with targets t0 (short horizon) and t1 (a 40-step forward move).
+"""The B market: a limit order book driven by a mid-price with clustered volatility, hidden
+drift regimes and a hidden flow response, with targets t0 (short horizon) and t1 (a 40-step forward move).
 
 The process and its parameters are described in ``b_params``, how the state shows in the 32
 features in ``b_display`` and the exact oracle in ``b_oracle``. This module draws the latent
@@ -17,7 +17,7 @@ from scipy.signal import lfilter
 
 from harness.competitions import B, SEQUENCE_LENGTH, Competition
 from harness.market.b_display import Signals, encode
-from harness.market.b_oracle import VolLevel, expected_targets, oracle_from_observations
+from harness.market.b_oracle import HiddenStates, VolLevel, expected_targets, oracle_from_observations
 from harness.market.b_params import BParams
 from harness.market.base import Chunk, chunk_bounds, shuffled_ids, split_seed
 
@@ -37,6 +37,7 @@ class BGenerator:
     """
 
     competition: Competition = B
+    version: str = "2"  # 2: the hidden flow response; stamped into files so older sets count as stale
 
     def __init__(self, params: BParams | None = None) -> None:
         self.params = params or BParams()
@@ -70,6 +71,15 @@ def _ar1_path(rng: np.random.Generator, n: int, length: int, phi: float, innov_s
     e = rng.standard_normal((n, length)) * innov_sd
     e[:, 0] *= 1.0 / np.sqrt(1.0 - phi * phi)
     return lfilter([1.0], [1.0, -phi], e, axis=1)
+
+
+def _two_state_path(rng: np.random.Generator, n: int, length: int, switch: float) -> np.ndarray:
+    """Paths (n, length) of a symmetric two-state chain on {-1, +1}: a fair start, then each
+    step flips with probability ``switch``."""
+    flips = rng.random((n, length)) < switch
+    flips[:, 0] = False
+    start = np.where(rng.random((n, 1)) < 0.5, -1.0, 1.0)
+    return start * (1.0 - 2.0 * (np.cumsum(flips, axis=1) % 2))
 
 
 def _bursts(rng: np.random.Generator, n: int, length: int, params: BParams) -> np.ndarray:
@@ -120,6 +130,8 @@ def simulate_chunk(seq_ix: np.ndarray, params: BParams, rng: np.random.Generator
     steps = np.where(switches, rng.integers(1, 3, size=(s, total)), 0)
     regime = (rng.integers(0, 3, size=(s, 1)) + np.cumsum(steps, axis=1)) % 3
     d = regime.astype(np.float64) - 1.0
+    response = _two_state_path(rng, s, total, params.response_switch)
+    beta = params.flow_beta + params.flow_beta_spread * response
 
     sd0, sd1 = params.eps_sds
     jumps = rng.random((s, total)) < params.jump_prob
@@ -127,7 +139,7 @@ def simulate_chunk(seq_ix: np.ndarray, params: BParams, rng: np.random.Generator
     flow_prev = np.zeros_like(flow)
     flow_prev[:, 1:] = flow[:, :-1]
     signal_scale = np.exp(params.signal_vol_power * log_vol)
-    ret = signal_scale * (params.flow_beta * flow_prev + params.drift * d) + sigma * eps
+    ret = signal_scale * (beta * flow_prev + params.drift * d) + sigma * eps
     trade_flow = params.flow_signal * d[:, :t] + rng.standard_normal((s, t))
 
     # Targets from the future returns (rows see returns t+1.., never their own).
@@ -143,9 +155,10 @@ def simulate_chunk(seq_ix: np.ndarray, params: BParams, rng: np.random.Generator
     )
     features = encode(signals, params, rng)
     observable = oracle_from_observations(features, params)
-    # Given the true level and regime z_t (E[d(z_{t+k})] = decay**k * d(z_t)): the upper bound.
+    # Given the true level, regime z_t and response s_t: the upper bound.
     known = VolLevel(mean=np.broadcast_to(level, (s, t)), var=np.zeros(t))
-    hidden = expected_targets(base_log_vol[:, :t], burst[:, :t], known, flow[:, :t], d[:, :t], params)
+    states = HiddenStates(regime=d[:, :t], response=response[:, :t])
+    hidden = expected_targets(base_log_vol[:, :t], burst[:, :t], known, flow[:, :t], states, params)
     return Chunk(
         seq_ix=np.asarray(seq_ix, dtype=np.int64),
         features=features,

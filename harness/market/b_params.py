@@ -19,8 +19,13 @@ The process, per sequence (all innovations independent):
   ``f_t - flow_memory * f_{t-1}`` as ``log(v0 / v6)``, so it is exact given the rows so far
   but not given one row;
 * hidden drift regime ``z_t`` in {down, flat, up}: a symmetric Markov chain;
+* hidden flow-response state ``s_t`` in {-1, +1}: a slow symmetric two-state chain that sets
+  how strongly the book's flow moves the price, ``beta_t = flow_beta + flow_beta_spread * s_t``
+  (a book that is followed, or faded). It shows nowhere but in how returns have answered the
+  flow so far, so it must be learnt from the sequence's own history, and what it is worth is a
+  product of that history with today's flow: no linear model of the features can reach it;
 * trade-flow imbalance ``o_t = flow_signal * d(z_t) + N(0, 1)``, displayed in ``log(dv0 / dv1)``;
-* mid return ``r_t = sigma_t ** signal_vol_power * (flow_beta * f_{t-1} + drift * d(z_t))
+* mid return ``r_t = sigma_t ** signal_vol_power * (beta_t * f_{t-1} + drift * d(z_t))
   + sigma_t * eps_t``, ``eps`` a two-scale normal mixture, displayed as the mean of the first
   two trade-price moves;
 * targets: ``t0`` a kernel-weighted sum of the next returns, ``t1`` the sum of the next
@@ -63,7 +68,10 @@ class BParams:
     shock_scale: float = 1.0  # multiplies eps (the ``noise`` knob): >1 makes the task harder
     # --- flow: the short-horizon (t0) signal -------------------------------------------------
     flow_ar: float = 0.75
-    flow_beta: float = 0.43  # return drift per unit of f_{t-1}, in units of sigma ** signal_vol_power
+    flow_beta: float = 0.25  # mean return drift per unit of f_{t-1}, in units of sigma ** signal_vol_power
+    # --- hidden flow response: the non-linear, temporal part of the t0 signal -----------------
+    flow_beta_spread: float = 0.4  # beta_t = flow_beta +- this, by the response state s_t
+    response_switch: float = 0.002  # per-step probability that s_t flips
     flow_display: float = 1.8  # log(v0 / v6) = flow_display * (f_t - flow_memory * f_{t-1})
     flow_memory: float = 0.9  # how much of the flow a single row hides (0: none, the level shows)
     # --- hidden drift regime: the long-horizon (t1) signal -----------------------------------
@@ -80,8 +88,8 @@ class BParams:
     t0_vol_norm: float = 0.35  # t0 is divided by sigma_t ** t0_vol_norm (a near-normal bulk, like the real t0)
     t1_vol_norm: float = 0.5  # the same for t1: tails then come from future bursts, not from a few sequences
     t1_horizon: int = 40
-    t0_scale: float = 1.323  # targets are divided by these (set so the stds match the table)
-    t1_scale: float = 13.52
+    t0_scale: float = 1.41  # targets are divided by these (set so the stds match the table)
+    t1_scale: float = 14.71
     t0_mean: float = -0.17
     t1_mean: float = -0.06
     # --- display (nuisance) ---------------------------------------------------------------------
@@ -126,6 +134,11 @@ class BParams:
         return 1.0 - 1.5 * self.regime_switch
 
     @property
+    def response_decay(self) -> float:
+        """E[s_{t+1} | s_t] = response_decay * s_t for the symmetric two-state chain."""
+        return 1.0 - 2.0 * self.response_switch
+
+    @property
     def eps_sds(self) -> tuple[float, float]:
         """Sds of the two normal components of eps, scaled so that Var(eps) = shock_scale^2."""
         base = self.shock_scale / math.sqrt(1.0 - self.jump_prob + self.jump_prob * self.jump_scale**2)
@@ -161,6 +174,8 @@ class BParams:
             (0 <= self.flow_ar < 1, "flow_ar must be in [0, 1)"),
             (0 <= self.flow_memory < 1, "flow_memory must be in [0, 1)"),
             (0 < self.regime_switch <= 2 / 3, "regime_switch must be in (0, 2/3]"),
+            (0 <= self.response_switch <= 0.5, "response_switch must be in [0, 0.5]"),
+            (math.isfinite(self.flow_beta_spread) and self.flow_beta_spread >= 0, "flow_beta_spread must be >= 0"),
             (0 <= self.jump_prob < 1, "jump_prob must be in [0, 1)"),
             (0 <= self.burst_rate < 1 and 0 <= self.burst_decay < 1, "burst_rate and burst_decay must be in [0, 1)"),
             (self.jump_scale >= 1, "jump_scale must be >= 1"),

@@ -13,7 +13,8 @@ from harness.market.b_oracle import (
     VolLevel,
     expected_targets,
     oracle_from_observations,
-    regime_posterior_mean,
+    HiddenStates,
+    hidden_state_posterior,
     vol_level_posterior,
 )
 from harness.market.b_params import BParams
@@ -59,11 +60,15 @@ def test_decode_reads_back_what_encode_shows():
     np.testing.assert_allclose(accumulate_flow(flow_increments(signals.flow, 0.9), 0.9), signals.flow, atol=1e-12)
 
 
-def test_regime_filter_matches_brute_force_over_all_paths():
-    """The forward filter equals summing the joint density over all 3^T regime paths."""
-    params = BParams(jump_prob=0.2, regime_switch=0.2, drift=0.8, flow_signal=0.7, signal_vol_power=0.5)
+def test_state_filter_matches_brute_force_over_all_paths():
+    """The joint forward filter equals summing the joint density over all 6^T paths of
+    (regime, response) and reading off both posterior means."""
+    params = BParams(
+        jump_prob=0.2, regime_switch=0.2, drift=0.8, flow_signal=0.7, signal_vol_power=0.5,
+        flow_beta_spread=0.6, response_switch=0.15,
+    )
     rng = np.random.default_rng(2)
-    s, t = 2, 5
+    s, t = 2, 4
     sig = Signals(
         base_log_vol=rng.normal(0, 0.5, (s, t)),
         burst=np.zeros((s, t)),
@@ -71,33 +76,39 @@ def test_regime_filter_matches_brute_force_over_all_paths():
         ret=rng.normal(0, 1.5, (s, t)),
         trade_flow=rng.normal(0, 1.5, (s, t)),
     )
-    fast = regime_posterior_mean(sig, params)
+    fast = hidden_state_posterior(sig, params)
     d = np.array([-1.0, 0.0, 1.0])
-    q = params.regime_switch
-    trans = np.full((3, 3), q / 2) + np.eye(3) * (1 - 1.5 * q)
+    signs = np.array([-1.0, 1.0])
+    q, p = params.regime_switch, params.response_switch
+    trans_z = np.full((3, 3), q / 2) + np.eye(3) * (1 - 1.5 * q)
+    trans_s = np.full((2, 2), p) + np.eye(2) * (1 - 2 * p)
     sd0, sd1 = params.eps_sds
 
     def normal(x, sd):
         return np.exp(-0.5 * (x / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
 
+    states = list(itertools.product(range(3), range(2)))
     for i in range(s):
         sigma = np.exp(sig.log_vol[i])
         drift_scale = sigma**params.signal_vol_power
         flow_prev = np.concatenate([[0.0], sig.flow[i, :-1]])
         for last in range(t):
-            num = den = 0.0
-            for path in itertools.product(range(3), repeat=last + 1):
-                p = 1.0 / 3.0
-                for step, z in enumerate(path):
+            num_z = num_s = den = 0.0
+            for path in itertools.product(states, repeat=last + 1):
+                w = 1.0 / 6.0
+                for step, (z, r) in enumerate(path):
                     if step:
-                        p *= trans[path[step - 1], z]
-                    mean = drift_scale[step] * (params.flow_beta * flow_prev[step] + params.drift * d[z])
+                        w *= trans_z[path[step - 1][0], z] * trans_s[path[step - 1][1], r]
+                    beta = params.flow_beta + params.flow_beta_spread * signs[r]
+                    mean = drift_scale[step] * (beta * flow_prev[step] + params.drift * d[z])
                     e = (sig.ret[i, step] - mean) / sigma[step]
-                    p *= ((1 - params.jump_prob) * normal(e, sd0) + params.jump_prob * normal(e, sd1)) / sigma[step]
-                    p *= normal(sig.trade_flow[i, step] - params.flow_signal * d[z], 1.0)
-                num += p * d[path[-1]]
-                den += p
-            assert fast[i, last] == pytest.approx(num / den, rel=1e-9, abs=1e-12)
+                    w *= ((1 - params.jump_prob) * normal(e, sd0) + params.jump_prob * normal(e, sd1)) / sigma[step]
+                    w *= normal(sig.trade_flow[i, step] - params.flow_signal * d[z], 1.0)
+                num_z += w * d[path[-1][0]]
+                num_s += w * signs[path[-1][1]]
+                den += w
+            assert fast.regime[i, last] == pytest.approx(num_z / den, rel=1e-9, abs=1e-12)
+            assert fast.response[i, last] == pytest.approx(num_s / den, rel=1e-9, abs=1e-12)
 
 
 def test_vol_level_posterior_matches_a_grid():
@@ -122,16 +133,20 @@ def test_vol_level_posterior_matches_a_grid():
 def test_expected_targets_match_monte_carlo():
     """Simulate the future from one known state many times; the sample means of the targets
     must match the closed form (strong signals and frequent bursts make the check sharp)."""
-    params = BParams(flow_beta=2.0, drift=0.6, burst_rate=0.05, regime_switch=0.05, vol_ar_sd=0.08)
+    params = BParams(
+        flow_beta=2.0, drift=0.6, burst_rate=0.05, regime_switch=0.05, vol_ar_sd=0.08,
+        flow_beta_spread=1.5, response_switch=0.03,
+    )
     rng = np.random.default_rng(4)
     n = 60_000
     level_mean, level_var = 0.2, 0.04
-    y_now, b_now, f_now, regime_now = 0.5, 0.7, 1.2, np.array([0.1, 0.2, 0.7])
+    y_now, b_now, f_now, regime_now, response_up = 0.5, 0.7, 1.2, np.array([0.1, 0.2, 0.7]), 0.8
     m = level_mean + np.sqrt(level_var) * rng.standard_normal(n)
     h = np.full(n, y_now) - m
     b = np.full(n, b_now)
     f = np.full(n, f_now)
     z = rng.choice(3, size=n, p=regime_now)
+    resp = np.where(rng.random(n) < response_up, 1.0, -1.0)
     sd0, sd1 = params.eps_sds
     c = params.signal_vol_power
     fwd0 = np.zeros(n)
@@ -141,9 +156,11 @@ def test_expected_targets_match_monte_carlo():
         b = np.where(rng.random(n) < params.burst_rate, params.burst_size, params.burst_decay * b)
         stay = rng.random(n) >= params.regime_switch
         z = np.where(stay, z, (z + rng.integers(1, 3, size=n)) % 3)
+        resp = np.where(rng.random(n) < params.response_switch, -resp, resp)
         x = m + h + b
         eps = rng.standard_normal(n) * np.where(rng.random(n) < params.jump_prob, sd1, sd0)
-        r = np.exp(c * x) * (params.flow_beta * f + params.drift * (z - 1.0)) + np.exp(x) * eps
+        beta = params.flow_beta + params.flow_beta_spread * resp
+        r = np.exp(c * x) * (beta * f + params.drift * (z - 1.0)) + np.exp(x) * eps
         f = params.flow_ar * f + np.sqrt(1 - params.flow_ar**2) * rng.standard_normal(n)
         if k <= params.t0_length:
             fwd0 += params.t0_kernel[k - 1] * r
@@ -157,7 +174,10 @@ def test_expected_targets_match_monte_carlo():
         np.array([[b_now]]),
         VolLevel(mean=np.array([[level_mean]]), var=np.array([level_var])),
         np.array([[f_now]]),
-        np.array([[regime_now @ np.array([-1.0, 0.0, 1.0])]]),
+        HiddenStates(
+            regime=np.array([[regime_now @ np.array([-1.0, 0.0, 1.0])]]),
+            response=np.array([[2.0 * response_up - 1.0]]),
+        ),
         params,
     )[0, 0]
     for got, sample in zip(closed, (mc0, mc1)):
