@@ -103,7 +103,12 @@ def check_layout(root: Path) -> CheckResult:
         if required > 0:
             return CheckResult("layout", "FAIL", "PredictionModel.__init__ takes required arguments; the grader calls PredictionModel()")
     if not any(isinstance(n, ast.FunctionDef) and n.name == "predict" for n in cls.body):
-        return CheckResult("layout", "WARN", "PredictionModel defines no predict method itself (inherited?)")
+        if not cls.bases:
+            return CheckResult("layout", "FAIL", "PredictionModel defines no predict method and has no base class to "
+                               "inherit one from; the grader calls predict(data_point) once per row")
+        bases = ", ".join(ast.unparse(b) for b in cls.bases)
+        return CheckResult("layout", "PASS", f"solution.py at the root with PredictionModel(); predict inherited "
+                           f"from {bases} (the run checks that it exists)")
     return CheckResult("layout", "PASS", "solution.py at the root with PredictionModel()")
 
 

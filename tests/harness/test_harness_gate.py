@@ -63,6 +63,33 @@ def test_solution_in_a_subfolder_fails_layout(tmp_path, a_file):
     assert checks["runs_clean"].status == "SKIP"
 
 
+INHERITED = """
+import numpy as np
+
+class Base:
+    def predict(self, dp):
+        return np.zeros_like(dp.state) if dp.need_prediction else None
+
+class PredictionModel(Base):
+    pass
+"""
+
+NO_PREDICT = """
+class PredictionModel:
+    def __init__(self):
+        self.ready = True
+"""
+
+
+def test_inherited_predict_passes_layout_and_a_missing_one_fails(candidate, a_file):
+    checks, _ = statuses(candidate(INHERITED), a_file, only=("layout", "runs_clean"))
+    assert checks["layout"].status == "PASS" and "inherited from Base" in checks["layout"].reason
+    assert checks["runs_clean"].status == "PASS"
+    checks, report = statuses(candidate(NO_PREDICT), a_file, only=("layout",))
+    assert checks["layout"].status == "FAIL" and "no predict method" in checks["layout"].reason
+    assert report.failed
+
+
 def test_parent_path_and_link_fail_archive_safety(tmp_path, a_file):
     checks, _ = statuses(zip_of(tmp_path, "dots.zip", {"solution.py": ECHO, "../x.py": "x = 1"}), a_file)
     assert checks["archive"].status == "FAIL" and "'..'" in checks["archive"].reason
