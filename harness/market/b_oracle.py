@@ -16,8 +16,8 @@ The process (``b_params``) is built so this expectation is exact, not estimated:
   drift.
 
 Targets are fixed linear combinations of future returns, so the oracle is the same combination
-of expected returns. The hidden-state oracle plugs the true ``m`` and regime into the same
-formula, and the true regime and response (an upper bound: it still cannot know future shocks).
+of expected returns. The hidden-state oracle plugs the true ``m``, regime and response into the
+same formula (an upper bound: it still cannot know future shocks).
 """
 
 from __future__ import annotations

@@ -276,7 +276,8 @@ def shift_rows(train: BSet, valid: BSet) -> list[CalRow]:
 
 
 def score_rows(train: BSet, valid: BSet, with_gbm: bool = True) -> list[CalRow]:
-    """Constant, ridge and LightGBM on current features, and the oracles, scored on valid."""
+    """Constant, ridge and LightGBM on current features, a ridge with memory (``smoothed_design``)
+    and the oracles, scored on valid; the ridge with memory also as a fraction of the oracle."""
     rows: list[CalRow] = []
     y = pooled_scored(valid.targets)
     metric = B.metric
