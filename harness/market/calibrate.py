@@ -380,11 +380,13 @@ def calibration(
 
 
 def fresh_sets(key: str, n_train: int, n_valid: int, seed: int, folder: Path) -> tuple[Path, Path]:
-    """Generate a train and a valid set of the given sizes under folder; return their paths."""
+    """Generate a train and a valid set of the given sizes under folder, the valid one with the
+    default valid set's knobs (B's train/valid shift); return their paths."""
     from harness.market import get_generator
     from harness.market.base import write_set
+    from harness.market.defaults import default_knobs
 
     gen = get_generator(key)
     train = write_set(gen, n_train, seed, "train", Path(folder) / "train.parquet")
-    valid = write_set(gen, n_valid, seed + 1, "valid", Path(folder) / "valid.parquet")
+    valid = write_set(gen, n_valid, seed + 1, "valid", Path(folder) / "valid.parquet", **default_knobs(key, "valid"))
     return train, valid

@@ -89,3 +89,28 @@ def test_default_sets_cover_both_competitions_with_distinct_seeds():
     assert len(set(seeds)) == len(seeds)
     with pytest.raises(KeyError, match="split"):
         defaults.default_path("A", "dev")
+
+
+def test_default_b_valid_carries_the_train_valid_shift(tmp_path, monkeypatch):
+    """B's default valid set is drawn with shift=1, recorded in its stamp; a set made without the
+    knob counts as stale and is remade; the shift shows as wider targets than train's."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    assert defaults.default_knobs("B", "valid") == {"shift": 1.0}
+    assert defaults.default_knobs("B", "train") == {} and defaults.default_knobs("A", "valid") == {}
+    monkeypatch.setitem(defaults.DEFAULT_SETS, ("B", "train"), (24, 91))
+    monkeypatch.setitem(defaults.DEFAULT_SETS, ("B", "valid"), (24, 92))
+    monkeypatch.setitem(defaults.DEFAULT_KNOBS, ("B", "valid"), {})
+    path = defaults.ensure("B", "valid", tmp_path, quiet=True)
+    unshifted = path.stat().st_mtime_ns
+    monkeypatch.setitem(defaults.DEFAULT_KNOBS, ("B", "valid"), {"shift": 1.0})
+    defaults.ensure("B", "valid", tmp_path, quiet=True)
+    assert path.stat().st_mtime_ns != unshifted
+    assert read_stamp(path)["knobs"] == {"shift": 1.0} and read_stamp(sidecar_path(path))["knobs"] == {"shift": 1.0}
+    train = defaults.ensure("B", "train", tmp_path, quiet=True)
+
+    def t1_std(p):
+        return float(np.std(pq.read_table(p, columns=["t1"]).column("t1").to_numpy()))
+
+    assert t1_std(path) > 1.3 * t1_std(train)
