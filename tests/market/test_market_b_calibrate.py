@@ -10,7 +10,15 @@ from harness.competitions import B, SEQUENCE_LENGTH
 from harness.market.b import BGenerator
 from harness.market.base import sidecar_path, write_set
 from harness.market.b_params import BParams
-from harness.market.calibrate_b import BSet, calibration_b, load_b, pooled_scored, smoothed_design, smoothed_ridge_predict
+from harness.market.calibrate_b import (
+    BSet,
+    calibration_b,
+    load_b,
+    pooled_scored,
+    shift_rows,
+    smoothed_design,
+    smoothed_ridge_predict,
+)
 from harness.metrics import score
 from harness.market.calrow import CalRow
 
@@ -29,6 +37,9 @@ ACCEPTANCE = (
     "weighted Pearson, observable oracle (train)",
     "weighted Pearson, observable oracle (valid)",
     "smoothed ridge / observable oracle (valid)",
+    "valid / train std of t0",
+    "valid / train std of t1",
+    "p0 mean shift, valid - train, in train std",
 )
 
 
@@ -115,3 +126,18 @@ def test_the_hidden_flow_response_is_what_keeps_linear_models_below_the_oracle()
     without = fraction(BParams(flow_beta_spread=0.0, flow_beta=0.43))
     with_response = fraction(default)
     assert without > 0.85 > with_response, (without, with_response)
+
+
+def test_shift_rows_pass_for_a_shifted_valid_set_and_fail_without_the_shift():
+    gen = BGenerator()
+
+    def as_set(**knobs) -> BSet:
+        chunks = list(gen.chunks(150, seed=51, split="valid", **knobs))
+        return BSet(None, np.concatenate([c.features for c in chunks]), np.concatenate([c.targets for c in chunks]))  # type: ignore[arg-type]
+
+    train = as_set()
+    shifted = {r.statistic: r.ok for r in shift_rows(train, as_set(shift=1.0))}
+    unshifted = {r.statistic: r.ok for r in shift_rows(train, as_set())}
+    checked = ["valid / train std of t0", "valid / train std of t1", "p0 mean shift, valid - train, in train std"]
+    assert all(shifted[name] for name in checked), shifted
+    assert not any(unshifted[name] for name in checked), unshifted
