@@ -146,6 +146,7 @@ def test_batch_can_store_float32_without_computing_in_float32() -> None:
     pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(data)
     full = pipeline.transform(data)
     stored = pipeline.transform(data, out=np.empty(full.shape, dtype=np.float32))
+    # Exact by construction: both calls chunk the same way and compute in float64; only the store rounds.
     np.testing.assert_array_equal(stored, full.astype(np.float32))
     with pytest.raises(ValueError, match="shape"):
         pipeline.transform(data, out=np.empty((1, 2, 3)))

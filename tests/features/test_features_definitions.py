@@ -134,8 +134,13 @@ def test_relative_volatility_and_regime_cluster_match_their_definitions() -> Non
     summaries = np.array([summary(sequence, warmup - 1) for sequence in training])
     center, scale = summaries.mean(axis=0), summaries.std(axis=0)
     model = KMeans(n_clusters=3, n_init=4, random_state=0).fit((summaries - center) / scale)
-    expected = model.predict(np.array([(summary(x, t) - center) / scale for t in range(len(x))]))
-    np.testing.assert_array_equal(cluster, expected)
+    running = np.array([(summary(x, t) - center) / scale for t in range(len(x))])
+    # The transform and this test reach the summaries and distances by different arithmetic, so a
+    # row almost equidistant from two centres may fall either way: compare the clear rows only.
+    distances = np.sort(((running[:, None, :] - model.cluster_centers_[None]) ** 2).sum(axis=2), axis=1)
+    clear = distances[:, 1] - distances[:, 0] > 1e-9 * distances[:, 1]
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(cluster[clear], model.predict(running)[clear])
 
 
 def test_cross_features_pick_the_most_correlated_pairs() -> None:

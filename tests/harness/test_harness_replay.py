@@ -58,6 +58,7 @@ def test_A_prediction_at_998_is_scored_against_999(a_file):
 
     result = replay(NextRow().predict, C.A, ParquetSource(a_file).blocks())
     y = targets_of(C.A, ParquetSource(a_file).blocks())
+    # Exact by construction: the predictions are the targets, so every residual is 0.0 and R² = 1 - 0/SS_tot.
     assert metrics.score(C.A, y, result.predictions)["mean_r2"] == 1.0
     # the current state instead scores what an independent pairing says
     same = replay(Recorder(32).predict, C.A, ParquetSource(a_file).blocks()).predictions

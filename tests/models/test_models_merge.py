@@ -31,6 +31,8 @@ def test_merged_raw_scores_equal_each_model(models, tmp_path):
     path.write_text(merged)
     head = TreeHead(path, n_outputs=3)
     expected = np.column_stack([b.predict(x, raw_score=True) for b in boosters])
+    # Exact by construction: LightGBM sums a row's tree outputs one tree at a time in iteration
+    # order, merged or not (the padding trees add 0.0), whatever the batch shape.
     np.testing.assert_array_equal(head.predict_batch(x), expected)
     for row in x[:20]:
         np.testing.assert_array_equal(head.predict_row(row), head.predict_batch(row[None])[0])
@@ -42,6 +44,7 @@ def test_prepared_single_row_path_equals_booster_predict(models, tmp_path):
     booster = lgb.Booster(model_file=str(tmp_path / "t.txt"))
     fast = _FastRow(booster, x.shape[1], 3)
     for row in x[:20]:
+        # Same library, same trees, same per-row summation order: exact by construction.
         np.testing.assert_array_equal(fast.predict(row), booster.predict(row[None], raw_score=True)[0])
 
 

@@ -39,7 +39,7 @@ def test_offline_equals_online_replay(name, family, key, train, files, solution,
     folder = solution(name, family, key, train, files)
     record = trainer(family)(folder, json.loads((folder / "manifest.json").read_text()), fit, replay, quiet)
     offline = evaluate(load(folder), replay)
-    assert record["valid_score"] == offline["score"]
+    assert record["valid_score"] == offline["score"]  # the trainer calls the same evaluate() on the same files
     online = package_and_replay(folder, path, sequences=2)
     result = parity(offline, online)
     assert result["max_abs_diff"] <= 1e-9, result
