@@ -10,7 +10,14 @@ SOLUTION ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup simulate test data bench train gate gate-all package clean
+.PHONY: setup simulate test tox data bench train gate gate-all package clean
+
+# `make gate` / `make package` act on one solution: say so before doing anything else.
+ifneq ($(filter gate package,$(MAKECMDGOALS)),)
+ifeq ($(SOLUTION),)
+$(error SOLUTION is not set: make $(firstword $(filter gate package,$(MAKECMDGOALS))) SOLUTION=<name>, one of: $(notdir $(patsubst %/manifest.json,%,$(wildcard solutions/*/manifest.json))) (make gate-all gates every one))
+endif
+endif
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required; found " + sys.version.split()[0] + " at $(PYTHON). Set PYTHON=/path/to/python3.11")'
@@ -29,6 +36,10 @@ simulate: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+## tox: the tests and the gates, each in its own environment (ARGS="-e gate-<name>"; ARGS=l lists them all).
+tox: $(STAMP)
+	$(BIN)/python -m tox $(ARGS)
 
 ## Train one candidate (SOLUTION=<name>) or every trainable one, on the default generated data.
 train: $(STAMP)

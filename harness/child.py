@@ -181,8 +181,10 @@ def run(job: dict) -> dict:
         seq_ends.append(time.perf_counter())
         progress.send(rows=rows, seq=seq)
 
+    cpu_start = time.process_time()  # every thread of the process: above the wall time means more than one core
     outcome = replay(predict, comp, blocks, on_sequence=on_sequence)
     result["replay_s"] = time.perf_counter() - seq_ends[0]
+    result["threads_cores_used"] = (time.process_time() - cpu_start) / max(result["replay_s"], 1e-9)
     result["sequence_s"] = np.diff(seq_ends).tolist()
     result["rows"] = outcome.rows
     result["seq_ids"] = outcome.seq_ids

@@ -55,6 +55,7 @@ class Competition:
     target_offset: int
     metric: str
     metric_label: str
+    output_metric_label: str
     test_sequences: int
     train_sequences: int
     limits: Limits
@@ -112,6 +113,7 @@ A = Competition(
     target_offset=1,
     metric="mean_r2",
     metric_label="mean R²",
+    output_metric_label="R² of the output",
     test_sequences=517,
     train_sequences=517,
     limits=Limits(minutes=60.0),
@@ -138,6 +140,7 @@ B = Competition(
     target_offset=0,
     metric="weighted_pearson",
     metric_label="weighted Pearson",
+    output_metric_label="weighted Pearson of the target",
     test_sequences=1500,
     train_sequences=10721,
     limits=Limits(minutes=90.0),

@@ -55,10 +55,39 @@ def _open(path: Path) -> pq.ParquetFile:
         # replay's memory would grow with the file (about 6 GB for B's train set), not a block.
         return pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as exc:
+        looks_like = _looks_like(path)
+        if looks_like:
+            raise DataError(
+                f"{path}: not a parquet file ({looks_like}); convert it to parquet or pass the competition's "
+                "parquet file"
+            ) from exc
         raise DataError(
             f"{path}: cannot be read as parquet ({exc}); the file is corrupt or truncated: "
             "regenerate it (`python -m harness data`) or download it again"
         ) from exc
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def _looks_like(path: Path) -> str | None:
+    """What a file that is not parquet at all seems to be, from its first bytes; None when it
+    starts like parquet (then it is damaged, not something else)."""
+    with open(path, "rb") as fh:
+        head = fh.read(200)
+    if head.startswith(PARQUET_MAGIC):
+        return None
+    if not head:
+        return "it is empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "it is a zip archive"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {head[:8]!r}, not parquet's {PARQUET_MAGIC!r}"
+    first_line = text.splitlines()[0][:80] if text.strip() else ""
+    kind = "CSV text" if "," in first_line else "text"
+    return f"it looks like {kind}, starting {first_line!r}"
 
 
 class ParquetSource:
@@ -81,6 +110,11 @@ class ParquetSource:
                 )
         self.competition = detected
         self.num_rows = self._file.metadata.num_rows
+        if self.num_rows == 0:
+            raise DataError(
+                f"{self.path}: has the {detected.key} ({detected.name}) columns but no rows; "
+                "pass a file with at least one complete sequence"
+            )
         # Nominal; a sequence of the wrong length is reported where it is, while streaming.
         self.num_sequences = -(-self.num_rows // SEQUENCE_LENGTH)
 
@@ -244,6 +278,12 @@ class _ContractChecker:
                     block, i,
                     f"the previous sequence ({prev_seq[i]:.0f}) ended at step {prev_step[i]:.0f}, "
                     f"not {last}: every sequence must have exactly {SEQUENCE_LENGTH} steps",
+                )
+            if not new_seq[i] and step[i] == 0 and prev_step[i] == last:
+                self._fail(
+                    block, i,
+                    f"seq_ix {seq[i]:.0f} is used again by the sequence starting here (the previous sequence "
+                    f"has the same seq_ix); every sequence needs its own seq_ix",
                 )
             if bad_start[i]:
                 self._fail(block, i, f"a new sequence starts at step {step[i]:.0f}; sequences must start at 0")

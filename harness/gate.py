@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -55,6 +56,7 @@ class GateOptions:
     min_score_reason: str = ""
     only: tuple[str, ...] = field(default_factory=tuple)
     shuffle_seed: int = 0
+    on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
 
 
 @dataclass
@@ -209,7 +211,7 @@ class _Gate:
         limit = (self.opts.minutes or comp.limits.minutes) * 60
         opts = SandboxOptions(memory_bytes=memory, time_limit_s=limit, order=order,
                               max_sequences=None if order else self.opts.sequences)
-        return run_in_sandbox(self.origin, self.source.path, comp, opts)
+        return run_in_sandbox(self.origin, self.source.path, comp, opts, on_progress=self.opts.on_progress)
 
     def run(self) -> list[CheckResult]:
         with tempfile.TemporaryDirectory(prefix="wunderbench-gate-") as tmp:

@@ -1,4 +1,4 @@
-"""``python -m harness gate`` and ``python -m harness package``."""
+"""``python -m harness gate`` and ``gate-all``: named pass/fail checks before an upload."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import competitions
-from harness.cli import UserError
+from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float
+from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError
 from harness.gate import CHECKS, GateOptions, GateReport, gate
-from harness.package import PackageError, build_zip, read_manifest
-from harness.simulate_cli import candidate_competition, default_data
+from harness.package import read_manifest
+from harness.progress import PlainProgress
+from harness.simulate_cli import MANIFEST, data_for, existing_candidate
 
 _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
@@ -33,19 +34,12 @@ def render(report: GateReport, console: Console) -> None:
     console.print("[bold red]FAILED[/]" if report.failed else "[bold green]passed[/]: ready to upload")
 
 
-def _data_for(candidate: Path, data: str | None, competition: str | None) -> Path:
-    if data:
-        return Path(data)
-    key = competition or candidate_competition(candidate)
-    if key is None:
-        raise UserError("pass --data FILE or --competition A|B (a zip carries no manifest)")
-    return default_data(competitions.get(key).key)
+def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
+                    manifest_gate: dict | None = None) -> int:
+    """Gate ``candidate`` and print the table; the exit code (1 if a check failed).
 
-
-def _gate(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
-          manifest_gate: dict | None = None) -> int:
-    """Gate ``candidate``; ``manifest_gate`` holds the solution's own gate settings (a lower score
-    bar for a deliberately weak reference, with its reason)."""
+    ``manifest_gate`` holds the solution's own gate settings (a lower score bar for a
+    deliberately weak reference, with its reason)."""
     manifest_gate = manifest_gate or {}
     only = tuple(args.only.split(",")) if args.only else ()
     unknown = [name for name in only if name not in CHECKS]
@@ -54,10 +48,9 @@ def _gate(candidate: Path, args: argparse.Namespace, data: Path, console: Consol
     min_score, reason = args.min_score, ""
     if min_score is None and manifest_gate.get("min_score") is not None:
         min_score, reason = float(manifest_gate["min_score"]), f"manifest: {manifest_gate.get('why', 'no reason given')}"
-    options = GateOptions(data=data, sequences=args.sequences, archive_cap_mb=args.archive_cap_mb,
-                          memory_margin_gb=args.memory_margin_gb, memory_gb=args.memory_gb, minutes=args.minutes,
-                          safety=args.safety, test_sequences=args.test_sequences, min_score=min_score,
-                          min_score_reason=reason, only=only)
+    on_progress = None if console.is_terminal else PlainProgress(f"gate {candidate.name}", args.sequences * SEQUENCE_LENGTH)
+    options = options_from(args, GateOptions, data=data, only=only, min_score=min_score, min_score_reason=reason,
+                           on_progress=on_progress)
     with console.status(f"gating {candidate}"):
         try:
             report = gate(candidate, options)
@@ -71,42 +64,29 @@ def _gate(candidate: Path, args: argparse.Namespace, data: Path, console: Consol
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    candidate = Path(args.candidate)
-    manifest_gate = read_manifest(candidate).get("gate", {}) if (candidate / "manifest.json").is_file() else {}
-    return _gate(candidate, args, _data_for(candidate, args.data, args.competition), Console(), manifest_gate)
-
-
-def run_package(args: argparse.Namespace) -> int:
-    solution = Path(args.solution)
-    out = Path(args.output or f"dist/{solution.name}.zip")
-    console = Console()
-    try:
-        manifest = read_manifest(solution)
-        path = build_zip(solution, out, force=args.force)
-    except PackageError as exc:
-        raise UserError(str(exc)) from exc
-    console.print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB); gating the zip itself")
-    return _gate(path, args, _data_for(solution, args.data, manifest["competition"]), console, manifest.get("gate", {}))
+    candidate = existing_candidate(args.candidate)
+    manifest_gate = read_manifest(candidate).get("gate", {}) if (candidate / MANIFEST).is_file() else {}
+    return gate_and_render(candidate, args, data_for(candidate, args.data, args.competition), Console(), manifest_gate)
 
 
 def solution_folders(root: Path) -> list[Path]:
     """Every candidate under ``root``: a folder with a manifest."""
-    return sorted(p.parent for p in root.glob("*/manifest.json"))
+    return sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
 
 
 def run_gate_all(args: argparse.Namespace) -> int:
     console = Console()
     folders = solution_folders(Path(args.root))
     if not folders:
-        raise UserError(f"no solution folders (with manifest.json) under {args.root}")
+        raise UserError(f"no solution folders (with {MANIFEST}) under {args.root}; pass --root FOLDER")
     failed = []
     for folder in folders:
         manifest = read_manifest(folder)
         if manifest.get("trained") and not all((folder / a).is_file() for a in manifest.get("artifacts", [])):
             console.print(f"[yellow]{folder.name}: not trained yet (make train SOLUTION={folder.name}); skipped[/]")
             continue
-        data = _data_for(folder, args.data, manifest["competition"])
-        if _gate(folder, args, data, console, manifest.get("gate", {})):
+        data = data_for(folder, args.data, manifest["competition"])
+        if gate_and_render(folder, args, data, console, manifest.get("gate", {})):
             failed.append(folder.name)
     if failed:
         console.print(f"[bold red]{len(failed)} candidate(s) failed the gate: {', '.join(failed)}[/]")
@@ -115,33 +95,26 @@ def run_gate_all(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_gate_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="sample data (default: the generated valid set of the competition)")
-    parser.add_argument("--competition", help="A or B, when the candidate has no manifest")
-    parser.add_argument("--sequences", type=int, default=8, help="sequences replayed by the run-time checks (default 8)")
+def add_gate_options(parser: argparse.ArgumentParser, competition: bool = True) -> None:
+    """The gate's options (``package`` gates its zip with them; it reads the competition from the manifest)."""
+    add_data_options(parser, sequences_default=8, competition=competition)
+    add_limit_options(parser)
     parser.add_argument("--json", help="also write the checks as JSON here")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CHECKS)}")
-    parser.add_argument("--archive-cap-mb", type=float, help="archive size cap (default 20, unofficial)")
-    parser.add_argument("--memory-margin-gb", type=float, default=12.0, help="peak memory allowed (default 12 of 16)")
-    parser.add_argument("--memory-gb", type=float, help="hard memory cap of the sandbox (default 16)")
-    parser.add_argument("--minutes", type=float, help="time limit (default: the competition's)")
-    parser.add_argument("--safety", type=float, default=1.5, help="slow-grader factor for the time projection")
-    parser.add_argument("--test-sequences", type=int, help="sequences in the full test set (default: the competition's)")
+    parser.add_argument("--archive-cap-mb", type=positive_float, help="archive size cap (default 20, unofficial)")
+    parser.add_argument("--memory-margin-gb", type=positive_float, default=GateOptions.memory_margin_gb,
+                        help=f"peak memory allowed (default {GateOptions.memory_margin_gb:g} of 16)")
     parser.add_argument("--min-score", type=float, help="score bar (default: the competition's simple baseline)")
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("gate", help="named pass/fail checks before an upload")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("gate", help="named pass/fail checks before an upload",
+                              description="Run the named pre-upload checks on a solution folder or zip.")
     p.add_argument("candidate", help="solution folder or zip")
-    _add_gate_options(p)
+    add_gate_options(p)
     p.set_defaults(func=run_gate)
-    p = subparsers.add_parser("gate-all", help="gate every solution folder under --root")
+    p = subparsers.add_parser("gate-all", help="gate every solution folder under --root",
+                              description="Gate every solution folder (with manifest.json) under --root.")
     p.add_argument("--root", default="solutions", help="folder of solution folders (default solutions)")
-    _add_gate_options(p)
+    add_gate_options(p, competition=False)
     p.set_defaults(func=run_gate_all)
-    p = subparsers.add_parser("package", help="build the reproducible upload zip, then gate it")
-    p.add_argument("solution", help="solution folder (with manifest.json)")
-    p.add_argument("-o", "--output", help="zip path (default dist/<name>.zip)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing zip")
-    _add_gate_options(p)
-    p.set_defaults(func=run_package)

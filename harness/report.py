@@ -68,7 +68,9 @@ def _timing_table(report: dict) -> Table:
         if lat:
             table.add_row(f"predict latency, {'warm-up' if phase == 'warmup' else 'scored'} rows (p50/p90/p99/max)",
                           f"{lat['p50_us']:.1f} / {lat['p90_us']:.1f} / {lat['p99_us']:.1f} / {lat['max_us']:.0f} us")
-    if t.get("per_row_us") is not None:
+    if report["status"] != "ok":
+        table.add_row("projected full test set", "none: the run failed")
+    elif t.get("per_row_us") is not None:
         table.add_row("time per row, harness included", f"{t['per_row_us']:.1f} us ({t['rows_per_s']:,.0f} rows/s)")
         table.add_row(f"projected full test set ({t['test_sequences']} seq, x{t['safety']} safety)",
                       f"{t['projected_test_s'] / 60:.1f} min of {t['limit_s'] / 60:.0f} "

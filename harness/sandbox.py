@@ -34,6 +34,7 @@ import psutil
 from harness import candidate as candidate_mod
 from harness.child import THREAD_VARIABLES
 from harness.competitions import Competition
+from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
 STOP_GRACE_S = 3.0
@@ -320,4 +321,8 @@ def _run(candidate, data_path, comp, options, on_progress, run_dir) -> RunOutcom
         outcome.status = kind
         outcome.error = {"kind": kind, "message": message, "traceback": ""}
     outcome.peak_rss_bytes = peak
+    if outcome.error is not None:  # name the user's files, not the temporary copy
+        for key in ("message", "traceback"):
+            outcome.error[key] = to_user_paths(outcome.error.get(key, ""), cand_dir, candidate)
+    outcome.stderr_tail = to_user_paths(outcome.stderr_tail, cand_dir, candidate)
     return outcome

@@ -81,14 +81,16 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
 
 def timing_report(comp: Competition, outcome: RunOutcome, limit_s: float, safety: float, test_sequences: int) -> dict:
     timing: dict = {"import_s": outcome.import_s, "construct_s": outcome.construct_s,
-                    "startup_s": outcome.startup_s, "wall_s": outcome.wall_s, "replay_s": outcome.replay_s}
+                    "startup_s": outcome.startup_s, "wall_s": outcome.wall_s, "replay_s": outcome.replay_s,
+                    "limit_s": limit_s, "safety": safety, "test_sequences": test_sequences}
     if outcome.latency_ns is not None and outcome.rows and outcome.replay_s:
         steps = np.arange(outcome.rows) % SEQUENCE_LENGTH
         scored = (steps >= comp.first_scored_step) & (steps <= comp.last_scored_step)
         timing["warmup"] = latency_summary(outcome.latency_ns, ~scored)
         timing["scored"] = latency_summary(outcome.latency_ns, scored)
-        timing.update(projection(outcome, test_sequences, safety))
-        timing.update(limit_s=limit_s, headroom_s=limit_s - timing["projected_test_s"])
+        if outcome.ok:  # a failed run's times cover only the rows before the failure: no projection
+            timing.update(projection(outcome, test_sequences, safety))
+            timing["headroom_s"] = limit_s - timing["projected_test_s"]
     return timing
 
 
@@ -108,20 +110,38 @@ def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> dict:
 
 
 def thread_warnings(threads: dict) -> list[str]:
-    """Thread pools or variables the candidate raised above 1 (the grader has one core)."""
+    """Threads the candidate itself raised above what the sandbox set before importing it (every
+    thread variable and pool at 1), and more than one core actually used (the grader has one).
+
+    torch's inter-op pool is not judged by its size: torch sizes it to the machine unless told
+    otherwise, and the sandbox cannot tell it without importing torch for every candidate, so a
+    candidate that merely imports torch has more than one; that pool runs only explicit
+    ``torch.jit.fork`` work, and a candidate that does use more cores shows in the cores used.
+    """
+    before = threads.get("threads_before") or {}
+    before_env = before.get("env") or {}
+    before_pools = {pool.get("library"): pool.get("threads") or 1 for pool in before.get("pools") or []}
+    sandbox_intra_op = int(before_env.get("OMP_NUM_THREADS") or 1)
     warnings = []
     for phase in ("threads_after_constructor", "threads_after_replay"):
         report = threads.get(phase) or {}
         for name, value in (report.get("env") or {}).items():
-            if value not in (None, "1"):
+            if value not in (None, "1", before_env.get(name)):
                 warnings.append(f"{name}={value} (set by the candidate)")
         for pool in report.get("pools") or []:
-            if (pool.get("threads") or 1) > 1:
+            if (pool.get("threads") or 1) > max(1, before_pools.get(pool.get("library"), 1)):
                 warnings.append(f"{pool['library']} pool uses {pool['threads']} threads")
         torch = report.get("torch")
-        if torch and (torch["intra_op"] > 1 or torch["inter_op"] > 1):
-            warnings.append(f"torch uses {torch['intra_op']} intra-op / {torch['inter_op']} inter-op threads")
+        if torch and torch["intra_op"] > sandbox_intra_op:
+            warnings.append(f"torch uses {torch['intra_op']} intra-op threads (the sandbox set {sandbox_intra_op})")
+    cores = threads.get("threads_cores_used")
+    if cores is not None and cores > CORES_USED_WARNING:
+        warnings.append(f"the replay kept {cores:.1f} cores busy on average (the grader has 1)")
     return sorted(set(warnings))
+
+
+CORES_USED_WARNING = 1.5
+"""CPU time over wall time of the replay above which more than one core was in use."""
 
 
 def simulate(candidate: str | Path, data: str | Path, competition: Competition | str | None = None,

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
-from harness.cli import UserError
+from harness.cli import UserError, add_data_options, add_limit_options, options_from
+from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
-from harness.simulate import DEFAULT_SAFETY, SimulateOptions, simulate
+from harness.market import defaults
+from harness.progress import PlainProgress
+from harness.simulate import SimulateOptions, simulate
 
 MANIFEST = "manifest.json"
 
@@ -27,63 +30,80 @@ def candidate_competition(candidate: Path) -> str | None:
     return None
 
 
-def default_data(key: str) -> Path:
-    """The default generated validation set of a competition, made on first use."""
-    try:
-        defaults = importlib.import_module("harness.market.defaults")
-    except ModuleNotFoundError as exc:
-        raise UserError("no --data given and the market simulator is not installed to make default data") from exc
-    return defaults.ensure(key, "valid")
+def existing_candidate(text: str) -> Path:
+    """The candidate path the user gave; a path that is not there is the command's mistake (exit 2)."""
+    path = Path(text)
+    if not path.exists():
+        raise UserError(f"{path}: no such folder or zip; pass a solution folder (solutions/<name>) or an upload zip")
+    if path.is_dir() and not (path / "solution.py").exists():
+        inner = sorted(p.parent.name for p in path.glob(f"*/{MANIFEST}"))
+        if inner:
+            raise UserError(f"{path} is a folder of solutions ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}),"
+                            f" not one: name one ({path / inner[0]}, or make gate SOLUTION={inner[0]}) or use gate-all")
+    return path
 
 
-def resolve_data(args: argparse.Namespace) -> tuple[Path, str | None]:
-    wanted = None if args.competition == "auto" else competitions.get(args.competition).key
-    if args.data:
-        return Path(args.data), wanted
-    key = wanted or candidate_competition(Path(args.candidate))
+def data_for(candidate: Path, data: str | None, competition: str | None) -> Path:
+    """``--data``, else the default generated valid set of the competition (from ``--competition``
+    or the candidate's manifest), made on first use."""
+    if data:
+        return Path(data)
+    key = competition or candidate_competition(candidate)
     if key is None:
-        raise UserError("pass --data FILE, or --competition A|B to use the default generated data")
-    return default_data(competitions.get(key).key), key
+        if candidate.is_dir():
+            why = f"{candidate} has no {MANIFEST} naming its competition"
+        else:
+            why = f"{candidate} is a zip, which carries no {MANIFEST}"
+        raise UserError(f"{why}: pass --data FILE, or --competition A|B to use the default generated data")
+    return defaults.ensure(competitions.get(key).key, "valid")
 
 
-def add_limit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="parquet file to replay (default: the generated valid set)")
-    parser.add_argument("--sequences", type=int, help="replay only the first N sequences")
-    parser.add_argument("--competition", default="auto", help="auto (from the file's columns), A or B")
-    parser.add_argument("--memory-gb", type=float, help="memory cap (default: the competition's, 16)")
-    parser.add_argument("--minutes", type=float, help="time limit (default: the competition's, 60 for A, 90 for B)")
-    parser.add_argument("--safety", type=float, default=DEFAULT_SAFETY,
-                        help=f"slow-grader factor for the projection (default {DEFAULT_SAFETY})")
-    parser.add_argument("--test-sequences", type=int, help="sequences in the full test set (default: the competition's)")
+def progress_reporter(console: Console, label: str, rows: int) -> tuple[Callable[[dict], None], Progress | None]:
+    """A live bar when stdout is a terminal; otherwise plain lines on stderr every few seconds."""
+    if not console.is_terminal:
+        return PlainProgress(label, rows), None
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} seq/s"), TimeElapsedColumn(), TimeRemainingColumn()]
+    bar = Progress(*columns, console=console, transient=True)
+    task = bar.add_task("start-up", total=rows // SEQUENCE_LENGTH, rate="-")
+
+    def on_progress(p: dict) -> None:
+        done = p.get("rows", 0) // SEQUENCE_LENGTH
+        elapsed = bar.tasks[0].elapsed or 0
+        rate = f"{done / elapsed:.1f}" if elapsed and done else "-"
+        bar.update(task, completed=done, description=p.get("phase", ""), rate=rate)
+
+    return on_progress, bar
+
+
+def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console: Console) -> int:
+    """The candidate cannot be unpacked or has the wrong layout: it fails (exit 1), as in the gate."""
+    console.print(f"{args.candidate}: cannot be run as submitted", markup=False)
+    console.print("verdict: [bold red]FAIL[/]")
+    console.print(f"  - {exc.kind}: {exc}", markup=False)
+    return 1
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
-    data, key = resolve_data(args)
+    candidate = existing_candidate(args.candidate)
+    data = data_for(candidate, args.data, args.competition)
     try:
-        source = ParquetSource(data, key)
+        source = ParquetSource(data, args.competition)
     except DataError as exc:
         raise UserError(str(exc)) from exc
-    total = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
-    options = SimulateOptions(sequences=args.sequences, memory_gb=args.memory_gb, minutes=args.minutes,
-                              safety=args.safety, test_sequences=args.test_sequences, plot=args.plot)
-    budget_min = args.minutes or source.competition.limits.minutes
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]} seq/s"), TimeElapsedColumn(),
-               TextColumn(f"of {budget_min:.0f} min budget"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("start-up", total=total, rate="-")
-
-        def on_progress(p: dict) -> None:
-            done = p.get("rows", 0) // 1000
-            elapsed = bar.tasks[0].elapsed or 0
-            rate = f"{done / elapsed:.1f}" if elapsed and done else "-"
-            bar.update(task, completed=done, description=p.get("phase", ""), rate=rate)
-
-        try:
-            result = simulate(args.candidate, data, key, options, on_progress=on_progress)
-        except (DataError, CandidateLayoutError) as exc:
-            raise UserError(str(exc)) from exc
+    sequences = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
+    on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
+    try:
+        if bar is None:
+            result = simulate(candidate, data, args.competition, options_from(args, SimulateOptions), on_progress)
+        else:
+            with bar:
+                result = simulate(candidate, data, args.competition, options_from(args, SimulateOptions), on_progress)
+    except DataError as exc:
+        raise UserError(str(exc)) from exc
+    except CandidateLayoutError as exc:
+        return _layout_failure(args, exc, console)
     report_mod.render(result, console)
     if args.json:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
@@ -92,9 +112,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0 if result["verdict"] != "FAIL" else 1
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("simulate", help="grade a candidate (folder or zip) under the competition's limits")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help="grade a candidate (folder or zip) under the competition's limits",
+                                   description="Replay a candidate under the grader's limits and print its report.")
     parser.add_argument("candidate", help="solution folder or zip")
+    add_data_options(parser)
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from harness.cli import OneLineParser, UserError, positive_int
 from harness.package import PackageError, read_manifest
 from models.data import load_sequences
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
@@ -26,8 +27,6 @@ from models.training import ConfigError
 SOLUTIONS_DIR = Path("solutions")
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed without a traceback."""
 
 
 def trainable(folder: Path) -> bool:
@@ -158,33 +157,37 @@ def run_parity(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m models", description="Train solutions from their manifests.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description="Train solutions from their manifests.")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``parity`` (the ``wunderbench`` command lists them beside the harness's)."""
     p = sub.add_parser("train", help="train a solution (or --all) and write its artifacts")
     p.add_argument("solution", nargs="?", help="solution folder, e.g. solutions/a_ridge_var")
     p.add_argument("--all", action="store_true", help="every solution whose manifest names a family")
     p.add_argument("--train", help="train parquet (default: the generated train set, made if missing)")
     p.add_argument("--valid", help="valid parquet (default: the generated valid set, made if missing)")
-    p.add_argument("--sequences", type=int, help="use only the first N train sequences")
-    p.add_argument("--valid-sequences", type=int, help="use only the first N valid sequences")
+    p.add_argument("--sequences", type=positive_int, help="use only the first N train sequences")
+    p.add_argument("--valid-sequences", type=positive_int, help="use only the first N valid sequences")
     p.add_argument("--runs", default="runs", help="folder for run records (default runs/)")
-    p.add_argument("--blas-threads", type=int, default=1,
+    p.add_argument("--blas-threads", type=positive_int, default=1,
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")
     p.set_defaults(func=run_train)
     q = sub.add_parser("parity", help="offline score of a trained solution beside the sandboxed replay of its zip")
     q.add_argument("solution", help="trained solution folder")
     q.add_argument("--data", help="data file (default: the generated valid set)")
-    q.add_argument("--sequences", type=int, default=16, help="first N sequences (default 16)")
+    q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m models") -> int:
     try:
+        args = build_parser(prog).parse_args(argv)
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.cli import competition_key
 from harness.competitions import get
 
 if TYPE_CHECKING:
@@ -19,13 +20,6 @@ if TYPE_CHECKING:
 
 QUICK_SIZES = {"A": (96, 32), "B": (200, 60)}
 """(train, valid) sequences for ``calibrate --quick``: enough for every statistic, seconds to run."""
-
-
-def _competition_key(value: str) -> str:
-    try:
-        return get(value).key
-    except KeyError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _parse_knob(text: str) -> tuple[str, object]:
@@ -49,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.market.base import SPLITS
 
     gen = subparsers.add_parser("generate", help="write one synthetic set (parquet + oracle sidecar)")
-    gen.add_argument("--competition", "-c", required=True, type=_competition_key, help="A or B")
+    gen.add_argument("--competition", "-c", required=True, type=competition_key, help="A or B")
     gen.add_argument("--split", required=True, choices=SPLITS)
     gen.add_argument("--sequences", "-n", required=True, type=int)
     gen.add_argument("--seed", required=True, type=int)
@@ -60,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate)
 
     cal = subparsers.add_parser("calibrate", help="the calibration table: real statistics beside generated ones")
-    cal.add_argument("--competition", "-c", required=True, type=_competition_key, help="A or B")
+    cal.add_argument("--competition", "-c", required=True, type=competition_key, help="A or B")
     cal.add_argument("--train", type=Path, help="train parquet (with --valid)")
     cal.add_argument("--valid", type=Path, help="valid parquet (with --train)")
     cal.add_argument("--sequences", "-n", type=int, help="generate fresh sets of this many train sequences")
