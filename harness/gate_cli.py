@@ -97,7 +97,7 @@ def run_gate_all(args: argparse.Namespace) -> int:
 
 def add_gate_options(parser: argparse.ArgumentParser, competition: bool = True) -> None:
     """The gate's options (``package`` gates its zip with them; it reads the competition from the manifest)."""
-    add_data_options(parser, sequences_default=8, competition=competition)
+    add_data_options(parser, sequences_default=GateOptions.sequences, competition=competition)
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the checks as JSON here")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CHECKS)}")

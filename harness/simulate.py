@@ -5,7 +5,6 @@ The result is a plain dictionary (the JSON report); ``harness.report`` renders i
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,6 +14,7 @@ import numpy as np
 from harness import metrics
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
+from harness.market.base import load_sidecar
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 
 DEFAULT_SAFETY = 1.5
@@ -35,11 +35,7 @@ class SimulateOptions:
 
 def load_oracle(data_path: Path):
     """The simulator's oracle sidecar for this file, or None (real data has none)."""
-    try:
-        base = importlib.import_module("harness.market.base")
-    except ModuleNotFoundError:
-        return None
-    return base.load_sidecar(data_path)
+    return load_sidecar(data_path)
 
 
 def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
