@@ -208,6 +208,13 @@ def test_simulate_prints_progress_to_stderr_when_not_on_a_terminal(candidate, a_
     assert "rows/s, ETA" not in captured.out
 
 
+def test_gate_replays_print_progress_when_not_on_a_terminal(candidate, a_file, monkeypatch, capsys):
+    monkeypatch.setattr(progress, "PERIOD_S", 0.0)
+    folder = candidate(MEAN)
+    assert main(["gate", str(folder), "--data", str(a_file), "--sequences", "2", "--only", "runs_clean"]) == 0
+    assert f"gate {folder.name}: 2,000 of 2,000 rows (100%)" in capsys.readouterr().err
+
+
 def test_tracebacks_name_the_users_files_not_the_sandbox(candidate, a_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "500")  # long paths stay on one line
     folder = candidate(RAISES)
