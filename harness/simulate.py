@@ -105,6 +105,10 @@ def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> dict:
             "test_sequences": test_sequences, "projected_test_s": projected, "safety": safety}
 
 
+CORES_USED_WARNING = 1.5
+"""CPU time over wall time of the replay above which more than one core was in use."""
+
+
 def thread_warnings(threads: dict) -> list[str]:
     """Threads the candidate itself raised above what the sandbox set before importing it (every
     thread variable and pool at 1), and more than one core actually used (the grader has one).
@@ -134,10 +138,6 @@ def thread_warnings(threads: dict) -> list[str]:
     if cores is not None and cores > CORES_USED_WARNING:
         warnings.append(f"the replay kept {cores:.1f} cores busy on average (the grader has 1)")
     return sorted(set(warnings))
-
-
-CORES_USED_WARNING = 1.5
-"""CPU time over wall time of the replay above which more than one core was in use."""
 
 
 def simulate(candidate: str | Path, data: str | Path, competition: Competition | str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -95,11 +96,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     sequences = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
     on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
     try:
-        if bar is None:
+        with bar or nullcontext():
             result = simulate(candidate, data, args.competition, options_from(args, SimulateOptions), on_progress)
-        else:
-            with bar:
-                result = simulate(candidate, data, args.competition, options_from(args, SimulateOptions), on_progress)
     except DataError as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:

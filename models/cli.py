@@ -27,8 +27,6 @@ from models.training import ConfigError
 SOLUTIONS_DIR = Path("solutions")
 
 
-
-
 def trainable(folder: Path) -> bool:
     """Whether ``folder`` is a solution this command trains (a manifest with a known family)."""
     manifest_path = folder / "manifest.json"
