@@ -12,22 +12,35 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from features.storage import save_npz
+from harness.data import DataError
 from harness.package import PackageError, read_manifest
-from models.data import load_sequences
+from models.config import ConfigError, from_dict
+from models.data import SequenceSet, load_sequences
+from models.evaluate import evaluate
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
-from models.registry import FAMILIES, trainer
-from models.training import ConfigError
+from models.registry import FAMILIES, family
 
 SOLUTIONS_DIR = Path("solutions")
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed without a traceback."""
+def _manifest(folder: Path) -> dict:
+    try:
+        return read_manifest(folder)
+    except PackageError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _load(path: Path, competition: str, sequences: int | None) -> SequenceSet:
+    """The sequences of a data file; ConfigError when the file is missing or breaks the contract."""
+    try:
+        return load_sequences(path, max_sequences=sequences, competition=competition)
+    except (DataError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def trainable(folder: Path) -> bool:
@@ -68,27 +81,22 @@ def _table(name: str, record: dict, metric: str) -> Table:
 
 
 def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
-    """Train the solution in ``folder``; write and return its run record."""
+    """Train the solution in ``folder``: parse its config, train, write the artifacts, score
+    what was written on the valid set (the same way for every family); returns the run record."""
     started = time.perf_counter()
-    try:
-        manifest = read_manifest(folder)
-    except PackageError as exc:
-        raise UserError(str(exc)) from exc
-    family = manifest.get("family")
-    if family not in FAMILIES:
-        raise UserError(f"{folder / 'manifest.json'}: 'family' is {family!r}; use one of {sorted(FAMILIES)}")
+    manifest = _manifest(folder)
+    fam = family(manifest.get("family"))
+    config = from_dict(fam.config, manifest.get("train"), f"{folder / 'manifest.json'}: train")
     key = manifest["competition"]
     train_path, valid_path = _data_paths(key, args.train, args.valid)
     with console.status(f"reading {train_path} and {valid_path}"):
-        train = load_sequences(train_path, max_sequences=args.sequences, competition=key)
-        valid = load_sequences(valid_path, max_sequences=args.valid_sequences, competition=key)
-    console.print(f"[bold]{folder.name}[/]: {family} on {len(train)} train / {len(valid)} valid sequences")
-    try:
-        with threadpool_limits(limits=args.blas_threads):
-            result = trainer(family)(folder, manifest, train, valid, console)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from exc
-    oof = result.pop("oof", None)
+        train = _load(train_path, key, args.sequences)
+        valid = _load(valid_path, key, args.valid_sequences)
+    console.print(f"[bold]{folder.name}[/]: {fam.name} on {len(train)} train / {len(valid)} valid sequences")
+    with threadpool_limits(limits=args.blas_threads):
+        trained = fam.train(config, train, valid, console)
+        files = fam.write(trained, folder, list(manifest.get("artifacts", [])))
+        report = evaluate(fam.load_offline(folder), valid)
     record = {
         "solution": folder.name,
         "competition": key,
@@ -98,12 +106,17 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
             "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path), "sequences": len(valid)},
         },
         "environment": environment(),
-        **result,
-        "total_seconds": time.perf_counter() - started,
+        "family": fam.name,
+        **trained.record,
+        "valid_score": report["score"],
+        "per_output": report["per_output"],
+        **{key: report[key] for key in ("oracle", "oracle_fraction") if key in report},
+        "artifacts": {name: (folder / name).stat().st_size for name in files},
+        "seconds": time.perf_counter() - started,
     }
     path = write_record(folder.name, record, args.runs)
-    if oof is not None:
-        np.savez_compressed(path.with_suffix(".oof.npz"), **oof)
+    if trained.oof is not None:
+        save_npz(path.with_suffix(".oof.npz"), trained.oof)
     console.print(_table(folder.name, record, train.competition.metric_label))
     console.print(f"artifacts written to {folder}; run record {path}")
     return to_plain(record)
@@ -112,36 +125,29 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
 def run_train(args: argparse.Namespace) -> int:
     console = Console()
     if args.all == bool(args.solution):
-        raise UserError("name one solution folder, or pass --all (not both)")
+        raise ConfigError("name one solution folder, or pass --all (not both)")
     folders = sorted(p for p in SOLUTIONS_DIR.iterdir() if trainable(p)) if args.all else [Path(args.solution)]
     if args.all and not folders:
-        raise UserError(f"no trainable solutions under {SOLUTIONS_DIR} (manifest with \"trained\": true and a family)")
+        raise ConfigError(f"no trainable solutions under {SOLUTIONS_DIR} (manifest with \"trained\": true and a family)")
     for folder in folders:
         if not (folder / "manifest.json").is_file():
-            raise UserError(f"{folder}: no manifest.json; a solution folder needs one naming its family and artifacts")
+            raise ConfigError(f"{folder}: no manifest.json; a solution folder needs one naming its family and artifacts")
         train_one(folder, args, console)
     return 0
 
 
 def run_parity(args: argparse.Namespace) -> int:
     """Offline evaluation of a trained solution beside the sandboxed replay of its zip."""
-    from models.evaluate import evaluate, package_and_replay, parity
-    from models.registry import offline_loader
+    from models.evaluate import package_and_replay, parity
 
     console = Console()
     folder = Path(args.solution)
-    try:
-        manifest = read_manifest(folder)
-    except PackageError as exc:
-        raise UserError(str(exc)) from exc
-    try:
-        load_offline = offline_loader(manifest.get("family"))
-    except KeyError as exc:
-        raise UserError(f"{folder / 'manifest.json'}: {exc.args[0]}") from exc
+    manifest = _manifest(folder)
+    fam = family(manifest.get("family"))
     data_path = Path(args.data) if args.data else _data_paths(manifest["competition"], None, None)[1]
-    data = load_sequences(data_path, max_sequences=args.sequences, competition=manifest["competition"])
+    data = _load(data_path, manifest["competition"], args.sequences)
     with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
-        offline = evaluate(load_offline(folder), data)
+        offline = evaluate(fam.load_offline(folder), data)
     with console.status(f"packaging {folder} and replaying it in the sandbox"):
         online = package_and_replay(folder, data_path, args.sequences)
     result = parity(offline, online)
@@ -186,6 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
