@@ -38,7 +38,9 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     with zipfile.ZipFile(tmp, "w") as archive:
         for key in sorted(arrays):
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            array = np.asarray(arrays[key])
+            array = array if array.flags.c_contiguous else np.ascontiguousarray(array)  # keeps 0-d arrays 0-d
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import competitions
-from features.pipelines import lob_pipeline, next_state_pipeline
+from features.pipelines import preset_pipeline
 
 FAST = settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -42,7 +42,7 @@ def fitted_a():
     comp = competitions.A
     rng = np.random.default_rng(3)
     train = rng.normal(size=(12, 150, comp.n_features)).cumsum(axis=1)
-    return next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(train)
+    return preset_pipeline("next_state", comp.feature_columns).fit(train)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def fitted_b():
     levels = sum(name.startswith("p") for name in comp.feature_columns) // 2
     trades = sum(name.startswith("dp") for name in comp.feature_columns)
     train = book_rows(rng, 8 * 150, levels, trades).reshape(8, 150, -1)
-    return lob_pipeline(comp.feature_columns).fit(train)
+    return preset_pipeline("lob", comp.feature_columns).fit(train)
 
 
 @settings(
