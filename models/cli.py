@@ -19,11 +19,10 @@ from threadpoolctl import threadpool_limits
 from features.storage import save_npz
 from harness.data import DataError
 from harness.package import PackageError, read_manifest
-from models.config import ConfigError, from_dict
+from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
-from models.evaluate import evaluate
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
-from models.registry import FAMILIES, family
+from models.registry import FAMILIES, family, train_solution
 
 SOLUTIONS_DIR = Path("solutions")
 
@@ -85,18 +84,15 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
     what was written on the valid set (the same way for every family); returns the run record."""
     started = time.perf_counter()
     manifest = _manifest(folder)
-    fam = family(manifest.get("family"))
-    config = from_dict(fam.config, manifest.get("train"), f"{folder / 'manifest.json'}: train")
+    name = family(manifest.get("family")).name  # an unknown family fails before the data is read
     key = manifest["competition"]
     train_path, valid_path = _data_paths(key, args.train, args.valid)
     with console.status(f"reading {train_path} and {valid_path}"):
         train = _load(train_path, key, args.sequences)
         valid = _load(valid_path, key, args.valid_sequences)
-    console.print(f"[bold]{folder.name}[/]: {fam.name} on {len(train)} train / {len(valid)} valid sequences")
+    console.print(f"[bold]{folder.name}[/]: {name} on {len(train)} train / {len(valid)} valid sequences")
     with threadpool_limits(limits=args.blas_threads):
-        trained = fam.train(config, train, valid, console)
-        files = fam.write(trained, folder, list(manifest.get("artifacts", [])))
-        report = evaluate(fam.load_offline(folder), valid)
+        trained = train_solution(folder, manifest, train, valid, console)
     record = {
         "solution": folder.name,
         "competition": key,
@@ -106,12 +102,7 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
             "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path), "sequences": len(valid)},
         },
         "environment": environment(),
-        "family": fam.name,
         **trained.record,
-        "valid_score": report["score"],
-        "per_output": report["per_output"],
-        **{key: report[key] for key in ("oracle", "oracle_fraction") if key in report},
-        "artifacts": {name: (folder / name).stat().st_size for name in files},
         "seconds": time.perf_counter() - started,
     }
     path = write_record(folder.name, record, args.runs)
@@ -138,7 +129,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_parity(args: argparse.Namespace) -> int:
     """Offline evaluation of a trained solution beside the sandboxed replay of its zip."""
-    from models.evaluate import package_and_replay, parity
+    from models.evaluate import evaluate, package_and_replay, parity
 
     console = Console()
     folder = Path(args.solution)

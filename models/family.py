@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class Trained:
     oof: dict[str, np.ndarray] | None = None
 
 
+@runtime_checkable
 class Family(Protocol):
     name: str
     config: type

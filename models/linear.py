@@ -21,7 +21,7 @@ from models.config import ConfigError, FeaturesConfig, require, to_dict
 from models.data import SequenceSet
 from models.family import Trained
 from models.guard import describe, fit_guard
-from models.runtime.linear import LinearHead
+from models.runtime.linear import LinearHead, all_pairs
 from models.training import Timer, fit_pipeline, oof_payload, sample_rows, seed_everything
 
 LINEAR_TERMS = ("all", "top")

@@ -4,9 +4,12 @@ used (a family with heavy dependencies costs nothing to the others)."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from models.config import ConfigError
-from models.family import Family
+from models.config import ConfigError, from_dict
+from models.data import SequenceSet
+from models.evaluate import evaluate
+from models.family import Family, Trained
 
 FAMILIES: dict[str, str] = {
     "baseline": "models.baselines:FAMILY",
@@ -24,3 +27,20 @@ def family(name: str) -> Family:
         raise ConfigError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}")
     module_name, _, attribute = FAMILIES[name].partition(":")
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def train_solution(folder: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+    """Train the solution in ``folder`` the one way: parse its config, train, write the artifacts
+    the manifest names, and score what was written on ``valid`` through ``load_offline`` (so a
+    record's valid score is the score of what ships). Returns the trained model with its record
+    completed (family, valid and per-output scores, the oracle beside them, artifact sizes)."""
+    fam = family(manifest.get("family"))
+    config = from_dict(fam.config, manifest.get("train"), f"{folder / 'manifest.json'}: train")
+    trained = fam.train(config, train, valid, console)
+    files = fam.write(trained, folder, list(manifest.get("artifacts", [])))
+    report = evaluate(fam.load_offline(folder), valid)
+    trained.record = {"family": fam.name, **trained.record, "valid_score": report["score"],
+                      "per_output": report["per_output"],
+                      **{key: report[key] for key in ("oracle", "oracle_fraction") if key in report},
+                      "artifacts": {name: (folder / name).stat().st_size for name in files}}
+    return trained
