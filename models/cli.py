@@ -73,8 +73,8 @@ def _table(name: str, record: dict, metric: str) -> Table:
     table.add_row("valid", f"{record['valid_score']:.4f}")
     if record.get("oracle"):
         table.add_row("valid oracle (observable)", f"{record['oracle']['observable']:.4f}")
-        if record.get("oracle_fraction") is not None:
-            table.add_row("fraction of oracle", f"{record['oracle_fraction']:.3f}")
+        if record["oracle"]["fraction_of_observable"] is not None:
+            table.add_row("fraction of oracle", f"{record['oracle']['fraction_of_observable']:.3f}")
     table.add_row("training time", f"{record['seconds']:.1f} s")
     return table
 
@@ -146,7 +146,7 @@ def run_parity(args: argparse.Namespace) -> int:
     table = Table(title=f"{folder.name}: offline vs online on {len(data)} sequences of {data_path}")
     for column in ("offline", "online", "max |diff|", "mean us/row", "p50 us/row", "fraction of oracle"):
         table.add_column(column, justify="right")
-    fraction = offline.get("oracle_fraction")
+    fraction = offline["oracle"]["fraction_of_observable"] if "oracle" in offline else None
     table.add_row(f"{result['offline_score']:.6f}", f"{result['online_score']:.6f}", f"{result['max_abs_diff']:.1e}",
                   f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)

@@ -41,6 +41,6 @@ def train_solution(folder: Path, manifest: dict, train: SequenceSet, valid: Sequ
     report = evaluate(fam.load_offline(folder), valid)
     trained.record = {"family": fam.name, **trained.record, "valid_score": report["score"],
                       "per_output": report["per_output"],
-                      **{key: report[key] for key in ("oracle", "oracle_fraction") if key in report},
+                      **({"oracle": report["oracle"]} if "oracle" in report else {}),
                       "artifacts": {name: (folder / name).stat().st_size for name in files}}
     return trained

@@ -44,7 +44,10 @@ def test_offline_equals_online_replay(name, family, key, train, files, solution,
     assert result["max_abs_diff"] <= 1e-9, result
     assert abs(record["valid_score"] - online["score"]["headline"]) <= 1e-9  # the record reports what ships
     if key == "B":  # generated data: the oracle is scored beside the model, online and offline alike
-        assert abs(online["score"]["oracle"]["observable"] - offline["oracle"]["observable"]) <= 1e-12
+        online_oracle, offline_oracle = online["score"]["oracle"], offline["oracle"]
+        assert abs(online_oracle["observable"] - offline_oracle["observable"]) <= 1e-12
+        # one rule for the fraction: both sides divide their (equal) scores by the same oracle
+        assert abs(online_oracle["fraction_of_observable"] - offline_oracle["fraction_of_observable"]) <= 1e-9
 
 
 def test_streaming_form_equals_batch_form_row_by_row(solution, quiet, b_generated):
