@@ -18,20 +18,12 @@ from threadpoolctl import threadpool_limits
 
 from features.storage import save_npz
 from harness.data import DataError
-from harness.package import PackageError, read_manifest
 from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
-from models.registry import FAMILIES, family, train_solution
+from models.registry import FAMILIES, family, read_manifest, train_solution
 
 SOLUTIONS_DIR = Path("solutions")
-
-
-def _manifest(folder: Path) -> dict:
-    try:
-        return read_manifest(folder)
-    except PackageError as exc:
-        raise ConfigError(str(exc)) from exc
 
 
 def _load(path: Path, competition: str, sequences: int | None) -> SequenceSet:
@@ -48,7 +40,7 @@ def trainable(folder: Path) -> bool:
     if not manifest_path.is_file():
         return False
     manifest = read_manifest(folder)
-    return bool(manifest.get("trained")) and manifest.get("family") in FAMILIES
+    return manifest.trained and manifest.family in FAMILIES
 
 
 def _data_paths(key: str, train: str | None, valid: str | None) -> tuple[Path, Path]:
@@ -83,16 +75,16 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
     """Train the solution in ``folder``: parse its config, train, write the artifacts, score
     what was written on the valid set (the same way for every family); returns the run record."""
     started = time.perf_counter()
-    manifest = _manifest(folder)
-    name = family(manifest.get("family")).name  # an unknown family fails before the data is read
-    key = manifest["competition"]
+    manifest = read_manifest(folder)
+    name = family(manifest.family).name  # an unknown family fails before the data is read
+    key = manifest.competition
     train_path, valid_path = _data_paths(key, args.train, args.valid)
     with console.status(f"reading {train_path} and {valid_path}"):
         train = _load(train_path, key, args.sequences)
         valid = _load(valid_path, key, args.valid_sequences)
     console.print(f"[bold]{folder.name}[/]: {name} on {len(train)} train / {len(valid)} valid sequences")
     with threadpool_limits(limits=args.blas_threads):
-        trained = train_solution(folder, manifest, train, valid, console)
+        trained = train_solution(folder, train, valid, console)
     record = {
         "solution": folder.name,
         "competition": key,
@@ -133,10 +125,10 @@ def run_parity(args: argparse.Namespace) -> int:
 
     console = Console()
     folder = Path(args.solution)
-    manifest = _manifest(folder)
-    fam = family(manifest.get("family"))
-    data_path = Path(args.data) if args.data else _data_paths(manifest["competition"], None, None)[1]
-    data = _load(data_path, manifest["competition"], args.sequences)
+    manifest = read_manifest(folder)
+    fam = family(manifest.family)
+    data_path = Path(args.data) if args.data else _data_paths(manifest.competition, None, None)[1]
+    data = _load(data_path, manifest.competition, args.sequences)
     with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
         offline = evaluate(fam.load_offline(folder), data)
     with console.status(f"packaging {folder} and replaying it in the sandbox"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from harness.manifest import Manifest, ManifestError
 from models.config import ConfigError, from_dict
 from models.data import SequenceSet
 from models.evaluate import evaluate
@@ -21,7 +22,15 @@ FAMILIES: dict[str, str] = {
 """Family name -> "module:attribute" of its ``Family`` object."""
 
 
-def family(name: str) -> Family:
+def read_manifest(folder: Path) -> Manifest:
+    """The manifest of ``folder``; ConfigError when it is missing or malformed."""
+    try:
+        return Manifest.read(folder)
+    except ManifestError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def family(name: str | None) -> Family:
     """The family called ``name``; ConfigError naming the known ones otherwise."""
     if name not in FAMILIES:
         raise ConfigError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}")
@@ -29,15 +38,16 @@ def family(name: str) -> Family:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def train_solution(folder: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> Trained:
-    """Train the solution in ``folder`` the one way: parse its config, train, write the artifacts
-    the manifest names, and score what was written on ``valid`` through ``load_offline`` (so a
+def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+    """Train the solution in ``folder`` the one way: read its manifest, parse its config, train,
+    write the artifacts the manifest names, and score what was written on ``valid`` through ``load_offline`` (so a
     record's valid score is the score of what ships). Returns the trained model with its record
     completed (family, valid and per-output scores, the oracle beside them, artifact sizes)."""
-    fam = family(manifest.get("family"))
-    config = from_dict(fam.config, manifest.get("train"), f"{folder / 'manifest.json'}: train")
+    manifest = read_manifest(folder)
+    fam = family(manifest.family)
+    config = from_dict(fam.config, manifest.train, f"{manifest.path}: train")
     trained = fam.train(config, train, valid, console)
-    files = fam.write(trained, folder, list(manifest.get("artifacts", [])))
+    files = fam.write(trained, folder, list(manifest.artifacts))
     report = evaluate(fam.load_offline(folder), valid)
     trained.record = {"family": fam.name, **trained.record, "valid_score": report["score"],
                       "per_output": report["per_output"],

@@ -52,7 +52,7 @@ def test_baseline_family_scores_the_mean_so_far(tmp_path, a_random, quiet):
 
     folder = _manifest(tmp_path / "base", "baseline", {"rule": "mean_so_far"})
     data = load_sequences(a_random)
-    record = train_solution(folder, json.loads((folder / "manifest.json").read_text()), data, data, quiet).record
+    record = train_solution(folder, data, data, quiet).record
     x = data.features.astype(np.float64)
     expected = data.score(np.cumsum(x, axis=1) / np.arange(1, 1001)[None, :, None])
     assert abs(record["valid_score"] - expected["mean_r2"]) < 1e-12

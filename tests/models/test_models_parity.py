@@ -4,8 +4,6 @@ One case per family (A's 32-target tree file is covered in-process by the merge 
 sandbox replay is the slow part, so it runs once per family).
 """
 
-import json
-
 import numpy as np
 import pytest
 
@@ -37,7 +35,7 @@ def test_offline_equals_online_replay(name, family, key, train, files, solution,
     data = load_sequences(path)
     fit, replay = data.subset(np.arange(4)), load_sequences(path, max_sequences=2)
     folder = solution(name, family, key, train, files)
-    record = train_solution(folder, json.loads((folder / "manifest.json").read_text()), fit, replay, quiet).record
+    record = train_solution(folder, fit, replay, quiet).record
     offline = evaluate(load(folder), replay)
     online = package_and_replay(folder, path, sequences=2)
     result = parity(offline, online)
@@ -55,7 +53,7 @@ def test_streaming_form_equals_batch_form_row_by_row(solution, quiet, b_generate
                                                       "features": {"extra": [{"kind": "identity"},
                                                                              {"kind": "order_book"}]}}, TREES)
     data = load_sequences(b_generated)
-    train_solution(folder, json.loads((folder / "manifest.json").read_text()), data.subset(np.arange(4)),
+    train_solution(folder, data.subset(np.arange(4)),
                    data.subset(np.arange(4, 6)), quiet)
     predictor = load(folder)
     batch = predictor.predict_sequences(data.features[4:6], data.scored)

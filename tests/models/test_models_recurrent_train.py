@@ -26,7 +26,8 @@ def parse_config(values: dict) -> RecurrentConfig:
 
 
 def train_solution(folder, manifest, train, valid, console) -> dict:
-    return train_folder(folder, manifest, train, valid, console).record
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return train_folder(folder, train, valid, console).record
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,8 @@ def test_export_check_refuses_a_runtime_that_disagrees(data, tmp_path):
     train, valid = data["A"]
     manifest = {"competition": "A", "family": "gru", "train": {**TINY, "epochs": 1}, "artifacts": ["model.npz",
                                                                                                   "model.onnx"]}
-    trained = train_folder(tmp_path, manifest, train, valid, Console(quiet=True))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    trained = train_folder(tmp_path, train, valid, Console(quiet=True))
     model = trained.model
     check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference)
     with pytest.raises(TrainingError, match="disagrees"):
