@@ -66,6 +66,18 @@ def load(path: str | Path, input_names: Sequence[str], steps: Sequence[dict[str,
 
 
 # ------------------------------------------------------------------------------------ presets
+def _step(kind: str, **options: Any) -> dict[str, Any]:
+    return {"kind": kind, **options}
+
+
+def _chain(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "chain", "steps": list(steps)}
+
+
+def _concat(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "concat", "steps": list(steps)}
+
+
 def next_state_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     """A: about ten features per input column plus regime and cross features.
 
@@ -76,9 +88,9 @@ def next_state_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     volatility, and a k-means regime id fitted on summaries at the end of the warm-up. Per-row
     cost is set by the number of numpy calls, so A favours transforms that yield many columns.
     """
-    return [{"kind": "identity"}, {"kind": "differences", "periods": [1, 5]}, {"kind": "ema", "spans": [5, 20]},
-            {"kind": "rolling_moments", "windows": [50, None], "stats": ["std", "zscore"]},
-            {"kind": "cross_features", "n_pairs": 8}, {"kind": "regime_summary", "warmup": A_WARMUP, "n_clusters": 8}]
+    return [_step("identity"), _step("differences", periods=[1, 5]), _step("ema", spans=[5, 20]),
+            _step("rolling_moments", windows=[50, None], stats=["std", "zscore"]), _step("cross_features", n_pairs=8),
+            _step("regime_summary", warmup=A_WARMUP, n_clusters=8)]
 
 
 def lob_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -93,14 +105,11 @@ def lob_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     volumes = [names[i] for i in layout.bid_volumes + layout.ask_volumes + layout.trade_volumes]
     flows = ["ob_mid_change1", "ob_imbalance0", f"ob_cum_imbalance{layout.levels - 1}", "ob_pressure_imbalance",
              "ob_trade_imbalance", "ob_trade_volume", "ob_spread0"]
-    smoothing_ = {"kind": "concat", "steps": [{"kind": "ema", "spans": [5, 20]},
-                                              {"kind": "rolling_moments", "outputs": [["std", 20], ["zscore", 100]]}]}
-    stage_one = {"kind": "concat", "steps": [
-        {"kind": "identity"}, {"kind": "order_book", "mid_change_periods": [1, 5, 20], "prefix": "ob_"},
-        {"kind": "chain", "steps": [{"kind": "select", "columns": volumes}, {"kind": "yeo_johnson"}]}]}
-    stage_two = {"kind": "concat", "steps": [
-        {"kind": "identity"}, {"kind": "chain", "steps": [{"kind": "select", "columns": flows}, smoothing_]}]}
-    return [{"kind": "chain", "steps": [stage_one, stage_two]}]
+    smoothing_ = _concat(_step("ema", spans=[5, 20]), _step("rolling_moments", outputs=[["std", 20], ["zscore", 100]]))
+    stage_one = _concat(_step("identity"), _step("order_book", mid_change_periods=[1, 5, 20], prefix="ob_"),
+                        _chain(_step("select", columns=volumes), _step("yeo_johnson")))
+    stage_two = _concat(_step("identity"), _chain(_step("select", columns=flows), smoothing_))
+    return [_chain(stage_one, stage_two)]
 
 
 B_FLOWS = ["ob_imbalance0", "ob_imbalance1", "ob_cum_imbalance5", "ob_pressure_imbalance", "ob_trade_imbalance",
@@ -111,37 +120,30 @@ def b_book_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     """B, for linear and tree heads: the raw row; order-book features with EMAs of the flow
     signals and z-scores and volatilities of the mid; log size ratios (bid/ask, buy/sell) and
     their EMAs; EMAs of the first trade prices."""
-    book = {"kind": "chain", "steps": [
-        {"kind": "order_book", "mid_change_periods": [1, 5, 20, 50, 100]},
-        {"kind": "concat", "steps": [
-            {"kind": "identity"},
-            {"kind": "chain", "steps": [{"kind": "select", "columns": list(B_FLOWS)}, {"kind": "ema", "spans": [5, 20, 100]}]},
-            {"kind": "chain", "steps": [{"kind": "select", "columns": ["ob_mid"]}, {"kind": "rolling_moments", "outputs": [
-                ["zscore", 20], ["zscore", 100], ["zscore", None], ["std", 20], ["std", 100]]}]}]}]}
-    return [
-        {"kind": "identity"},
-        book,
-        {"kind": "log_ratio", "pairs": [["v0", "v6"], ["dv0", "dv1"], ["v1", "v7"]]},
-        {"kind": "chain", "steps": [{"kind": "log_ratio", "pairs": [["v0", "v6"], ["dv0", "dv1"]], "prefix": "lre_"},
-                                    {"kind": "ema", "spans": [5, 10, 20, 50, 100, 200]}]},
-        {"kind": "chain", "steps": [{"kind": "select", "columns": ["dp0", "dp1"]}, {"kind": "ema", "spans": [5, 20, 100, 300]}]},
-    ]
+    mid = _step("rolling_moments", outputs=[["zscore", 20], ["zscore", 100], ["zscore", None], ["std", 20], ["std", 100]])
+    book = _chain(_step("order_book", mid_change_periods=[1, 5, 20, 50, 100]),
+                  _concat(_step("identity"),
+                          _chain(_step("select", columns=list(B_FLOWS)), _step("ema", spans=[5, 20, 100])),
+                          _chain(_step("select", columns=["ob_mid"]), mid)))
+    return [_step("identity"), book,
+            _step("log_ratio", pairs=[["v0", "v6"], ["dv0", "dv1"], ["v1", "v7"]]),
+            _chain(_step("log_ratio", pairs=[["v0", "v6"], ["dv0", "dv1"]], prefix="lre_"),
+                   _step("ema", spans=[5, 10, 20, 50, 100, 200])),
+            _chain(_step("select", columns=["dp0", "dp1"]), _step("ema", spans=[5, 20, 100, 300]))]
 
 
 def b_book_products_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     """``b_book`` plus order-flow averages times the second bid price (a signal whose effect
     scales with the price level is a product, which a linear skip can use only as a column)."""
     products = [["lr_v0_v6", "p1"]] + [[f"lre_v0_v6__ema{span}", "p1"] for span in (5, 10, 20, 50)]
-    return [{"kind": "chain", "steps": [
-        {"kind": "concat", "steps": b_book_steps(input_names)},
-        {"kind": "concat", "steps": [{"kind": "identity"}, {"kind": "product", "pairs": products}]}]}]
+    return [_chain(_concat(*b_book_steps(input_names)), _concat(_step("identity"), _step("product", pairs=products)))]
 
 
 def a_lags_ema_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
     """A, for tree heads: the state, 15 lags, EMAs over 5, 20 and 100 steps, and the expanding
     mean, standard deviation and z-score."""
-    return [{"kind": "identity"}, {"kind": "lags", "lags": list(range(1, 16))}, {"kind": "ema", "spans": [5, 20, 100]},
-            {"kind": "rolling_moments", "outputs": [["mean", None], ["std", None], ["zscore", None]]}]
+    return [_step("identity"), _step("lags", lags=list(range(1, 16))), _step("ema", spans=[5, 20, 100]),
+            _step("rolling_moments", outputs=[["mean", None], ["std", None], ["zscore", None]])]
 
 
 PRESETS: dict[str, Callable[[Sequence[str]], list[dict[str, Any]]]] = {
@@ -153,7 +155,8 @@ PRESETS: dict[str, Callable[[Sequence[str]], list[dict[str, Any]]]] = {
 }
 
 
-def resolve(input_names: Sequence[str], preset: str | None = None, extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def resolve(input_names: Sequence[str], preset: str | None = None,
+            extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """The steps of ``preset`` (none when None) followed by ``extra`` steps side by side."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown feature preset {preset!r}; known presets: {', '.join(sorted(PRESETS))}")

@@ -107,36 +107,40 @@ class RecurrentConfig:
     check_sequences: int = 2
 
     def __post_init__(self) -> None:
-        cfg, need = self, require  # noqa: N806
-        need(cfg.cell in CELLS, "cell", f"must be one of {CELLS}, got {cfg.cell!r}")
-        need(cfg.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {cfg.skip!r}")
-        need(cfg.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
-        need(cfg.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {cfg.loss.name!r}")
-        need(cfg.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {cfg.loss_steps!r}")
-        need(cfg.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {cfg.stop_on!r}")
+        require(self.cell in CELLS, "cell", f"must be one of {CELLS}, got {self.cell!r}")
+        require(self.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {self.skip!r}")
+        require(self.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
+        require(self.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {self.loss.name!r}")
+        require(self.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {self.loss_steps!r}")
+        require(self.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {self.stop_on!r}")
         for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
                     "features_fit_sequences", "ridge_sequences"):
-            need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 1, key, "must be a positive integer")
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
         for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
-            need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 0, key, "must be a non-negative integer")
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 0, key, "must be a non-negative integer")
         for key in ("lr", "plateau_factor"):
-            need(getattr(cfg, key) > 0, key, "must be positive")
-        need(cfg.plateau_factor < 1, "plateau_factor", "must be below 1")
+            require(getattr(self, key) > 0, key, "must be positive")
+        require(self.plateau_factor < 1, "plateau_factor", "must be below 1")
         for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
-            need(getattr(cfg, key) >= 0, key, "must be non-negative (0 turns it off)")
-        need(cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds, "fold", f"needs folds >= 2 and 0 <= fold < folds, got {cfg.fold}/{cfg.folds}")
-        need(cfg.seqnorm.prior > 0, "seqnorm.prior", "must be positive")
-        need(cfg.seqnorm.mean_prior > 0, "seqnorm.mean_prior", "must be positive")
-        need(cfg.augment.scale_sigma >= 0 and cfg.augment.noise_std >= 0, "augment", "sigmas must be non-negative")
-        need(0 <= cfg.augment.prob <= 1, "augment.prob", "must lie in [0, 1]")
-        need(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", "must be null or positive")
+            require(getattr(self, key) >= 0, key, "must be non-negative (0 turns it off)")
+        require(self.folds >= 2 and 0 <= self.fold < self.folds, "fold",
+                f"needs folds >= 2 and 0 <= fold < folds, got {self.fold}/{self.folds}")
+        require(self.seqnorm.prior > 0, "seqnorm.prior", "must be positive")
+        require(self.seqnorm.mean_prior > 0, "seqnorm.mean_prior", "must be positive")
+        require(self.augment.scale_sigma >= 0 and self.augment.noise_std >= 0, "augment",
+                "sigmas must be non-negative")
+        require(0 <= self.augment.prob <= 1, "augment.prob", "must lie in [0, 1]")
+        require(self.max_minutes is None or self.max_minutes > 0, "max_minutes", "must be null or positive")
         for key in ("train_sequences", "train_limit", "stop_sequences"):
-            value = getattr(cfg, key)
-            need(value is None or (isinstance(value, int) and value >= 1), key, "must be null or a positive integer")
-        if cfg.heads is not None:
-            ok = isinstance(cfg.heads, list) and all(isinstance(g, list) and g and all(isinstance(n, str) for n in g)
-                                                     for g in cfg.heads)
-            need(ok, "heads", "must be null or a list of non-empty lists of output names")
+            value = getattr(self, key)
+            require(value is None or (isinstance(value, int) and value >= 1), key,
+                    "must be null or a positive integer")
+        if self.heads is not None:
+            ok = isinstance(self.heads, list) and all(
+                isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in self.heads)
+            require(ok, "heads", "must be null or a list of non-empty lists of output names")
 
 
 def head_groups(cfg: RecurrentConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:

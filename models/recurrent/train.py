@@ -28,13 +28,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.competitions import Competition
-from models.data import SequenceSet
-from models.recurrent import losses
-from models.recurrent.augment import augment
 from models import cv
 from models.config import ConfigError, build_pipeline, to_dict
+from models.data import SequenceSet
 from models.family import Trained
-from models.recurrent import serving
+from models.recurrent import losses, serving
+from models.recurrent.augment import augment
 from models.recurrent.config import RecurrentConfig, head_groups
 from models.recurrent.export import export_onnx
 from models.recurrent.nets import RecurrentNet
