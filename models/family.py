@@ -9,7 +9,8 @@ A family is an object with::
     load_online(folder) -> one-row model (``reset``, ``update(row, need)``), what solution.py runs
     load_offline(folder) -> batch model (``predict_sequences(features, steps)``), for evaluation
 
-``python -m models train`` parses the config, trains, writes, then scores the written files
+``models.registry.train_solution`` (what ``python -m models train`` runs) parses the config,
+trains, writes, then scores the written files
 through ``load_offline`` on the valid set, the same way for every family, so a record's valid
 score is always the score of what ships. ``Trained.oof`` carries out-of-fold predictions for
 ensembles (None where the family's stopping rule gives none, e.g. a network stopped on valid).
