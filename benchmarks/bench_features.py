@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import competitions  # noqa: E402
 from features.pipeline import Pipeline  # noqa: E402
-from features.pipelines import lob_pipeline, next_state_pipeline  # noqa: E402
+from features.pipelines import preset_pipeline  # noqa: E402
 
 A_STREAM_TARGET_US = 50.0
 B_STREAM_TARGET_US = 200.0
@@ -103,9 +103,9 @@ def main() -> int:
 
     train_a = random_a(a.train_sequences, steps, seed=0)
     fit_start = time.perf_counter()
-    pipeline_a = next_state_pipeline(a.feature_columns, warmup=a.warmup_steps).fit(train_a[:64])
+    pipeline_a = preset_pipeline("next_state", a.feature_columns).fit(train_a[:64])
     fit_a = time.perf_counter() - fit_start
-    pipeline_b = lob_pipeline(b.feature_columns).fit(random_b(32, steps, seed=1))
+    pipeline_b = preset_pipeline("lob", b.feature_columns).fit(random_b(32, steps, seed=1))
 
     a_stream = streaming_cost(pipeline_a, random_a(args.stream_sequences, steps, seed=2))
     b_stream = streaming_cost(pipeline_b, random_b(args.stream_sequences, steps, seed=3))

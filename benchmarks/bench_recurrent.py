@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_recurrent.py [--sequences 4] [--rows 4000] [--ski
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -74,9 +75,11 @@ def sandbox(spec: NetSpec, backend: str, data: Path, sequences: int, work: Path)
     folder.mkdir()
     source = (ROOT / "solutions" / "a_gru" / "solution.py").read_text()
     (folder / "solution.py").write_text(source.replace('BACKEND = "numpy"', f'BACKEND = "{backend}"'))
-    artifact = ARTIFACTS[backend]
-    spec.save(folder / artifact) if artifact.endswith(".npz") else export_onnx(spec, folder / artifact)
-    (folder / "manifest.json").write_text(f'{{"competition": "A", "artifacts": ["{artifact}"]}}')
+    spec.save(folder / ARTIFACTS["numpy"])  # read by both backends (the net, and its feature steps if any)
+    if backend == "onnx":
+        export_onnx(spec, folder / ARTIFACTS["onnx"])
+    artifacts = sorted({ARTIFACTS["numpy"], ARTIFACTS[backend]})
+    (folder / "manifest.json").write_text(json.dumps({"competition": "A", "artifacts": artifacts}))
     archive = build_zip(folder, work / f"{folder.name}.zip")
     report = simulate(archive, data, options=SimulateOptions(sequences=sequences, bootstrap=0))
     if report["status"] != "ok":

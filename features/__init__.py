@@ -2,10 +2,10 @@
 
 Quick use (see README.md beside this file)::
 
-    from features import next_state_pipeline, load_pipeline
-    pipeline = next_state_pipeline(A.feature_columns, warmup=A.warmup_steps).fit(train_sequences)
+    from features import preset_pipeline
+    pipeline = preset_pipeline("next_state", A.feature_columns).fit(train_sequences)
     pipeline.save("features_a.npz")                    # ship this file in the solution zip
-    pipeline = load_pipeline("features_a.npz")          # in solution.py
+    pipeline = preset_pipeline("next_state", A.feature_columns).load_state("features_a.npz")  # in solution.py
     vector = pipeline.update(row, sequence_id=seq_ix)   # once per row; resets on a new seq_ix
 
 Importing this package loads numpy only (scipy and scikit-learn are imported where they are
@@ -14,14 +14,15 @@ the package are relative, so the folder can be copied next to a solution.py.
 """
 
 from .autocorr import RollingAutocorrelation
-from .base import StreamContext, Transform
+from .base import TRANSFORMS, StreamContext, Transform
 from .compose import Chain, Concat, Identity, Select
 from .cross import CrossFeatures
 from .distribution import QuantileNormalizer, YeoJohnson
 from .lags import Derivatives, Differences, Lags, RateOfChange
 from .orderbook import OrderBookFeatures, OrderBookLayout
 from .pipeline import Pipeline
-from .pipelines import PIPELINE_BUILDERS, build_pipeline, load_pipeline, lob_pipeline, next_state_pipeline
+from .pairs import LogRatio, Product
+from .pipelines import PRESETS, build, preset_pipeline, resolve
 from .regime import MeanReversionDistance, RegimeCluster, RegimeSummary, RelativeVolatility, TrendSlope
 from .rolling import ExpandingZScore, RollingExtrema, RollingMoments
 from .smoothing import EMA
@@ -30,7 +31,7 @@ from .splits import rows_to_sequences, split_sequence_ids, take_sequences
 
 __all__ = [
     "EMA",
-    "PIPELINE_BUILDERS",
+    "PRESETS",
     "Chain",
     "Concat",
     "CrossFeatures",
@@ -57,10 +58,12 @@ __all__ = [
     "Transform",
     "TrendSlope",
     "YeoJohnson",
-    "build_pipeline",
-    "load_pipeline",
-    "lob_pipeline",
-    "next_state_pipeline",
+    "TRANSFORMS",
+    "LogRatio",
+    "Product",
+    "build",
+    "preset_pipeline",
+    "resolve",
     "rows_to_sequences",
     "split_sequence_ids",
     "take_sequences",

@@ -38,6 +38,7 @@ from .numerics import SEQUENCE_START
 
 __all__ = [
     "SEQUENCE_START",
+    "TRANSFORMS",
     "StreamContext",
     "StreamRunner",
     "Transform",
@@ -168,6 +169,11 @@ class StreamContext:
         return self._buffer[end - length : end]
 
 
+TRANSFORMS: dict[str, type[Transform]] = {}
+"""The one registry of transforms: every subclass that declares its own ``kind`` registers
+itself here when its module is imported, so a pipeline step ``{"kind": ...}`` can name it."""
+
+
 class Transform:
     """A feature transform with a batch form and a streaming form that give equal results.
 
@@ -187,6 +193,13 @@ class Transform:
     kind: ClassVar[str] = "transform"
     needs_fit: ClassVar[bool] = False
     batch_element_budget: ClassVar[int] = _BATCH_ELEMENT_BUDGET
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            if TRANSFORMS.get(cls.kind, cls) is not cls:
+                raise TypeError(f"{cls.__name__}: kind {cls.kind!r} is already {TRANSFORMS[cls.kind].__name__}'s")
+            TRANSFORMS[cls.kind] = cls
 
     def __init__(self) -> None:
         self._input_names: tuple[str, ...] | None = None

@@ -8,6 +8,8 @@ This is what training code and a solution use. Training: ``fit(train_sequences)`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,9 @@ from .storage import load_fitted, save_fitted
 class Pipeline:
     """Transforms run side by side on the same input rows; outputs concatenated in order.
 
-    ``builder`` and ``options`` record how a named pipeline was built (see
-    ``features.pipelines``) so a saved file can rebuild it; hand-assembled pipelines leave
-    them empty and restore state with ``load_state`` on an identically built pipeline.
+    ``steps`` is the JSON description the pipeline was built from (``features.pipelines.build``);
+    a saved file keeps only its hash, and ``load_state`` refuses a file saved from other steps.
+    Hand-assembled pipelines leave it None and restore state on an identically built pipeline.
     """
 
     def __init__(
@@ -32,12 +34,10 @@ class Pipeline:
         name: str,
         input_names: Sequence[str],
         transforms: Sequence[Transform],
-        builder: str | None = None,
-        options: dict[str, Any] | None = None,
+        steps: list[dict[str, Any]] | None = None,
     ) -> None:
         self.name = str(name)
-        self.builder = builder
-        self.options = dict(options or {})
+        self.steps = steps
         self.root = Concat(transforms)
         self.output_names: tuple[str, ...] = self.root.setup(input_names)
         self.input_names: tuple[str, ...] = self.root.input_names
@@ -124,11 +124,10 @@ class Pipeline:
         self._context = None
 
     def spec(self) -> dict[str, Any]:
-        """How to rebuild this pipeline, and what it outputs (stored beside the state)."""
+        """What a saved file records beside the state: the steps' hash and the column names."""
         return {
             "name": self.name,
-            "builder": self.builder,
-            "options": self.options,
+            "steps_sha256": None if self.steps is None else steps_sha256(self.steps),
             "input_names": list(self.input_names),
             "output_names": list(self.output_names),
         }
@@ -138,11 +137,21 @@ class Pipeline:
         return save_fitted(path, self.spec(), self.fitted_state())
 
     def load_state(self, path: str | Path) -> Pipeline:
-        """Load fitted state saved from a pipeline built the same way (same outputs); returns self."""
+        """Load fitted state saved from a pipeline built the same way; returns self.
+
+        Refused when the inputs, the outputs or (for pipelines built from steps) the steps differ.
+        """
         spec, state = load_fitted(path)
         if tuple(spec.get("input_names", ())) != self.input_names:
             raise ValueError(f"{path}: saved for inputs {spec.get('input_names')}, not {list(self.input_names)}")
         if tuple(spec.get("output_names", ())) != self.output_names:
             raise ValueError(f"{path}: saved pipeline {spec.get('name')!r} has different outputs from {self.name!r}")
+        if spec.get("steps_sha256") != self.spec()["steps_sha256"]:
+            raise ValueError(f"{path}: saved from other pipeline steps than these; retrain the solution")
         self.load_fitted_state(state)
         return self
+
+
+def steps_sha256(steps: list[dict[str, Any]]) -> str:
+    """A hash of pipeline steps as canonical JSON (key order and spacing do not matter)."""
+    return hashlib.sha256(json.dumps(steps, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

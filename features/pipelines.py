@@ -1,17 +1,15 @@
-"""The named pipelines: the next-state (A) pipeline and the derived-LOB (B) pipeline.
+"""Pipelines from plain JSON steps, and the named feature presets.
 
-Builders take the input column names (read them from ``harness.competitions``; this package
-must not import the harness, because it is copied into solution zips) and return a
-:class:`~features.pipeline.Pipeline` that records its builder and options, so a saved file
-rebuilds it with :func:`load_pipeline`.
+A step is ``{"kind": <Transform.kind>, **constructor arguments}``; ``chain`` and ``concat`` take
+``"steps"``. Every transform registers its kind in ``features.base.TRANSFORMS`` (one registry),
+so any transform of the library can be named by a manifest, a preset or a saved model alike.
 
-Why these transforms for A: per-row cost is set by the number of numpy calls, not by the
-number of outputs (see ``features.base``), so A favours transforms that yield many columns
-per call (differences, EMAs, rolling moments over several windows at once) and keeps one
-regime cluster id, the relative volatility and the cross pairs. The transforms left out
-of A (lags, min/max, autocorrelation, spectral power, trend slope, quantile and
-Yeo-Johnson maps) are in the library, with the same parity guarantees, for pipelines with a
-larger budget.
+A preset is a named list of steps, written here once, so a manifest says
+``{"features": {"preset": "b_book", "extra": [...]}}`` instead of pasting the steps. Presets are
+functions of the input column names (the order-book presets find their columns by name).
+
+Why ``next_state`` fixes ``warmup`` at 100: this package must not import the harness (it is
+copied into solution zips); a test pins it to ``harness.competitions.A.warmup_steps``.
 """
 
 from __future__ import annotations
@@ -20,116 +18,154 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .compose import Chain, Concat, Identity, Select
-from .cross import CrossFeatures
-from .distribution import YeoJohnson
-from .lags import Differences
-from .orderbook import OrderBookFeatures, OrderBookLayout
+from . import autocorr, cross, distribution, lags, orderbook, pairs, regime, rolling, smoothing, spectral  # noqa: F401
+from .base import TRANSFORMS, Transform
+from .compose import _Composite
+from .orderbook import OrderBookLayout
 from .pipeline import Pipeline
-from .regime import RegimeSummary
-from .rolling import RollingMoments
-from .smoothing import EMA
-from .storage import load_fitted
+
+A_WARMUP = 100
+"""A's warm-up rows (``harness.competitions.A.warmup_steps``; a test keeps the two equal)."""
 
 
-def next_state_pipeline(
-    input_names: Sequence[str],
-    warmup: int,
-    n_pairs: int = 8,
-    n_clusters: int = 8,
-) -> Pipeline:
-    """The A pipeline: about ten features per input column plus regime and cross features.
+def known_kinds() -> list[str]:
+    """Every step kind a pipeline may use."""
+    return sorted(TRANSFORMS)
 
-    Per input column: the value; changes over 1 and 5 steps; EMAs over spans 5 and 20; the
-    standard deviation over 50 steps and over the sequence so far; the distance from the
-    50-step mean in 50-step standard deviations (mean reversion) and the expanding
-    per-sequence z-score; the RMS one-step change relative to training. Plus: products and
-    ratios of the ``n_pairs`` most correlated training pairs, the mean relative volatility,
-    and a k-means regime id fitted on training sequences' summaries at the end of ``warmup``
-    rows (pass ``harness.competitions.A.warmup_steps``).
+
+def build_step(step: dict[str, Any]) -> Transform:
+    """One transform from its JSON description; ValueError names the step and the fix."""
+    if not isinstance(step, dict) or "kind" not in step:
+        raise ValueError(f"a pipeline step is a dict with a 'kind', got {step!r}")
+    options = {key: value for key, value in step.items() if key != "kind"}
+    kind = step["kind"]
+    if kind not in TRANSFORMS:
+        raise ValueError(f"unknown pipeline step kind {kind!r}; known kinds: {', '.join(known_kinds())}")
+    cls = TRANSFORMS[kind]
+    if issubclass(cls, _Composite):
+        members = options.pop("steps", None)
+        if not members or options:
+            raise ValueError(f"a {kind!r} step takes only a non-empty 'steps' list, got {step!r}")
+        return cls([build_step(member) for member in members])
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ValueError(f"pipeline step {step!r}: {exc}") from exc
+
+
+def build(input_names: Sequence[str], steps: Sequence[dict[str, Any]], name: str = "pipeline") -> Pipeline:
+    """A (not yet fitted) pipeline of ``steps`` side by side over the named input columns."""
+    if not steps:
+        raise ValueError("a pipeline needs at least one step")
+    return Pipeline(name, input_names, [build_step(step) for step in steps], steps=[dict(s) for s in steps])
+
+
+def load(path: str | Path, input_names: Sequence[str], steps: Sequence[dict[str, Any]]) -> Pipeline:
+    """Rebuild a pipeline from its steps and restore the fitted state saved at ``path``."""
+    return build(input_names, steps).load_state(path)
+
+
+# ------------------------------------------------------------------------------------ presets
+def _step(kind: str, **options: Any) -> dict[str, Any]:
+    return {"kind": kind, **options}
+
+
+def _chain(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "chain", "steps": list(steps)}
+
+
+def _concat(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "concat", "steps": list(steps)}
+
+
+def next_state_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """A: about ten features per input column plus regime and cross features.
+
+    Per column: the value; changes over 1 and 5 steps; EMAs over spans 5 and 20; the standard
+    deviation over 50 steps and over the sequence so far; the distance from the 50-step mean in
+    50-step standard deviations and the expanding z-score; the RMS one-step change relative to
+    training. Plus products and ratios of the 8 most correlated training pairs, the mean relative
+    volatility, and a k-means regime id fitted on summaries at the end of the warm-up. Per-row
+    cost is set by the number of numpy calls, so A favours transforms that yield many columns.
     """
-    options = {"warmup": int(warmup), "n_pairs": int(n_pairs), "n_clusters": int(n_clusters)}
-    transforms = [
-        Identity(),
-        Differences((1, 5)),
-        EMA((5, 20)),
-        RollingMoments(windows=(50, None), stats=("std", "zscore")),
-        CrossFeatures(n_pairs=int(n_pairs)),
-        RegimeSummary(warmup=int(warmup), n_clusters=int(n_clusters)),
-    ]
-    return Pipeline("next_state", input_names, transforms, builder="next_state", options=options)
+    return [_step("identity"), _step("differences", periods=[1, 5]), _step("ema", spans=[5, 20]),
+            _step("rolling_moments", windows=[50, None], stats=["std", "zscore"]), _step("cross_features", n_pairs=8),
+            _step("regime_summary", warmup=A_WARMUP, n_clusters=8)]
 
 
-def lob_pipeline(
-    input_names: Sequence[str],
-    mid_change_periods: Sequence[int] = (1, 5, 20),
-    smoothing_spans: Sequence[int] = (5, 20),
-    volatility_window: int = 20,
-    zscore_window: int = 100,
-) -> Pipeline:
-    """The B pipeline: raw book, derived book features, and smoothed order-flow signals.
+def lob_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """B: raw book, derived book features, and smoothed order-flow signals.
 
-    Stage one: the raw columns, :class:`OrderBookFeatures`, and the book and trade
-    volumes through a Yeo-Johnson map fitted on training rows (volumes are heavy-tailed).
-    Stage two: all of those, plus, for the flow signals (first mid change, top-level and
-    total depth imbalance, pressure and trade imbalance, trade volume, top spread), EMAs, a
-    rolling standard deviation and a rolling z-score.
+    Stage one: the raw columns, the order-book features, and the book and trade volumes through
+    a Yeo-Johnson map fitted on training rows (volumes are heavy-tailed). Stage two: all of
+    those, plus EMAs, a 20-step standard deviation and a 100-step z-score of the flow signals.
     """
-    options = {
-        "mid_change_periods": [int(period) for period in mid_change_periods],
-        "smoothing_spans": [int(span) for span in smoothing_spans],
-        "volatility_window": int(volatility_window),
-        "zscore_window": int(zscore_window),
-    }
     layout = OrderBookLayout.from_names(input_names)
-    levels = layout.levels
-    book = OrderBookFeatures(mid_change_periods=options["mid_change_periods"], prefix="ob_")
-    volume_columns = [
-        list(input_names)[index] for index in layout.bid_volumes + layout.ask_volumes + layout.trade_volumes
-    ]
-    flows = [
-        f"ob_mid_change{options['mid_change_periods'][0]}",
-        "ob_imbalance0",
-        f"ob_cum_imbalance{levels - 1}",
-        "ob_pressure_imbalance",
-        "ob_trade_imbalance",
-        "ob_trade_volume",
-        "ob_spread0",
-    ]
-    smoothing = Concat(
-        [
-            EMA(options["smoothing_spans"]),
-            RollingMoments(outputs=[("std", options["volatility_window"]), ("zscore", options["zscore_window"])]),
-        ]
-    )
-    volumes = Chain([Select(volume_columns), YeoJohnson()])
-    stages = Chain([Concat([Identity(), book, volumes]), Concat([Identity(), Chain([Select(flows), smoothing])])])
-    return Pipeline("lob", input_names, [stages], builder="lob", options=options)
+    names = list(input_names)
+    volumes = [names[i] for i in layout.bid_volumes + layout.ask_volumes + layout.trade_volumes]
+    flows = ["ob_mid_change1", "ob_imbalance0", f"ob_cum_imbalance{layout.levels - 1}", "ob_pressure_imbalance",
+             "ob_trade_imbalance", "ob_trade_volume", "ob_spread0"]
+    smoothing_ = _concat(_step("ema", spans=[5, 20]), _step("rolling_moments", outputs=[["std", 20], ["zscore", 100]]))
+    stage_one = _concat(_step("identity"), _step("order_book", mid_change_periods=[1, 5, 20], prefix="ob_"),
+                        _chain(_step("select", columns=volumes), _step("yeo_johnson")))
+    stage_two = _concat(_step("identity"), _chain(_step("select", columns=flows), smoothing_))
+    return [_chain(stage_one, stage_two)]
 
 
-PIPELINE_BUILDERS: dict[str, Callable[..., Pipeline]] = {
-    "next_state": next_state_pipeline,
-    "lob": lob_pipeline,
+B_FLOWS = ["ob_imbalance0", "ob_imbalance1", "ob_cum_imbalance5", "ob_pressure_imbalance", "ob_trade_imbalance",
+           "ob_microprice", "ob_mid", "ob_spread0", "ob_trade_volume"]
+
+
+def b_book_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """B, for linear and tree heads: the raw row; order-book features with EMAs of the flow
+    signals and z-scores and volatilities of the mid; log size ratios (bid/ask, buy/sell) and
+    their EMAs; EMAs of the first trade prices."""
+    mid = _step("rolling_moments", outputs=[["zscore", 20], ["zscore", 100], ["zscore", None], ["std", 20], ["std", 100]])
+    book = _chain(_step("order_book", mid_change_periods=[1, 5, 20, 50, 100]),
+                  _concat(_step("identity"),
+                          _chain(_step("select", columns=list(B_FLOWS)), _step("ema", spans=[5, 20, 100])),
+                          _chain(_step("select", columns=["ob_mid"]), mid)))
+    return [_step("identity"), book,
+            _step("log_ratio", pairs=[["v0", "v6"], ["dv0", "dv1"], ["v1", "v7"]]),
+            _chain(_step("log_ratio", pairs=[["v0", "v6"], ["dv0", "dv1"]], prefix="lre_"),
+                   _step("ema", spans=[5, 10, 20, 50, 100, 200])),
+            _chain(_step("select", columns=["dp0", "dp1"]), _step("ema", spans=[5, 20, 100, 300]))]
+
+
+def b_book_products_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """``b_book`` plus order-flow averages times the second bid price (a signal whose effect
+    scales with the price level is a product, which a linear skip can use only as a column)."""
+    products = [["lr_v0_v6", "p1"]] + [[f"lre_v0_v6__ema{span}", "p1"] for span in (5, 10, 20, 50)]
+    return [_chain(_concat(*b_book_steps(input_names)), _concat(_step("identity"), _step("product", pairs=products)))]
+
+
+def a_lags_ema_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """A, for tree heads: the state, 15 lags, EMAs over 5, 20 and 100 steps, and the expanding
+    mean, standard deviation and z-score."""
+    return [_step("identity"), _step("lags", lags=list(range(1, 16))), _step("ema", spans=[5, 20, 100]),
+            _step("rolling_moments", outputs=[["mean", None], ["std", None], ["zscore", None]])]
+
+
+PRESETS: dict[str, Callable[[Sequence[str]], list[dict[str, Any]]]] = {
+    "next_state": next_state_steps,
+    "lob": lob_steps,
+    "a_lags_ema": a_lags_ema_steps,
+    "b_book": b_book_steps,
+    "b_book_products": b_book_products_steps,
 }
 
 
-def build_pipeline(builder: str, input_names: Sequence[str], **options: Any) -> Pipeline:
-    """Build a named pipeline ("next_state" or "lob") over the given input columns."""
-    if builder not in PIPELINE_BUILDERS:
-        raise KeyError(f"unknown pipeline {builder!r}; known: {sorted(PIPELINE_BUILDERS)}")
-    return PIPELINE_BUILDERS[builder](input_names, **options)
+def resolve(input_names: Sequence[str], preset: str | None = None,
+            extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The steps of ``preset`` (none when None) followed by ``extra`` steps side by side."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown feature preset {preset!r}; known presets: {', '.join(sorted(PRESETS))}")
+    steps = (PRESETS[preset](input_names) if preset is not None else []) + [dict(step) for step in extra]
+    if not steps:
+        raise ValueError("features: name a \"preset\" or give \"extra\" steps")
+    return steps
 
 
-def load_pipeline(path: str | Path) -> Pipeline:
-    """Rebuild a named pipeline from its saved file and load its fitted state (no pickle)."""
-    spec, state = load_fitted(path)
-    builder = spec.get("builder")
-    if builder is None:
-        raise ValueError(
-            f"{path} was saved from a hand-assembled pipeline; build it again and call load_state(path)"
-        )
-    pipeline = build_pipeline(builder, spec["input_names"], **spec.get("options", {}))
-    if list(pipeline.output_names) != list(spec.get("output_names", [])):
-        raise ValueError(f"{path}: the {builder!r} pipeline built today has different outputs from the saved one")
-    pipeline.load_fitted_state(state)
-    return pipeline
+def preset_pipeline(name: str, input_names: Sequence[str]) -> Pipeline:
+    """The (not yet fitted) pipeline of a preset over the named input columns."""
+    return build(input_names, resolve(input_names, name), name=name)

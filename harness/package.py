@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import zipfile
 from pathlib import Path
 
+from harness.manifest import MANIFEST, Manifest, ManifestError
+
 VENDORED_PACKAGES = ("features", "models")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-MANIFEST = "manifest.json"
 
 
 class PackageError(ValueError):
@@ -24,16 +24,13 @@ class PackageError(ValueError):
 
 
 def read_manifest(solution: Path) -> dict:
-    path = solution / MANIFEST
-    if not path.exists():
-        raise PackageError(f"{path}: missing; a solution folder needs a manifest naming its competition and artifacts")
+    """The manifest as JSON, checked by ``harness.manifest.Manifest`` (new code reads that type)."""
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PackageError(f"{path}: not valid JSON ({exc})") from exc
-    if manifest.get("competition") not in ("A", "B"):
-        raise PackageError(f"{path}: 'competition' must be \"A\" or \"B\"")
-    return manifest
+        manifest = Manifest.read(solution)
+    except ManifestError as exc:
+        raise PackageError(str(exc)) from exc
+    return {"competition": manifest.competition, "artifacts": list(manifest.artifacts), "trained": manifest.trained,
+            "family": manifest.family, "train": manifest.train, "gate": manifest.gate}
 
 
 def _package_root(name: str) -> Path:
@@ -110,7 +107,7 @@ def collect(solution: Path) -> dict[str, Path]:
     manifest = read_manifest(solution)
     files = {p.relative_to(solution).as_posix(): p for p in solution.rglob("*.py")
              if "__pycache__" not in p.parts and not p.name.startswith(".")}
-    for artifact in manifest.get("artifacts", []):
+    for artifact in manifest["artifacts"]:
         path = solution / artifact
         if not path.is_file():
             raise PackageError(f"{path}: named in {MANIFEST} but missing; train it first (make train SOLUTION={solution.name})")

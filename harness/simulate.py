@@ -64,14 +64,9 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
         out["interval95"] = list(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
     sidecar = load_oracle(source.path)
     if sidecar is not None:
-        n = len(y_true)
-        observable = metrics.score(comp, y_true, sidecar.observable[:n])
-        oracle = {"observable": observable[comp.metric],
-                  "per_output": {name: observable[name] for name in comp.prediction_names}}
-        if sidecar.hidden is not None:
-            oracle["hidden"] = metrics.score(comp, y_true, sidecar.hidden[:n])[comp.metric]
-        oracle["fraction_of_observable"] = out["headline"] / oracle["observable"] if oracle["observable"] else None
-        out["oracle"] = oracle
+        from harness.market.oracle import score_oracle
+
+        out["oracle"] = score_oracle(comp, y_true, sidecar, out["headline"])
     return out
 
 

@@ -1,73 +1,73 @@
-"""Writing a trained model into its solution folder, in the files ``models.runtime.predictor`` reads.
+"""The families served by ``models.runtime.predictor`` (pipeline -> head -> guard): their files.
 
-The manifest names the artifacts a solution ships; a family writes exactly the files its head
-needs and this module checks that the two lists agree, so ``harness package`` never misses a
-file and never ships a stale one. ``weights.npz`` is written byte-for-byte reproducibly (fixed
-zip timestamps, sorted entries), so retraining with the same seed leaves git with no change.
+A trained model is written as model.json (inputs, outputs, the resolved pipeline steps, once,
+and the head kind), pipeline.npz (the pipeline's fitted state and a hash of its steps),
+weights.npz (every number of the head and the guard) and, for tree heads, trees.txt. The
+manifest names the artifacts a solution ships; ``write`` checks that the two lists agree, so
+``harness package`` never misses a file and never ships a stale one. Every ``.npz`` goes
+through ``features.storage.save_npz``, so retraining with the same seed gives the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.runtime.predictor import FORMAT, MODEL_FILE, PIPELINE_FILE, TREES_FILE, WEIGHTS_FILE
-
-FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-class ManifestError(ValueError):
-    """The solution's manifest does not match what its family writes; the message says the fix."""
+from features.storage import save_npz
+from harness.competitions import Competition
+from models.config import ConfigError
+from models.family import Trained
+from models.runtime.predictor import FORMAT, MODEL_FILE, PIPELINE_FILE, TREES_FILE, WEIGHTS_FILE, load
 
 
-def files_for(head_kind: str) -> list[str]:
-    """The artifact files of a head kind, in manifest order."""
-    files = [MODEL_FILE, PIPELINE_FILE, WEIGHTS_FILE]
-    return files + [TREES_FILE] if head_kind == "trees" else files
+@dataclass
+class PipelineModel:
+    """What a pipeline family's ``train`` hands to ``write``."""
+
+    competition: Competition
+    family: str
+    pipeline: object
+    head: dict
+    arrays: dict[str, np.ndarray]
+    trees_text: str | None = None
+
+    def files(self) -> list[str]:
+        """The artifact files of this model, in manifest order."""
+        files = [MODEL_FILE, PIPELINE_FILE, WEIGHTS_FILE]
+        return files + [TREES_FILE] if self.head["kind"] == "trees" else files
 
 
-def check_manifest(manifest: dict, head_kind: str, folder: Path) -> list[str]:
-    """The files to write; raises ManifestError when ``manifest['artifacts']`` names others."""
-    expected = files_for(head_kind)
-    listed = list(manifest.get("artifacts", []))
-    if sorted(listed) != sorted(expected):
-        raise ManifestError(f"{folder / 'manifest.json'}: 'artifacts' is {listed}, but this family writes "
-                            f"{expected}; set \"artifacts\": {json.dumps(expected)}")
-    return expected
+class PipelineFamily:
+    """``write``, ``load_online`` and ``load_offline`` of the pipeline families; each subclass
+    sets ``name`` and ``config`` and implements ``train``."""
 
+    name: str
+    config: type
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """An ``.npz`` numpy can read (allow_pickle=False), with identical bytes for identical arrays."""
-    tmp = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(tmp, "w") as archive:
-        for key in sorted(arrays):
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, buffer.getvalue(), compresslevel=9)
-    tmp.replace(path)
-    return path
+    def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
+        """Write the model's files into ``folder``; ConfigError when the manifest lists others."""
+        model: PipelineModel = trained.model
+        folder = Path(folder)
+        expected = model.files()
+        if sorted(artifacts) != sorted(expected):
+            raise ConfigError(f"{folder / 'manifest.json'}: 'artifacts' is {list(artifacts)}, but this family writes "
+                              f"{expected}; set \"artifacts\": {json.dumps(expected)}")
+        comp = model.competition
+        spec = {"format": FORMAT, "competition": comp.key, "family": model.family,
+                "input_names": list(comp.feature_columns), "output_names": list(comp.prediction_names),
+                "pipeline": {"steps": model.pipeline.steps}, "head": model.head}
+        (folder / MODEL_FILE).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+        model.pipeline.save(folder / PIPELINE_FILE)
+        save_npz(folder / WEIGHTS_FILE, model.arrays)
+        if model.trees_text is not None:
+            (folder / TREES_FILE).write_text(model.trees_text)
+        return expected
 
+    def load_online(self, folder: Path):
+        return load(folder)
 
-def save_model(folder: Path, manifest: dict, *, competition: str, family: str, input_names: tuple[str, ...],
-               output_names: tuple[str, ...], pipeline, head: dict, arrays: dict[str, np.ndarray],
-               trees_text: str | None = None) -> list[str]:
-    """Write model.json, pipeline.npz, weights.npz (and trees.txt) into ``folder``; returns the file names."""
-    folder = Path(folder)
-    files = check_manifest(manifest, head["kind"], folder)
-    if (head["kind"] == "trees") != (trees_text is not None):
-        raise ValueError("a tree head needs its model text, and only a tree head has one")
-    spec = {"format": FORMAT, "competition": competition, "family": family, "input_names": list(input_names),
-            "output_names": list(output_names), "pipeline": {"steps": pipeline.options["steps"]}, "head": head}
-    (folder / MODEL_FILE).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
-    pipeline.save(folder / PIPELINE_FILE)
-    save_npz(folder / WEIGHTS_FILE, arrays)
-    if trees_text is not None:
-        (folder / TREES_FILE).write_text(trees_text)
-    return files
+    def load_offline(self, folder: Path):
+        return load(folder)

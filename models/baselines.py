@@ -9,21 +9,35 @@ targets; a correlation metric needs only its sign and ordering.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from models import artifacts
+from models.artifacts import PipelineFamily, PipelineModel
+from models.config import ConfigError, build_pipeline, require, to_dict
 from models.data import SequenceSet
 from models.evaluate import evaluate
-from models.runtime import pipelines
+from models.family import Trained
 from models.runtime.linear import LinearHead
-from models.runtime.predictor import Guard, load
-from models.training import Timer, base_record, read_config, seed_everything
+from models.runtime.predictor import Guard, Predictor
+from models.training import seed_everything
 
-DEFAULTS = {"rule": "mean_so_far", "alpha": 0.1, "column": "ob_imbalance0", "seed": 0}
 RULES = ("current", "mean_so_far", "ema")
 BOOK_PREFIX = "ob_"
+
+
+@dataclass
+class BaselineConfig:
+    """``rule`` over the state (A) or over one signal ``column`` (B); ``alpha``: the EMA's smoothing."""
+
+    rule: str = "mean_so_far"
+    alpha: float = 0.1
+    column: str = "ob_imbalance0"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.rule in RULES, "rule", f"unknown baseline rule {self.rule!r}; use one of {RULES}")
+        require(self.rule != "ema" or 0 < self.alpha <= 1, "alpha", f"EMA alpha must be in (0, 1], got {self.alpha}")
 
 
 def rule_step(rule: str, alpha: float) -> dict:
@@ -32,11 +46,7 @@ def rule_step(rule: str, alpha: float) -> dict:
         return {"kind": "identity"}
     if rule == "mean_so_far":
         return {"kind": "rolling_moments", "outputs": [["mean", None]]}
-    if rule == "ema":
-        if not 0 < alpha <= 1:
-            raise ValueError(f"EMA alpha must be in (0, 1], got {alpha}")
-        return {"kind": "ema", "spans": [2.0 / alpha - 1.0]}
-    raise ValueError(f"unknown baseline rule {rule!r}; use one of {RULES}")
+    return {"kind": "ema", "spans": [2.0 / alpha - 1.0]}
 
 
 def baseline_steps(competition, rule: str, alpha: float, column: str) -> list[dict]:
@@ -49,27 +59,27 @@ def baseline_steps(competition, rule: str, alpha: float, column: str) -> list[di
     elif column in competition.feature_columns:
         source = [{"kind": "select", "columns": [column]}]
     else:
-        raise ValueError(f"baseline column {column!r} is neither a raw feature nor an order-book output ({BOOK_PREFIX}*)")
+        raise ConfigError(f"train.column: baseline column {column!r} is neither a raw feature nor an order-book output ({BOOK_PREFIX}*)")
     return [{"kind": "chain", "steps": source + [step]}]
 
 
-def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> dict:
-    """Write a baseline solution (nothing to fit; the train score is reported beside valid)."""
-    timer = Timer()
-    config = read_config(manifest, DEFAULTS, "baseline")
-    seeds = seed_everything(int(config["seed"]))
-    comp = train.competition
-    steps = baseline_steps(comp, config["rule"], float(config["alpha"]), str(config["column"]))
-    pipeline = pipelines.build(comp.feature_columns, steps)
-    width = pipeline.n_outputs
-    coef = np.eye(width) if width == comp.n_outputs else np.ones((width, comp.n_outputs))
-    head = LinearHead(coef, np.zeros(comp.n_outputs))
-    files = artifacts.save_model(solution_dir, manifest, competition=comp.key, family="baseline",
-                                 input_names=comp.feature_columns, output_names=comp.prediction_names,
-                                 pipeline=pipeline, head={"kind": "linear"},
-                                 arrays={**head.arrays("head/"), **Guard.none().arrays()})
-    predictor = load(solution_dir)
-    train_report = evaluate(predictor, train)
-    console.print(f"baseline {config['rule']}: train {train_report['score']:.4f}")
-    return base_record("baseline", config, timer(), evaluate(predictor, valid), None, files, solution_dir,
-                                train_score=train_report["score"], seeds=seeds)
+class BaselineFamily(PipelineFamily):
+    name = "baseline"
+    config = BaselineConfig
+
+    def train(self, config: BaselineConfig, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+        """Nothing to fit; the train score is recorded beside valid."""
+        seeds = seed_everything(config.seed)
+        comp = train.competition
+        pipeline = build_pipeline(comp.feature_columns, baseline_steps(comp, config.rule, config.alpha, config.column))
+        width = pipeline.n_outputs
+        coef = np.eye(width) if width == comp.n_outputs else np.ones((width, comp.n_outputs))
+        head = LinearHead(coef, np.zeros(comp.n_outputs))
+        train_score = evaluate(Predictor(pipeline, head, Guard.none(), comp.prediction_names), train)["score"]
+        console.print(f"baseline {config.rule}: train {train_score:.4f}")
+        model = PipelineModel(comp, self.name, pipeline, {"kind": "linear"},
+                              {**head.arrays("head/"), **Guard.none().arrays()})
+        return Trained(model, {"config": to_dict(config), "train_score": train_score, "seeds": seeds})
+
+
+FAMILY = BaselineFamily()

@@ -12,19 +12,20 @@ mean of its folds' best iteration counts. The weak-target guard is fitted on the
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from harness import metrics
-from models import artifacts, cv, ridge
+from models import cv, ridge
+from models.artifacts import PipelineFamily, PipelineModel
+from models.config import ConfigError, FeaturesConfig, require, to_dict
 from models.data import SequenceSet
-from models.evaluate import evaluate
+from models.family import Trained
 from models.guard import describe, fit_guard
 from models.linear import rank_and_pair
 from models.runtime.linear import LinearHead
-from models.runtime.predictor import load
-from models.training import Timer, base_record, fit_pipeline, oof_payload, read_config, sample_rows, seed_everything
+from models.training import Timer, fit_pipeline, oof_payload, sample_rows, seed_everything
 from models.tree_merge import merge_models
 
 DEFAULT_PARAMS = {
@@ -38,24 +39,43 @@ DEFAULT_PARAMS = {
     "lambda_l2": 1.0,
     "max_bin": 63,
 }
-DEFAULTS = {
-    "seed": 0,
-    "folds": cv.DEFAULT_FOLDS,
-    "steps": [{"kind": "identity"}],
-    "tree_columns": None,
-    "base": None,
-    "sample_stride": 1,
-    "max_fit_rows": 100_000,
-    "rounds": 300,
-    "early_stopping": 30,
-    "params": {},
-    "guard_threshold": 0.0,
-    "threads": 1,
-    "fit_sequences": 256,
-    "weight": None,
-}
-BASE_DEFAULTS = {"columns": None, "alpha": 1e-5, "top_k": 0, "rank_rows": 100_000, "rank_rounds": 80}
 WEIGHTS = (None, "abs_target")
+
+
+@dataclass
+class BaseConfig:
+    """The ridge under the trees: on the pipeline outputs matching ``columns`` (a regex; None:
+    all), with products of the ``top_k`` best of them when ``top_k`` > 0 (as ``ridge_poly``)."""
+
+    columns: str | None = None
+    alpha: float = 1e-5
+    top_k: int = 0
+    rank_rows: int = 100_000
+    rank_rounds: int = 80
+
+
+@dataclass
+class LightGBMConfig:
+    """``tree_columns``: a regex over pipeline outputs the trees read (None: all); ``params``
+    override ``DEFAULT_PARAMS``; ``weight`` "abs_target" weighs rows by |target| (B's metric)."""
+
+    seed: int = 0
+    folds: int = cv.DEFAULT_FOLDS
+    features: FeaturesConfig = field(default_factory=lambda: FeaturesConfig(extra=[{"kind": "identity"}]))
+    tree_columns: str | None = None
+    base: BaseConfig | None = None
+    sample_stride: int = 1
+    max_fit_rows: int = 100_000
+    rounds: int = 300
+    early_stopping: int = 30
+    params: dict = field(default_factory=dict)
+    guard_threshold: float = 0.0
+    threads: int = 1
+    fit_sequences: int = 256
+    weight: str | None = None
+
+    def __post_init__(self) -> None:
+        require(self.weight in WEIGHTS, "weight", f"must be one of {WEIGHTS}, got {self.weight!r}")
 
 
 def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
@@ -65,21 +85,19 @@ def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
     regex = re.compile(pattern)
     chosen = np.array([i for i, name in enumerate(names) if regex.search(name)], dtype=np.intp)
     if not len(chosen):
-        raise ValueError(f"no pipeline output matches {pattern!r}; outputs look like {list(names[:6])}")
+        raise ConfigError(f"no pipeline output matches {pattern!r}; outputs look like {list(names[:6])}")
     return chosen
 
 
 class TargetTrainer:
     """Fits one booster per target on a fixed set of rows (the data is binned once per fit set)."""
 
-    def __init__(self, config: dict, tree_columns: np.ndarray) -> None:
-        self.params = {**DEFAULT_PARAMS, **config["params"], "verbose": -1, "seed": int(config["seed"]),
-                       "num_threads": int(config["threads"]), "deterministic": True, "force_row_wise": True}
-        self.rounds = int(config["rounds"])
-        if config["weight"] not in WEIGHTS:
-            raise ValueError(f"'weight' must be one of {WEIGHTS}, got {config['weight']!r}")
-        self.weighted = config["weight"] == "abs_target"
-        self.patience = int(config["early_stopping"])
+    def __init__(self, config: LightGBMConfig, tree_columns: np.ndarray) -> None:
+        self.params = {**DEFAULT_PARAMS, **config.params, "verbose": -1, "seed": config.seed,
+                       "num_threads": config.threads, "deterministic": True, "force_row_wise": True}
+        self.rounds = config.rounds
+        self.weighted = config.weight == "abs_target"
+        self.patience = config.early_stopping
         self.columns = tree_columns
 
     def fit(self, x, y, base, fit_rows, stop_rows=None, rounds=None) -> list:
@@ -137,8 +155,8 @@ def _subsample(rows: np.ndarray, limit: int, rng: np.random.Generator) -> np.nda
     return rows if len(rows) <= limit else np.sort(rng.choice(rows, limit, replace=False))
 
 
-def ridge_bases(base_config: dict | None, names: tuple[str, ...], rows, row_fold: np.ndarray, n_folds: int,
-                config: dict, console, timer: Timer):
+def ridge_bases(base_config: BaseConfig | None, names: tuple[str, ...], rows, row_fold: np.ndarray, n_folds: int,
+                config: LightGBMConfig, console, timer: Timer):
     """(final base head or None, base predictions per fold on every row, final base predictions on every row).
 
     With ``top_k`` > 0 the base is a ``ridge_poly`` design (products of the top k columns).
@@ -147,18 +165,18 @@ def ridge_bases(base_config: dict | None, names: tuple[str, ...], rows, row_fold
     if base_config is None:
         zeros = np.zeros((len(rows), k))
         return None, [zeros] * n_folds, zeros
-    columns = None if base_config["columns"] is None else select_columns(names, base_config["columns"])
+    columns = None if base_config.columns is None else select_columns(names, base_config.columns)
     pairs = None
-    if int(base_config["top_k"]) > 0:
-        columns, pairs, ranking = rank_and_pair(names, rows.x, rows.y, columns, int(base_config["top_k"]), "all",
-                                                int(base_config["rank_rows"]), int(base_config["rank_rounds"]),
-                                                int(config["seed"]), int(config["threads"]))
+    if base_config.top_k > 0:
+        columns, pairs, ranking = rank_and_pair(names, rows.x, rows.y, columns, base_config.top_k, "all",
+                                                base_config.rank_rows, base_config.rank_rounds, config.seed,
+                                                config.threads)
         console.print(f"base products among: {', '.join(ranking)} ({timer():.0f} s)")
     width = len(names) if columns is None else len(columns)
     template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), columns, pairs)
     stats = ridge.fold_stats(rows.x, rows.y, row_fold, template, n_folds)
     total = ridge.total_of(stats)
-    alpha = float(base_config["alpha"])
+    alpha = float(base_config.alpha)
     heads = [LinearHead(*(total - part).solve(alpha), columns, pairs) for part in stats]
     base = LinearHead(*total.solve(alpha), columns, pairs)
     *per_fold, final = ridge.predict_all(heads + [base], rows.x)
@@ -167,13 +185,13 @@ def ridge_bases(base_config: dict | None, names: tuple[str, ...], rows, row_fold
 
 
 def cross_validate_trees(trainer: TargetTrainer, rows, row_fold: np.ndarray, fold_bases: list[np.ndarray],
-                         config: dict, rng: np.random.Generator, console, timer: Timer):
+                         config: LightGBMConfig, rng: np.random.Generator, console, timer: Timer):
     """(OOF predictions, OOF base-only predictions, trees per target per fold)."""
     k = rows.y.shape[1]
     oof = np.full((len(rows), k), np.nan)
     oof_base = np.zeros((len(rows), k))
     best_rounds = []
-    limit = int(config["max_fit_rows"])
+    limit = config.max_fit_rows
     for f in range(len(fold_bases)):
         held = np.flatnonzero(row_fold == f)
         others = np.flatnonzero(row_fold != f)
@@ -185,51 +203,52 @@ def cross_validate_trees(trainer: TargetTrainer, rows, row_fold: np.ndarray, fol
         boosters = trainer.fit(rows.x, rows.y, fold_bases[f], fit_rows, stop_rows)
         best_rounds.append([b.num_trees() for b in boosters])
         oof_base[held] = fold_bases[f][held]
-        oof[held] = oof_base[held] + predict_trees(boosters, rows.x, held, trainer.columns, int(config["threads"]))
+        oof[held] = oof_base[held] + predict_trees(boosters, rows.x, held, trainer.columns, config.threads)
         console.print(f"fold {f + 1}: {np.mean(best_rounds[-1]):.0f} trees per target on average, {timer():.0f} s")
     return oof, oof_base, best_rounds
 
 
-def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet, console) -> dict:
-    """Train a ``lightgbm`` solution (see the registry for the contract)."""
-    timer = Timer()
-    config = read_config(manifest, DEFAULTS, "lightgbm")
-    base_config = None if config["base"] is None else {**BASE_DEFAULTS, **config["base"]}
-    seeds = seed_everything(int(config["seed"]))
-    rng = np.random.default_rng(int(config["seed"]))
-    comp = train.competition
-    pipeline = fit_pipeline(list(config["steps"]), train, int(config["fit_sequences"]))
-    names = pipeline.output_names
-    tree_columns = select_columns(names, config["tree_columns"])
-    trainer = TargetTrainer(config, tree_columns)
-    rows = sample_rows(pipeline, train, int(config["sample_stride"]), int(config["seed"]))
-    console.print(f"lightgbm: {len(rows)} rows x {len(names)} pipeline outputs (trees read {len(tree_columns)}) "
-                  f"in {timer():.0f} s")
-    folds = cv.group_folds(train.seq_ix, int(config["folds"]), int(config["seed"]))
-    row_fold = folds[rows.owner]
-    base, fold_bases, final_base = ridge_bases(base_config, names, rows, row_fold, int(folds.max()) + 1, config,
-                                               console, timer)
-    oof, oof_base, best_rounds = cross_validate_trees(trainer, rows, row_fold, fold_bases, config, rng, console, timer)
-    summary = cv.summarize(comp, rows.y, oof, row_fold, sample_stride=int(config["sample_stride"]),
-                           oof_base_only=None if base is None else metrics.score(comp, rows.y, oof_base)[comp.metric])
-    per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
-    guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, float(config["guard_threshold"]))
-    summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
-    rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
-    fit_rows = _subsample(np.arange(len(rows)), int(config["max_fit_rows"]), rng)
-    boosters = trainer.fit(rows.x, rows.y, final_base, fit_rows, rounds=rounds)
-    console.print(f"final model: {int(rounds.sum())} trees, {timer():.0f} s")
-    payload = oof_payload(train, rows, oof)
-    del rows, fold_bases, final_base
-    arrays = {**guard.arrays(), "trees/columns": tree_columns}
-    if base is not None:
-        arrays.update(base.arrays("base/"))
-    files = artifacts.save_model(solution_dir, manifest, competition=comp.key, family="lightgbm",
-                                 input_names=comp.feature_columns, output_names=comp.prediction_names,
-                                 pipeline=pipeline, head={"kind": "trees", "base": base is not None},
-                                 arrays=arrays, trees_text=merge_models([b.model_to_string() for b in boosters]))
-    report = evaluate(load(solution_dir), valid)
-    return base_record("lightgbm", config, timer(), report, summary, files, solution_dir, oof=payload,
-                       guard=describe(guard, comp.prediction_names), seeds=seeds,
-                       trees_per_target=dict(zip(comp.prediction_names, rounds.tolist())),
-                       tree_inputs=int(len(tree_columns)))
+class LightGBMFamily(PipelineFamily):
+    name = "lightgbm"
+    config = LightGBMConfig
+
+    def train(self, config: LightGBMConfig, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+        timer = Timer()
+        seeds = seed_everything(config.seed)
+        rng = np.random.default_rng(config.seed)
+        comp = train.competition
+        pipeline = fit_pipeline(config.features.steps(comp.feature_columns), train, config.fit_sequences)
+        names = pipeline.output_names
+        tree_columns = select_columns(names, config.tree_columns)
+        trainer = TargetTrainer(config, tree_columns)
+        rows = sample_rows(pipeline, train, config.sample_stride, config.seed)
+        console.print(f"lightgbm: {len(rows)} rows x {len(names)} pipeline outputs (trees read {len(tree_columns)}) "
+                      f"in {timer():.0f} s")
+        folds = cv.group_folds(train.seq_ix, config.folds, config.seed)
+        row_fold = folds[rows.owner]
+        base, fold_bases, final_base = ridge_bases(config.base, names, rows, row_fold, int(folds.max()) + 1, config,
+                                                   console, timer)
+        oof, oof_base, best_rounds = cross_validate_trees(trainer, rows, row_fold, fold_bases, config, rng, console,
+                                                          timer)
+        summary = cv.summarize(comp, rows.y, oof, row_fold, sample_stride=config.sample_stride,
+                               oof_base_only=None if base is None else metrics.score(comp, rows.y, oof_base)[comp.metric])
+        per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
+        guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, config.guard_threshold)
+        summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
+        rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
+        fit_rows = _subsample(np.arange(len(rows)), config.max_fit_rows, rng)
+        boosters = trainer.fit(rows.x, rows.y, final_base, fit_rows, rounds=rounds)
+        console.print(f"final model: {int(rounds.sum())} trees, {timer():.0f} s")
+        payload = oof_payload(train, rows, oof)
+        arrays = {**guard.arrays(), "trees/columns": tree_columns}
+        if base is not None:
+            arrays.update(base.arrays("base/"))
+        model = PipelineModel(comp, self.name, pipeline, {"kind": "trees", "base": base is not None}, arrays,
+                              merge_models([b.model_to_string() for b in boosters]))
+        record = {"config": to_dict(config), "cv": summary, "guard": describe(guard, comp.prediction_names),
+                  "seeds": seeds, "trees_per_target": dict(zip(comp.prediction_names, rounds.tolist())),
+                  "tree_inputs": int(len(tree_columns))}
+        return Trained(model, record, payload)
+
+
+FAMILY = LightGBMFamily()

@@ -12,19 +12,27 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from features.storage import save_npz
 from harness.cli import OneLineParser, UserError, positive_int
-from harness.package import PackageError, read_manifest
-from models.data import load_sequences
+from harness.data import DataError
+from models.config import ConfigError
+from models.data import SequenceSet, load_sequences
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
-from models.registry import FAMILIES, trainer
-from models.training import ConfigError
+from models.registry import FAMILIES, family, read_manifest, train_solution
 
 SOLUTIONS_DIR = Path("solutions")
+
+
+def _load(path: Path, competition: str, sequences: int | None) -> SequenceSet:
+    """The sequences of a data file; ConfigError when the file is missing or breaks the contract."""
+    try:
+        return load_sequences(path, max_sequences=sequences, competition=competition)
+    except (DataError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def trainable(folder: Path) -> bool:
@@ -33,7 +41,7 @@ def trainable(folder: Path) -> bool:
     if not manifest_path.is_file():
         return False
     manifest = read_manifest(folder)
-    return bool(manifest.get("trained")) and manifest.get("family") in FAMILIES
+    return manifest.trained and manifest.family in FAMILIES
 
 
 def _data_paths(key: str, train: str | None, valid: str | None) -> tuple[Path, Path]:
@@ -58,34 +66,26 @@ def _table(name: str, record: dict, metric: str) -> Table:
     table.add_row("valid", f"{record['valid_score']:.4f}")
     if record.get("oracle"):
         table.add_row("valid oracle (observable)", f"{record['oracle']['observable']:.4f}")
-        if record.get("oracle_fraction") is not None:
-            table.add_row("fraction of oracle", f"{record['oracle_fraction']:.3f}")
+        if record["oracle"]["fraction_of_observable"] is not None:
+            table.add_row("fraction of oracle", f"{record['oracle']['fraction_of_observable']:.3f}")
     table.add_row("training time", f"{record['seconds']:.1f} s")
     return table
 
 
 def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
-    """Train the solution in ``folder``; write and return its run record."""
+    """Train the solution in ``folder``: parse its config, train, write the artifacts, score
+    what was written on the valid set (the same way for every family); returns the run record."""
     started = time.perf_counter()
-    try:
-        manifest = read_manifest(folder)
-    except PackageError as exc:
-        raise UserError(str(exc)) from exc
-    family = manifest.get("family")
-    if family not in FAMILIES:
-        raise UserError(f"{folder / 'manifest.json'}: 'family' is {family!r}; use one of {sorted(FAMILIES)}")
-    key = manifest["competition"]
+    manifest = read_manifest(folder)
+    name = family(manifest.family).name  # an unknown family fails before the data is read
+    key = manifest.competition
     train_path, valid_path = _data_paths(key, args.train, args.valid)
     with console.status(f"reading {train_path} and {valid_path}"):
-        train = load_sequences(train_path, max_sequences=args.sequences, competition=key)
-        valid = load_sequences(valid_path, max_sequences=args.valid_sequences, competition=key)
-    console.print(f"[bold]{folder.name}[/]: {family} on {len(train)} train / {len(valid)} valid sequences")
-    try:
-        with threadpool_limits(limits=args.blas_threads):
-            result = trainer(family)(folder, manifest, train, valid, console)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from exc
-    oof = result.pop("oof", None)
+        train = _load(train_path, key, args.sequences)
+        valid = _load(valid_path, key, args.valid_sequences)
+    console.print(f"[bold]{folder.name}[/]: {name} on {len(train)} train / {len(valid)} valid sequences")
+    with threadpool_limits(limits=args.blas_threads):
+        trained = train_solution(folder, train, valid, console)
     record = {
         "solution": folder.name,
         "competition": key,
@@ -95,12 +95,12 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
             "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path), "sequences": len(valid)},
         },
         "environment": environment(),
-        **result,
-        "total_seconds": time.perf_counter() - started,
+        **trained.record,
+        "seconds": time.perf_counter() - started,
     }
     path = write_record(folder.name, record, args.runs)
-    if oof is not None:
-        np.savez_compressed(path.with_suffix(".oof.npz"), **oof)
+    if trained.oof is not None:
+        save_npz(path.with_suffix(".oof.npz"), trained.oof)
     console.print(_table(folder.name, record, train.competition.metric_label))
     console.print(f"artifacts written to {folder}; run record {path}")
     return to_plain(record)
@@ -109,13 +109,13 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
 def run_train(args: argparse.Namespace) -> int:
     console = Console()
     if args.all == bool(args.solution):
-        raise UserError("name one solution folder, or pass --all (not both)")
+        raise ConfigError("name one solution folder, or pass --all (not both)")
     folders = sorted(p for p in SOLUTIONS_DIR.iterdir() if trainable(p)) if args.all else [Path(args.solution)]
     if args.all and not folders:
-        raise UserError(f"no trainable solutions under {SOLUTIONS_DIR} (manifest with \"trained\": true and a family)")
+        raise ConfigError(f"no trainable solutions under {SOLUTIONS_DIR} (manifest with \"trained\": true and a family)")
     for folder in folders:
         if not (folder / "manifest.json").is_file():
-            raise UserError(f"{folder}: no manifest.json; a solution folder needs one naming its family and artifacts")
+            raise ConfigError(f"{folder}: no manifest.json; a solution folder needs one naming its family and artifacts")
         train_one(folder, args, console)
     return 0
 
@@ -123,22 +123,15 @@ def run_train(args: argparse.Namespace) -> int:
 def run_parity(args: argparse.Namespace) -> int:
     """Offline evaluation of a trained solution beside the sandboxed replay of its zip."""
     from models.evaluate import evaluate, package_and_replay, parity
-    from models.registry import offline_loader
 
     console = Console()
     folder = Path(args.solution)
-    try:
-        manifest = read_manifest(folder)
-    except PackageError as exc:
-        raise UserError(str(exc)) from exc
-    try:
-        load_offline = offline_loader(manifest.get("family"))
-    except KeyError as exc:
-        raise UserError(f"{folder / 'manifest.json'}: {exc.args[0]}") from exc
-    data_path = Path(args.data) if args.data else _data_paths(manifest["competition"], None, None)[1]
-    data = load_sequences(data_path, max_sequences=args.sequences, competition=manifest["competition"])
+    manifest = read_manifest(folder)
+    fam = family(manifest.family)
+    data_path = Path(args.data) if args.data else _data_paths(manifest.competition, None, None)[1]
+    data = _load(data_path, manifest.competition, args.sequences)
     with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
-        offline = evaluate(load_offline(folder), data)
+        offline = evaluate(fam.load_offline(folder), data)
     with console.status(f"packaging {folder} and replaying it in the sandbox"):
         online = package_and_replay(folder, data_path, args.sequences)
     result = parity(offline, online)
@@ -146,7 +139,7 @@ def run_parity(args: argparse.Namespace) -> int:
     table = Table(title=f"{folder.name}: offline vs online on {len(data)} sequences of {data_path}")
     for column in ("offline", "online", "max |diff|", "mean us/row", "p50 us/row", "fraction of oracle"):
         table.add_column(column, justify="right")
-    fraction = offline.get("oracle_fraction")
+    fraction = offline["oracle"]["fraction_of_observable"] if "oracle" in offline else None
     table.add_row(f"{result['offline_score']:.6f}", f"{result['online_score']:.6f}", f"{result['max_abs_diff']:.1e}",
                   f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)
@@ -187,6 +180,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m models") -> int:
     try:
         args = build_parser(prog).parse_args(argv)
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
+    except (UserError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import metrics
+from models.config import ConfigError
 
 DEFAULT_FOLDS = 5
 
@@ -23,13 +24,21 @@ def group_folds(seq_ix: np.ndarray, n_folds: int = DEFAULT_FOLDS, seed: int = 0)
     seq_ix = np.asarray(seq_ix)
     groups, inverse = np.unique(seq_ix, return_inverse=True)
     if n_folds < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {n_folds}")
+        raise ConfigError(f"cross-validation needs at least 2 folds, got {n_folds}")
     if len(groups) < n_folds:
-        raise ValueError(f"{len(groups)} distinct sequences cannot make {n_folds} folds; use fewer folds or more data")
+        raise ConfigError(f"{len(groups)} distinct sequences cannot make {n_folds} folds; use fewer folds or more data")
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of_group = np.empty(len(groups), dtype=np.int64)
     fold_of_group[order] = np.arange(len(groups)) % n_folds
     return fold_of_group[inverse]
+
+
+def fold_split(n_sequences: int, n_folds: int, fold: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(fit positions, held-out positions) of fold ``fold`` over sequences 0..n_sequences-1."""
+    if not 0 <= fold < n_folds:
+        raise ConfigError(f"fold must lie in 0..{n_folds - 1}, got {fold}")
+    folds = group_folds(np.arange(n_sequences), n_folds, seed)
+    return np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
 
 
 def summarize(competition, y: np.ndarray, oof: np.ndarray, row_fold: np.ndarray, **extra) -> dict:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import metrics
 from harness.competitions import Competition
 from models.data import SequenceSet
 
@@ -22,39 +21,30 @@ def offline_predictions(predictor, data: SequenceSet) -> np.ndarray:
     return predictor.predict_sequences(data.features, data.scored)
 
 
-def oracle_scores(data: SequenceSet) -> dict[str, float] | None:
-    """Scores of the simulator's oracle on ``data`` (None without a sidecar).
+def oracle_scores(data: SequenceSet, candidate: float | None = None) -> dict | None:
+    """The simulator's oracle scores on ``data`` and ``candidate``'s fraction of them
+    (``harness.market.oracle.score_oracle``); None without a sidecar.
 
     The sidecar lists the file's scored rows in file order, so it lines up with a set read from
     the start of its file (``load_sequences(path, max_sequences=n)``), not with an arbitrary subset.
     """
     if data.source is None:
         return None
-    from harness.simulate import load_oracle
+    from harness.market.base import load_sidecar
+    from harness.market.oracle import score_oracle
 
-    sidecar = load_oracle(Path(data.source))
-    if sidecar is None:
-        return None
-    y = data.scored_targets()
-    if len(sidecar.observable) < len(y):
-        raise ValueError(f"the oracle sidecar of {data.source} has {len(sidecar.observable)} rows, fewer than the "
-                         f"{len(y)} scored rows of the data; regenerate the set")
-    comp = data.competition
-    out = {"observable": metrics.score(comp, y, sidecar.observable[: len(y)])[comp.metric]}
-    if sidecar.hidden is not None:
-        out["hidden"] = metrics.score(comp, y, sidecar.hidden[: len(y)])[comp.metric]
-    return out
+    sidecar = load_sidecar(Path(data.source), data.competition)
+    return None if sidecar is None else score_oracle(data.competition, data.scored_targets(), sidecar, candidate)
 
 
 def evaluate(predictor, data: SequenceSet) -> dict:
-    """Headline and per-output scores of ``predictor`` on ``data``, with the oracle and the fraction of it."""
+    """Headline and per-output scores of ``predictor`` on ``data``, with the oracle beside them."""
     comp: Competition = data.competition
     scores = data.score(offline_predictions(predictor, data))
     report = {"score": scores[comp.metric], "per_output": {n: scores[n] for n in comp.prediction_names}}
-    oracle = oracle_scores(data)
+    oracle = oracle_scores(data, report["score"])
     if oracle is not None:
         report["oracle"] = oracle
-        report["oracle_fraction"] = report["score"] / oracle["observable"] if oracle["observable"] else None
     return report
 
 

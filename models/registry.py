@@ -1,54 +1,56 @@
-"""Model families: name -> the function that trains a solution of that family.
-
-The contract every family implements (the recurrent family plugs in here too)::
-
-    train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet,
-                   console: rich.console.Console) -> dict
-
-It trains per ``manifest["train"]`` (the family's config), writes the files named in
-``manifest["artifacts"]`` into ``solution_dir`` and returns a JSON-able run record with at least
-``family``, ``config``, ``valid_score`` (the headline metric on ``valid``, computed offline),
-``per_output``, ``oracle_fraction`` (when the valid file has an oracle sidecar) and ``seconds``.
-Families are imported only when used, so a family with heavy dependencies costs nothing to others.
-"""
+"""Model families by name: each entry is a ``models.family.Family`` object, imported only when
+used (a family with heavy dependencies costs nothing to the others)."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from pathlib import Path
+
+from harness.manifest import Manifest, ManifestError
+from models.config import ConfigError, from_dict
+from models.data import SequenceSet
+from models.evaluate import evaluate
+from models.family import Family, Trained
 
 FAMILIES: dict[str, str] = {
-    "baseline": "models.baselines:train_solution",
-    "ridge_var": "models.linear:train_solution",
-    "ridge_poly": "models.linear:train_solution",
-    "lightgbm": "models.boosting:train_solution",
-    "gru": "models.recurrent.train:train_solution",
+    "baseline": "models.baselines:FAMILY",
+    "ridge_var": "models.linear:RIDGE_VAR",
+    "ridge_poly": "models.linear:RIDGE_POLY",
+    "lightgbm": "models.boosting:FAMILY",
+    "gru": "models.recurrent.train:FAMILY",
 }
-"""Family name -> "module:function" of its trainer."""
-
-OFFLINE: dict[str, str] = {"gru": "models.recurrent.serving:load_offline"}
-"""Loaders of a trained folder's batch form (``predict_sequences``) for families with their own
-files; every other family writes ``model.json`` and loads with ``DEFAULT_OFFLINE``."""
-
-DEFAULT_OFFLINE = "models.runtime.predictor:load"
+"""Family name -> "module:attribute" of its ``Family`` object."""
 
 
-def _resolve(target: str) -> Callable:
-    module_name, _, function = target.partition(":")
-    return getattr(importlib.import_module(module_name), function)
+def read_manifest(folder: Path) -> Manifest:
+    """The manifest of ``folder``; ConfigError when it is missing or malformed."""
+    try:
+        return Manifest.read(folder)
+    except ManifestError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
-def _known(family: str) -> str:
-    if family not in FAMILIES:
-        raise KeyError(f"unknown model family {family!r}; known families: {', '.join(sorted(FAMILIES))}")
-    return family
+def family(name: str | None) -> Family:
+    """The family called ``name``; ConfigError naming the known ones otherwise."""
+    if name not in FAMILIES:
+        raise ConfigError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}")
+    module_name, _, attribute = FAMILIES[name].partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
-def trainer(family: str) -> Callable[..., dict]:
-    """The ``train_solution`` function of ``family``, with a clear error for an unknown name."""
-    return _resolve(FAMILIES[_known(family)])
-
-
-def offline_loader(family: str) -> Callable:
-    """The function that loads a trained folder of ``family`` as a batch predictor."""
-    return _resolve(OFFLINE.get(_known(family), DEFAULT_OFFLINE))
+def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+    """Train the solution in ``folder`` the one way: read its manifest, parse its config, train,
+    write the artifacts the manifest names, and score what was written on ``valid`` through ``load_offline`` (so a
+    record's valid score is the score of what ships). Returns the trained model with its record
+    completed (family, valid and per-output scores, the oracle beside them, artifact sizes)."""
+    manifest = read_manifest(folder)
+    fam = family(manifest.family)
+    config = from_dict(fam.config, manifest.train, f"{manifest.path}: train")
+    trained = fam.train(config, train, valid, console)
+    files = fam.write(trained, folder, list(manifest.artifacts))
+    report = evaluate(fam.load_offline(folder), valid)
+    trained.record = {"family": fam.name, **trained.record, "valid_score": report["score"],
+                      "per_output": report["per_output"],
+                      **({"oracle": report["oracle"]} if "oracle" in report else {}),
+                      "artifacts": {name: (folder / name).stat().st_size for name in files}}
+    return trained

@@ -1,4 +1,4 @@
-"""What every family's training shares: config with defaults, seeds, chunked feature passes, the record.
+"""What the pipeline families' training shares: seeds, the pipeline, chunked feature passes, OOF rows.
 
 Feature passes run the pipeline's batch form over a few sequences at a time and keep only the
 scored rows, so memory is bounded by a chunk whatever the size of the train set.
@@ -10,30 +10,14 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from models.config import ConfigError, build_pipeline
 from models.data import SequenceSet
 
 CHUNK_ELEMENTS = 1 << 24
 """Pipeline output elements per chunk of sequences (128 MiB of float64)."""
-
-
-class ConfigError(ValueError):
-    """A family's config (manifest ``train``) is wrong; the message names the key and the fix."""
-
-
-def read_config(manifest: dict, defaults: dict[str, Any], family: str) -> dict[str, Any]:
-    """The family config: ``defaults`` overridden by ``manifest['train']``; unknown keys are refused."""
-    given = manifest.get("train") or {}
-    if not isinstance(given, dict):
-        raise ConfigError(f"manifest 'train' must be an object of {family} settings, got {type(given).__name__}")
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown {family} setting(s) {unknown}; known: {sorted(defaults)}")
-    return {**defaults, **given}
 
 
 def seed_everything(seed: int) -> dict[str, int]:
@@ -86,7 +70,7 @@ def sample_rows(pipeline, data: SequenceSet, stride: int, seed: int) -> Rows:
     and evaluation always recomputes float64 features), targets as float64.
     """
     if stride < 1:
-        raise ValueError(f"sample_stride must be a positive integer, got {stride}")
+        raise ConfigError(f"train.sample_stride must be a positive integer, got {stride}")
     steps = np.zeros(data.features.shape[1], dtype=bool)
     scored = np.flatnonzero(data.scored)
     phase = int(np.random.default_rng(seed).integers(stride)) if stride > 1 else 0
@@ -111,9 +95,7 @@ def oof_payload(data: SequenceSet, rows: Rows, oof: np.ndarray) -> dict[str, np.
 
 def fit_pipeline(steps: list[dict], train: SequenceSet, fit_sequences: int):
     """Build the pipeline; fit it (on the first ``fit_sequences`` train sequences) only if it needs it."""
-    from models.runtime import pipelines
-
-    pipeline = pipelines.build(train.competition.feature_columns, steps)
+    pipeline = build_pipeline(train.competition.feature_columns, steps)
     if not pipeline.is_fitted:
         pipeline.fit(train.features[:fit_sequences])
     return pipeline
@@ -127,33 +109,3 @@ class Timer:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.start
-
-
-def base_record(family: str, config: dict, seconds: float, valid_report: dict, cv_summary: dict | None,
-                artifacts: list[str], solution_dir: Path, oof: dict[str, np.ndarray] | None = None,
-                **extra: Any) -> dict:
-    """The run record every family returns (the registry contract's keys plus CV and artifacts).
-
-    Everything is converted to plain JSON types except ``oof`` (arrays of out-of-fold predictions),
-    which the command line pops and saves beside the record as ``.oof.npz``.
-    """
-    from models.record import to_plain
-
-    record = {
-        "family": family,
-        "config": config,
-        "valid_score": valid_report["score"],
-        "per_output": valid_report["per_output"],
-        "seconds": seconds,
-        "artifacts": {name: (solution_dir / name).stat().st_size for name in artifacts},
-    }
-    if "oracle" in valid_report:
-        record["oracle"] = valid_report["oracle"]
-        record["oracle_fraction"] = valid_report["oracle_fraction"]
-    if cv_summary is not None:
-        record["cv"] = cv_summary
-    record.update(extra)
-    record = to_plain(record)
-    if oof is not None:
-        record["oof"] = oof
-    return record

@@ -1,8 +1,8 @@
 """Scoring against the oracle: what the report shows beside a candidate when a sidecar exists.
 
-A candidate's score means little on synthetic data without the ceiling: these helpers give
-the oracle's own scores on a file (from its sidecar, through ``harness.metrics``) and a
-candidate's fraction of them.
+A candidate's score means little on synthetic data without the ceiling: ``score_oracle`` gives
+the oracles' own scores on the scored rows (from the sidecar, through ``harness.metrics``) and
+a candidate's fraction of them, with one rule for the fraction (``fraction_of_oracle``).
 """
 
 from __future__ import annotations
@@ -38,25 +38,38 @@ def scored_targets(data_path: Path, competition: Competition | None = None) -> n
     return np.column_stack([table.column(c).to_numpy()[at] for c in value_cols]).astype(np.float64)
 
 
-def oracle_scores(data_path: Path, competition: Competition | None = None) -> dict[str, dict[str, float]] | None:
-    """``{"observable": scores, "hidden": scores}`` of the oracles beside ``data_path``; None without a sidecar.
+def score_oracle(comp: Competition, y_true: np.ndarray, sidecar, candidate: float | None = None) -> dict:
+    """The oracles' scores on the scored rows ``y_true`` (the first ``len(y_true)`` rows of the
+    file, which the sidecar lists in file order), and ``candidate``'s fraction of the observable one.
 
-    Each ``scores`` is ``harness.metrics.score``'s dictionary (per output plus the headline).
+    The one place oracle scoring is written: the simulator's report and ``models`` both call it.
     """
+    n = len(y_true)
+    if len(sidecar.observable) < n:
+        raise ValueError(f"the oracle sidecar has {len(sidecar.observable)} rows, fewer than the {n} scored rows; "
+                         "regenerate the set")
+    observable = score(comp, y_true, sidecar.observable[:n])
+    out = {"observable": observable[comp.metric],
+           "per_output": {name: observable[name] for name in comp.prediction_names}}
+    if sidecar.hidden is not None:
+        out["hidden"] = score(comp, y_true, sidecar.hidden[:n])[comp.metric]
+    out["fraction_of_observable"] = None if candidate is None else fraction_of_oracle(candidate, out["observable"])
+    return out
+
+
+def oracle_scores(data_path: Path, competition: Competition | None = None) -> dict | None:
+    """``score_oracle`` of the whole file at ``data_path``; None without a sidecar."""
     data_path = Path(data_path)
     comp = competition or detect(pq.read_schema(data_path).names)
     side = load_sidecar(data_path, comp)
     if side is None:
         return None
-    y = scored_targets(data_path, comp)
-    out = {"observable": score(comp, y, side.observable)}
-    if side.hidden is not None:
-        out["hidden"] = score(comp, y, side.hidden)
-    return out
+    return score_oracle(comp, scored_targets(data_path, comp), side)
 
 
 def fraction_of_oracle(candidate: float, oracle: float) -> float | None:
-    """The candidate's score as a fraction of the oracle's; None when the oracle scores <= 0."""
+    """The candidate's score as a fraction of the oracle's; None when the oracle scores <= 0
+    (a fraction of a ceiling at or below zero says nothing)."""
     if not np.isfinite(oracle) or oracle <= 0:
         return None
     return float(candidate / oracle)

@@ -7,18 +7,15 @@ would train a different model than the one the manifest describes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+
+from models.config import ConfigError, FeaturesConfig, require
 
 CELLS = ("gru", "lstm")
 SKIPS = ("none", "learned", "ridge")
 LOSSES = ("mse", "mse_abs", "pearson")
 LOSS_STEPS = ("all", "scored")
 STOP_ON = ("valid", "fold")
-
-
-class ConfigError(ValueError):
-    """The training configuration is invalid; the message names the key and what is allowed."""
 
 
 @dataclass
@@ -64,10 +61,9 @@ class AugmentConfig:
 
 @dataclass
 class RecurrentConfig:
-    """Everything ``manifest["train"]`` may set. ``features``: optional feature-pipeline steps
-    (``models.runtime.pipelines`` JSON, e.g. identity plus order-book features) whose outputs
-    replace the raw row as the network's input, in training and at inference alike. ``skip``:
-    a linear map from the cell input straight to the outputs, ``learned`` with the rest or fitted
+    """Everything ``manifest["train"]`` may set. ``features``: an optional feature pipeline (a
+    preset and extra steps, ``models.config.FeaturesConfig``) whose outputs replace the raw row
+    as the network's input, in training and at inference alike. ``skip``: a linear map from the cell input straight to the outputs, ``learned`` with the rest or fitted
     first as a ridge (``ridge_alpha``, on ``ridge_sequences``) and frozen, so the recurrent part
     learns what the linear model leaves (a GRU on a ridge base)."""
 
@@ -79,7 +75,7 @@ class RecurrentConfig:
     skip: str = "none"
     ridge_alpha: float = 1e-3
     ridge_sequences: int = 2000
-    features: list[dict] | None = None
+    features: FeaturesConfig | None = None
     features_fit_sequences: int = 256
     input_norm: bool = True
     input_clip: float = 8.0
@@ -110,72 +106,41 @@ class RecurrentConfig:
     quantize: bool = False
     check_sequences: int = 2
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_NESTED = {"seqnorm": SeqNormConfig, "loss": LossConfig, "augment": AugmentConfig}
-
-
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a JSON object, got {type(values).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-    kwargs = {}
-    for key, value in values.items():
-        kwargs[key] = _build(_NESTED[key], value, f"{where}.{key}") if key in _NESTED else value
-    return cls(**kwargs)
-
-
-def _check(cfg: RecurrentConfig) -> None:
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"train.{key}: {what}")
-
-    need(cfg.cell in CELLS, "cell", f"must be one of {CELLS}, got {cfg.cell!r}")
-    need(cfg.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {cfg.skip!r}")
-    need(cfg.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
-    need(cfg.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {cfg.loss.name!r}")
-    need(cfg.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {cfg.loss_steps!r}")
-    need(cfg.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {cfg.stop_on!r}")
-    need(cfg.features is None or (isinstance(cfg.features, list) and cfg.features
-                                  and all(isinstance(step, dict) and "kind" in step for step in cfg.features)),
-         "features", "must be null or a non-empty list of pipeline steps ({\"kind\": ...})")
-    for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
-                "features_fit_sequences", "ridge_sequences"):
-        need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 1, key, "must be a positive integer")
-    for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
-        need(isinstance(getattr(cfg, key), int) and getattr(cfg, key) >= 0, key, "must be a non-negative integer")
-    for key in ("lr", "plateau_factor"):
-        need(getattr(cfg, key) > 0, key, "must be positive")
-    need(cfg.plateau_factor < 1, "plateau_factor", "must be below 1")
-    for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
-        need(getattr(cfg, key) >= 0, key, "must be non-negative (0 turns it off)")
-    need(cfg.folds >= 2 and 0 <= cfg.fold < cfg.folds, "fold", f"needs folds >= 2 and 0 <= fold < folds, got {cfg.fold}/{cfg.folds}")
-    need(cfg.seqnorm.prior > 0, "seqnorm.prior", "must be positive")
-    need(cfg.seqnorm.mean_prior > 0, "seqnorm.mean_prior", "must be positive")
-    need(cfg.augment.scale_sigma >= 0 and cfg.augment.noise_std >= 0, "augment", "sigmas must be non-negative")
-    need(0 <= cfg.augment.prob <= 1, "augment.prob", "must lie in [0, 1]")
-    need(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", "must be null or positive")
-    for key in ("train_sequences", "train_limit", "stop_sequences"):
-        value = getattr(cfg, key)
-        need(value is None or (isinstance(value, int) and value >= 1), key, "must be null or a positive integer")
-    if cfg.heads is not None:
-        ok = isinstance(cfg.heads, list) and all(isinstance(g, list) and g and all(isinstance(n, str) for n in g)
-                                                 for g in cfg.heads)
-        need(ok, "heads", "must be null or a list of non-empty lists of output names")
-
-
-def parse_config(values: dict[str, Any] | None) -> RecurrentConfig:
-    """``manifest["train"]`` as a checked :class:`RecurrentConfig` (``family`` may ride along)."""
-    values = dict(values or {})
-    values.pop("family", None)
-    cfg = _build(RecurrentConfig, values, "train")
-    _check(cfg)
-    return cfg
+    def __post_init__(self) -> None:
+        require(self.cell in CELLS, "cell", f"must be one of {CELLS}, got {self.cell!r}")
+        require(self.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {self.skip!r}")
+        require(self.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
+        require(self.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {self.loss.name!r}")
+        require(self.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {self.loss_steps!r}")
+        require(self.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {self.stop_on!r}")
+        for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
+                    "features_fit_sequences", "ridge_sequences"):
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
+        for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 0, key, "must be a non-negative integer")
+        for key in ("lr", "plateau_factor"):
+            require(getattr(self, key) > 0, key, "must be positive")
+        require(self.plateau_factor < 1, "plateau_factor", "must be below 1")
+        for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
+            require(getattr(self, key) >= 0, key, "must be non-negative (0 turns it off)")
+        require(self.folds >= 2 and 0 <= self.fold < self.folds, "fold",
+                f"needs folds >= 2 and 0 <= fold < folds, got {self.fold}/{self.folds}")
+        require(self.seqnorm.prior > 0, "seqnorm.prior", "must be positive")
+        require(self.seqnorm.mean_prior > 0, "seqnorm.mean_prior", "must be positive")
+        require(self.augment.scale_sigma >= 0 and self.augment.noise_std >= 0, "augment",
+                "sigmas must be non-negative")
+        require(0 <= self.augment.prob <= 1, "augment.prob", "must lie in [0, 1]")
+        require(self.max_minutes is None or self.max_minutes > 0, "max_minutes", "must be null or positive")
+        for key in ("train_sequences", "train_limit", "stop_sequences"):
+            value = getattr(self, key)
+            require(value is None or (isinstance(value, int) and value >= 1), key,
+                    "must be null or a positive integer")
+        if self.heads is not None:
+            ok = isinstance(self.heads, list) and all(
+                isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in self.heads)
+            require(ok, "heads", "must be null or a list of non-empty lists of output names")
 
 
 def head_groups(cfg: RecurrentConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:

@@ -40,32 +40,44 @@ class RecurrentRuntime:
         return prediction if need else None
 
 
-def load_features(path: str | Path):
-    """The fitted feature pipeline saved at ``path``, rebuilt from the steps it records."""
-    from features.storage import load_fitted
-    from models.runtime import pipelines
+def load_features(folder: str | Path, spec) -> object | None:
+    """The fitted feature pipeline of ``folder`` (``features.npz``), rebuilt from the resolved
+    steps recorded once in the spec's meta (``meta["features"]``); None when there is none."""
+    features = spec.meta.get("features")
+    if features is None:
+        return None
+    from features import pipelines
 
-    spec, _ = load_fitted(path)
-    return pipelines.load(path, spec["input_names"], spec["options"]["steps"])
+    return pipelines.load(Path(folder) / FEATURES, features["input_names"], features["steps"])
+
+
+def _spec(folder: Path):
+    from models.recurrent.spec import NetSpec
+
+    path = folder / ARTIFACTS["numpy"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={folder.name})")
+    return NetSpec.load(path)
 
 
 def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime:
-    """The one-step runtime of the model in ``folder`` (``step(row) -> (K,) float64``)."""
+    """The one-step runtime of the model in ``folder`` (``step(row) -> (K,) float64``).
+
+    ``model.npz`` is read in both cases: it holds the numpy net and the feature steps.
+    """
     if backend not in ARTIFACTS:
         raise ValueError(f"unknown backend {backend!r}; use one of {sorted(ARTIFACTS)}")
-    path = Path(folder) / ARTIFACTS[backend]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={Path(folder).name})")
+    folder = Path(folder)
+    spec = _spec(folder)
     if backend == "onnx":
         from models.recurrent import runtime_onnx
 
-        model = runtime_onnx.load(path)
+        model = runtime_onnx.load(folder / ARTIFACTS["onnx"])
     else:
-        from models.recurrent import runtime_numpy
+        from models.recurrent.runtime_numpy import NumpyStep
 
-        model = runtime_numpy.load(path)
-    features = Path(folder) / FEATURES
-    return RecurrentRuntime(model, load_features(features) if features.is_file() else None)
+        model = NumpyStep(spec)
+    return RecurrentRuntime(model, load_features(folder, spec))
 
 
 class OfflinePredictor:
@@ -92,10 +104,6 @@ class OfflinePredictor:
 
 def load_offline(folder: str | Path) -> OfflinePredictor:
     """The ``OfflinePredictor`` of the trained solution in ``folder`` (reads ``model.npz``)."""
-    from models.recurrent.spec import NetSpec
-
-    path = Path(folder) / ARTIFACTS["numpy"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={Path(folder).name})")
-    features = Path(folder) / FEATURES
-    return OfflinePredictor(NetSpec.load(path), load_features(features) if features.is_file() else None)
+    folder = Path(folder)
+    spec = _spec(folder)
+    return OfflinePredictor(spec, load_features(folder, spec))

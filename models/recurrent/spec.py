@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from features.storage import save_npz
+
 FORMAT = "wunderbench.recurrent/1"
 GATES = {"gru": 3, "lstm": 4}
 QUANT_LEVELS = 127
@@ -177,9 +179,7 @@ class NetSpec:
             "quantized": self.quant is not None, "meta": self.meta,
         }
         arrays["header"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        return path
+        return save_npz(path, arrays)
 
     @staticmethod
     def load(path: str | Path) -> "NetSpec":

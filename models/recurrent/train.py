@@ -8,10 +8,10 @@ back-propagation windows that carry the state forward. Seeds fix the initializat
 batch order and the augmentation draws, and torch runs on a fixed thread count, so the same
 config and data give the same weights.
 
-``train_solution`` follows the family contract of ``models.registry``: it trains per
-``manifest["train"]``, writes the artifacts ``manifest["artifacts"]`` names (``.npz`` spec for
-the numpy runtime, ``.onnx`` one-step graph), checks both against PyTorch over whole
-sequences, measures the 8-bit variant's score, and returns a JSON-able run record.
+``FAMILY`` implements ``models.family.Family``: ``train`` fits the network and measures the
+8-bit variant's score; ``write`` writes the artifacts the manifest names (``.npz`` spec for the
+numpy runtime, ``.onnx`` one-step graph) and checks the written files against PyTorch over whole
+sequences.
 """
 
 from __future__ import annotations
@@ -28,17 +28,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.competitions import Competition
+from models import cv
+from models.config import ConfigError, build_pipeline, to_dict
 from models.data import SequenceSet
-from models.evaluate import oracle_scores
-from models.recurrent import losses
+from models.family import Trained
+from models.recurrent import losses, serving
 from models.recurrent.augment import augment
-from models.recurrent.config import ConfigError, RecurrentConfig, head_groups, parse_config
+from models.recurrent.config import RecurrentConfig, head_groups
 from models.recurrent.export import export_onnx
-from models.recurrent.folds import fold_split
 from models.recurrent.nets import RecurrentNet
 from models.recurrent.runtime_numpy import NumpyStep, run_sequences
 from models.recurrent.runtime_onnx import OnnxStep
-from models.recurrent.serving import FEATURES, RecurrentRuntime, load_features
+from models.recurrent.serving import FEATURES, RecurrentRuntime
 from models.recurrent.spec import NetSpec, quantize
 
 EXPORT_TOLERANCE = 1e-5
@@ -168,7 +169,7 @@ def _stopping_sets(cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet,
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(np.arange(cfg.train_limit))  # the first sequences: bounded memory and time
     if cfg.stop_on == "fold":
-        fit, held = fold_split(len(train), cfg.folds, cfg.fold, seed)
+        fit, held = cv.fold_split(len(train), cfg.folds, cfg.fold, seed)
         fit_set, stop, label = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}"
     else:
         fit_set, stop, label = train, valid, "valid"
@@ -182,12 +183,7 @@ def _stopping_sets(cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet,
 
 def fit_features(cfg: RecurrentConfig, comp: Competition, fit_set: SequenceSet):
     """The configured feature pipeline, fitted (when it has anything to fit) on train sequences."""
-    from models.runtime import pipelines
-
-    try:
-        pipeline = pipelines.build(comp.feature_columns, cfg.features)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"train.features: {exc}") from exc
+    pipeline = build_pipeline(comp.feature_columns, cfg.features.steps(comp.feature_columns))
     if not pipeline.is_fitted:
         pipeline.fit(fit_set.features[: cfg.features_fit_sequences])
     return pipeline
@@ -356,14 +352,14 @@ def run_steps(model, features: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_runtimes(spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: np.ndarray,
-                   features_path: Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> dict[str, float]:
+def check_runtimes(folder: Path, spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: np.ndarray,
+                   tolerance: float = EXPORT_TOLERANCE) -> dict[str, float]:
     """Largest |difference| of the ONNX graph and the numpy step from ``reference`` (PyTorch's
-    whole-sequence predictions) over whole sequences of raw ``rows``, each runtime behind its
-    own streaming feature pipeline when there is one; raises beyond ``tolerance``."""
+    whole-sequence predictions) over whole sequences of raw ``rows``, each runtime behind the
+    streaming feature pipeline written in ``folder`` when there is one; raises beyond ``tolerance``."""
 
     def wrap(model):
-        return RecurrentRuntime(model, load_features(features_path) if features_path is not None else None)
+        return RecurrentRuntime(model, serving.load_features(folder, spec))
 
     diffs = {"onnx_max_abs_diff": float(np.abs(run_steps(wrap(OnnxStep(onnx_path)), rows) - reference).max()),
              "numpy_max_abs_diff": float(np.abs(run_steps(wrap(NumpyStep(spec)), rows) - reference).max())}
@@ -376,97 +372,89 @@ def check_runtimes(spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: 
 # -- the family entry point ----------------------------------------------------------------------
 
 
-def _write_artifacts(solution_dir: Path, names: list[str], spec: NetSpec, pipeline) -> dict[str, int]:
-    if not names:
-        raise TrainingError("manifest.json names no artifacts; list e.g. \"model.npz\" (numpy runtime) or "
-                            "\"model.onnx\" (onnxruntime)")
-    if (pipeline is not None) != (FEATURES in names):
-        raise TrainingError(f"\"{FEATURES}\" must be among the artifacts exactly when train.features is set")
-    sizes = {}
-    for name in names:
-        path = solution_dir / name
-        if name == FEATURES:
-            pipeline.save(path)
-        elif path.suffix == ".npz":
-            spec.save(path)
-        elif path.suffix == ".onnx":
-            export_onnx(spec, path)
-        else:
-            raise TrainingError(f"artifact {name!r}: the recurrent family writes {ARTIFACT_SUFFIXES} files only")
-        sizes[name] = path.stat().st_size
-    return sizes
+@dataclass
+class RecurrentModel:
+    """What ``train`` hands to ``write``: the shipped spec, the fitted pipeline (or None), and
+    the raw rows and PyTorch predictions the written runtimes are checked against."""
+
+    spec: NetSpec
+    pipeline: object
+    check_rows: np.ndarray
+    reference: np.ndarray
 
 
-def train_solution(solution_dir: Path, manifest: dict, train: SequenceSet, valid: SequenceSet,
-                   console: Console) -> dict:
-    """Train per ``manifest["train"]``, write ``manifest["artifacts"]``, return the run record."""
-    started = time.perf_counter()
-    solution_dir = Path(solution_dir)
-    cfg = parse_config(manifest.get("train"))
-    comp = train.competition
-    if valid.competition.key != comp.key:
-        raise TrainingError(f"train is {comp.key} but valid is {valid.competition.key}")
-    if manifest.get("competition") not in (None, comp.key):
-        raise TrainingError(f"manifest says competition {manifest.get('competition')} but the data is {comp.key}")
-    with torch_threads(cfg.threads):
-        fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
-        raw_valid = valid
-        pipeline = None
-        if cfg.features is not None:
-            pipeline = fit_features(cfg, comp, fit_set)
-            console.print(f"feature pipeline: {pipeline.n_outputs} inputs per row", highlight=False)
-            fit_set, stop_set, valid = (with_features(pipeline, d) for d in (fit_set, stop_set, valid))
-        console.print(f"[bold]{manifest.get('family', 'gru')}[/] {cfg.cell} {cfg.layers}x{cfg.hidden} on "
-                      f"{len(fit_set)} sequences ({cfg.train_sequences or len(fit_set)} per epoch), stopping on "
-                      f"{label} ({len(stop_set)} sequences), {cfg.threads} thread(s)")
-        result = fit(cfg, comp, fit_set, stop_set, console, label)
-        net = result.net
-        valid_pred = net.predict(valid.features, batch=cfg.eval_batch)
-        valid_scores = valid.score(valid_pred)
-        meta = {"competition": comp.key, "family": manifest.get("family", "gru"), "config": cfg.to_dict()}
-        spec = net.to_spec(meta)
-        shipped = quantize(spec) if cfg.quantize else spec
-        sizes = _write_artifacts(solution_dir, list(manifest.get("artifacts", [])), shipped, pipeline)
-        check_x = valid.features[: cfg.check_sequences]
-        check_rows = raw_valid.features[: cfg.check_sequences]
-        onnx_path = next((solution_dir / n for n in sizes if n.endswith(".onnx")), None)
-        scratch = solution_dir / ".export_check.onnx"
-        try:
-            if onnx_path is None:
-                onnx_path = export_onnx(shipped, scratch)
+class RecurrentFamily:
+    name = "gru"
+    config = RecurrentConfig
+
+    def train(self, cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
+        comp = train.competition
+        with torch_threads(cfg.threads):
+            fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
+            raw_valid = valid
+            pipeline = None
+            meta = {"competition": comp.key, "family": self.name, "config": to_dict(cfg)}
+            if cfg.features is not None:
+                pipeline = fit_features(cfg, comp, fit_set)
+                meta["features"] = {"input_names": list(comp.feature_columns), "steps": pipeline.steps}
+                console.print(f"feature pipeline: {pipeline.n_outputs} inputs per row", highlight=False)
+                fit_set, stop_set, valid = (with_features(pipeline, d) for d in (fit_set, stop_set, valid))
+            console.print(f"[bold]{self.name}[/] {cfg.cell} {cfg.layers}x{cfg.hidden} on {len(fit_set)} sequences "
+                          f"({cfg.train_sequences or len(fit_set)} per epoch), stopping on {label} "
+                          f"({len(stop_set)} sequences), {cfg.threads} thread(s)")
+            result = fit(cfg, comp, fit_set, stop_set, console, label)
+            net = result.net
+            torch_score = valid.score(net.predict(valid.features, batch=cfg.eval_batch))[comp.metric]
+            spec = net.to_spec(meta)
+            shipped = quantize(spec) if cfg.quantize else spec
+            check_x = valid.features[: cfg.check_sequences]
             # int8 weights are checked against the same int8 network evaluated whole-sequence
             reference = run_sequences(shipped, check_x) if cfg.quantize else net.predict(check_x)
-            checks = check_runtimes(shipped, onnx_path, check_rows, reference,
-                                    solution_dir / FEATURES if pipeline is not None else None)
+            int8_score = valid.score(run_sequences(quantize(spec), valid.features))[comp.metric]
+        record = {"config": to_dict(cfg), "stop_on": label, "stop_score": result.best_score,
+                  "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped_by": result.stopped_by,
+                  "history": result.history, "parameters": spec.n_parameters(), "torch_valid_score": torch_score,
+                  "int8": {"valid_score": int8_score, "cost": torch_score - int8_score, "shipped": cfg.quantize},
+                  "train_sequences": len(fit_set), "fit_seconds": result.seconds}
+        console.print(f"valid {comp.metric} {torch_score:.4f} (PyTorch); int8 {int8_score:.4f}", highlight=False)
+        model = RecurrentModel(shipped, pipeline, raw_valid.features[: cfg.check_sequences], reference)
+        return Trained(model, record)
+
+    def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
+        """Write the named artifacts, then check the written runtimes against PyTorch."""
+        model: RecurrentModel = trained.model
+        folder = Path(folder)
+        if serving.ARTIFACTS["numpy"] not in artifacts:
+            raise ConfigError(f"{folder / 'manifest.json'}: 'artifacts' must include \"{serving.ARTIFACTS['numpy']}\" "
+                              "(the net and its feature steps; add \"model.onnx\" for the onnxruntime backend)")
+        if (model.pipeline is not None) != (FEATURES in artifacts):
+            raise ConfigError(f"{folder / 'manifest.json'}: \"{FEATURES}\" must be among the artifacts exactly when "
+                              "train.features is set")
+        for name in artifacts:
+            path = folder / name
+            if name == FEATURES:
+                model.pipeline.save(path)
+            elif path.suffix == ".npz":
+                model.spec.save(path)
+            elif path.suffix == ".onnx":
+                export_onnx(model.spec, path)
+            else:
+                raise ConfigError(f"artifact {name!r}: the recurrent family writes {ARTIFACT_SUFFIXES} files only")
+        onnx_path = next((folder / n for n in artifacts if n.endswith(".onnx")), None)
+        scratch = folder / ".export_check.onnx"
+        try:
+            checks = check_runtimes(folder, model.spec, onnx_path or export_onnx(model.spec, scratch), model.check_rows,
+                                    model.reference)
         finally:
             scratch.unlink(missing_ok=True)
-        int8 = quantize(spec)
-        int8_score = valid.score(run_sequences(int8, valid.features))[comp.metric]
-        record = {
-            "family": manifest.get("family", "gru"),
-            "config": cfg.to_dict(),
-            "valid_score": valid_scores[comp.metric],
-            "per_output": {n: valid_scores[n] for n in comp.prediction_names},
-            "stop_on": label,
-            "stop_score": result.best_score,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped_by": result.stopped_by,
-            "history": result.history,
-            "parameters": spec.n_parameters(),
-            "export": {**checks, "checked_sequences": int(check_x.shape[0]), "tolerance": EXPORT_TOLERANCE},
-            "int8": {"valid_score": int8_score, "cost": valid_scores[comp.metric] - int8_score,
-                     "shipped": cfg.quantize},
-            "artifacts": sizes,
-            "train_sequences": len(fit_set),
-            "fit_seconds": result.seconds,
-        }
-        oracle = oracle_scores(valid)
-        if oracle is not None:
-            record["oracle"] = oracle
-            record["oracle_fraction"] = record["valid_score"] / oracle["observable"] if oracle["observable"] else None
-        record["seconds"] = time.perf_counter() - started
-        console.print(f"valid {comp.metric} {record['valid_score']:.4f}"
-                      + (f" ({record['oracle_fraction']:.1%} of the oracle's {oracle['observable']:.4f})" if oracle else "")
-                      + f"; int8 {int8_score:.4f}; {record['seconds'] / 60:.1f} min", highlight=False)
-        return record
+        trained.record["export"] = {**checks, "checked_sequences": len(model.check_rows), "tolerance": EXPORT_TOLERANCE}
+        return list(artifacts)
+
+    def load_online(self, folder: Path) -> RecurrentRuntime:
+        return serving.load_runtime(folder)
+
+    def load_offline(self, folder: Path) -> serving.OfflinePredictor:
+        return serving.load_offline(folder)
+
+
+FAMILY = RecurrentFamily()

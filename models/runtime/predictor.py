@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import pipelines
+from features import pipelines
+
 from .linear import LinearHead
 
 FORMAT = "wunderbench-model/1"

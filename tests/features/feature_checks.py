@@ -7,24 +7,14 @@ are each checked for all of them by one parametrized test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from features.autocorr import RollingAutocorrelation
 from features.base import Transform
-from features.compose import Chain, Concat, Identity, Select
-from features.cross import CrossFeatures
-from features.distribution import QuantileNormalizer, YeoJohnson
-from features.lags import Derivatives, Differences, Lags, RateOfChange
-from features.orderbook import OrderBookFeatures
-from features.regime import MeanReversionDistance, RegimeCluster, RegimeSummary, RelativeVolatility, TrendSlope
-from features.rolling import ExpandingZScore, RollingExtrema, RollingMoments
-from features.smoothing import EMA
-from features.spectral import SpectralPower
+from features.pipelines import build_step
 
 PARITY_TOLERANCE = 1e-9
 """Streaming and batch must agree to |s - b| <= 1e-9 * max(1, |b|) (float64)."""
@@ -36,12 +26,18 @@ SMALL_BOOK_NAMES = ("p0", "p1", "p2", "p3", "v0", "v1", "v2", "v3", "dp0", "dp1"
 
 @dataclass(frozen=True)
 class Case:
-    """One transform configuration: how to build it, its inputs, and the longest test sequence."""
+    """One transform configuration: its pipeline step (the JSON a manifest would hold, so every
+    check below also proves the transform is usable from a manifest), its inputs, and the longest
+    test sequence."""
 
     name: str
-    build: Callable[[], Transform]
+    step: dict
     input_names: tuple[str, ...] = NAMES
     max_steps: int = 40
+
+    def build(self) -> Transform:
+        """A new instance, built from the step through the one registry of kinds."""
+        return build_step(self.step)
 
     def fresh(self) -> Transform:
         """A new, set-up (and, if needed, fitted) instance, equal to every other fresh one."""
@@ -76,38 +72,42 @@ def fitted_state(case: Case) -> dict[str, np.ndarray]:
 
 
 CATALOGUE: tuple[Case, ...] = (
-    Case("identity", Identity),
-    Case("select", lambda: Select(["c2", "c0"])),
-    Case("lags", lambda: Lags((1, 2, 5))),
-    Case("lags_default", Lags, max_steps=130),
-    Case("differences", lambda: Differences((1, 3))),
-    Case("differences_default", Differences),
-    Case("rate_of_change", lambda: RateOfChange((1, 4))),
-    Case("derivatives", Derivatives),
-    Case("ema", lambda: EMA((1, 3, 10))),
-    Case("ema_default", EMA, max_steps=80),
-    Case("rolling_moments", lambda: RollingMoments(windows=(1, 3, 7, None), stats=("mean", "std", "zscore"))),
-    Case("rolling_moments_selected", lambda: RollingMoments(outputs=[("zscore", None), ("mean", 4), ("std", 2)])),
-    Case("rolling_moments_default", RollingMoments, max_steps=130),
-    Case("expanding_zscore", ExpandingZScore),
-    Case("mean_reversion", lambda: MeanReversionDistance(5)),
-    Case("rolling_extrema", lambda: RollingExtrema(windows=(1, 4, 9))),
-    Case("rolling_extrema_default", RollingExtrema, max_steps=130),
-    Case("autocorrelation", lambda: RollingAutocorrelation(lags=(1, 3), window=8)),
-    Case("autocorrelation_default", RollingAutocorrelation, max_steps=150),
-    Case("spectral", lambda: SpectralPower(window=8)),
-    Case("spectral_bands", lambda: SpectralPower(window=16, bands=((1, 2), (3, 8)))),
-    Case("trend_slope", lambda: TrendSlope(window=6)),
-    Case("relative_volatility", RelativeVolatility),
-    Case("regime_cluster", lambda: RegimeCluster(warmup=10, n_clusters=3, with_distances=True)),
-    Case("regime_summary", lambda: RegimeSummary(warmup=10, n_clusters=2)),
-    Case("cross_features", lambda: CrossFeatures(n_pairs=2)),
-    Case("quantile_normal", lambda: QuantileNormalizer(n_quantiles=20)),
-    Case("quantile_uniform", lambda: QuantileNormalizer(n_quantiles=20, output_distribution="uniform")),
-    Case("yeo_johnson", YeoJohnson),
-    Case("order_book", OrderBookFeatures, input_names=SMALL_BOOK_NAMES),
-    Case("concat", lambda: Concat([Differences((1,)), EMA((2,)), RollingMoments(windows=(3, None), stats=("std",))])),
-    Case("chain", lambda: Chain([Differences((1, 2)), Concat([Identity(), EMA((3,)), Lags((2,))])])),
+    Case("identity", {"kind": "identity"}),
+    Case("select", {"kind": "select", "columns": ["c2", "c0"]}),
+    Case("lags", {"kind": "lags", "lags": [1, 2, 5]}),
+    Case("lags_default", {"kind": "lags"}, max_steps=130),
+    Case("differences", {"kind": "differences", "periods": [1, 3]}),
+    Case("differences_default", {"kind": "differences"}),
+    Case("rate_of_change", {"kind": "rate_of_change", "periods": [1, 4]}),
+    Case("derivatives", {"kind": "derivatives"}),
+    Case("ema", {"kind": "ema", "spans": [1, 3, 10]}),
+    Case("ema_default", {"kind": "ema"}, max_steps=80),
+    Case("rolling_moments", {"kind": "rolling_moments", "windows": [1, 3, 7, None], "stats": ["mean", "std", "zscore"]}),
+    Case("rolling_moments_selected", {"kind": "rolling_moments", "outputs": [["zscore", None], ["mean", 4], ["std", 2]]}),
+    Case("rolling_moments_default", {"kind": "rolling_moments"}, max_steps=130),
+    Case("expanding_zscore", {"kind": "expanding_zscore"}),
+    Case("mean_reversion", {"kind": "mean_reversion_distance", "window": 5}),
+    Case("rolling_extrema", {"kind": "rolling_extrema", "windows": [1, 4, 9]}),
+    Case("rolling_extrema_default", {"kind": "rolling_extrema"}, max_steps=130),
+    Case("autocorrelation", {"kind": "rolling_autocorrelation", "lags": [1, 3], "window": 8}),
+    Case("autocorrelation_default", {"kind": "rolling_autocorrelation"}, max_steps=150),
+    Case("spectral", {"kind": "spectral_power", "window": 8}),
+    Case("spectral_bands", {"kind": "spectral_power", "window": 16, "bands": [[1, 2], [3, 8]]}),
+    Case("trend_slope", {"kind": "trend_slope", "window": 6}),
+    Case("relative_volatility", {"kind": "relative_volatility"}),
+    Case("regime_cluster", {"kind": "regime_cluster", "warmup": 10, "n_clusters": 3, "with_distances": True}),
+    Case("regime_summary", {"kind": "regime_summary", "warmup": 10, "n_clusters": 2}),
+    Case("cross_features", {"kind": "cross_features", "n_pairs": 2}),
+    Case("quantile_normal", {"kind": "quantile_normalizer", "n_quantiles": 20}),
+    Case("quantile_uniform", {"kind": "quantile_normalizer", "n_quantiles": 20, "output_distribution": "uniform"}),
+    Case("yeo_johnson", {"kind": "yeo_johnson"}),
+    Case("order_book", {"kind": "order_book"}, input_names=SMALL_BOOK_NAMES),
+    Case("log_ratio", {"kind": "log_ratio", "pairs": [["c0", "c1"], ["c2", "c0"]]}),
+    Case("product", {"kind": "product", "pairs": [["c0", "c1"], ["c1", "c2"]]}),
+    Case("concat", {"kind": "concat", "steps": [{"kind": "differences", "periods": [1]}, {"kind": "ema", "spans": [2]},
+                                                {"kind": "rolling_moments", "windows": [3, None], "stats": ["std"]}]}),
+    Case("chain", {"kind": "chain", "steps": [{"kind": "differences", "periods": [1, 2]}, {"kind": "concat", "steps": [
+        {"kind": "identity"}, {"kind": "ema", "spans": [3]}, {"kind": "lags", "lags": [2]}]}]}),
 )
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import competitions
-from features.pipelines import next_state_pipeline
+from features.pipelines import preset_pipeline
 
 FAST = settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -49,12 +49,12 @@ def test_pipeline_resets_when_the_sequence_id_changes() -> None:
     comp = competitions.A
     rng = np.random.default_rng(11)
     train = rng.normal(size=(10, 120, comp.n_features)).cumsum(axis=1)
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(train)
+    pipeline = preset_pipeline("next_state", comp.feature_columns).fit(train)
     first, second = rng.normal(size=(2, 60, comp.n_features)).cumsum(axis=1)
     automatic = [pipeline.update(row, sequence_id=7.0).copy() for row in first]
     automatic = [pipeline.update(row, sequence_id=8.0).copy() for row in second]
     np.testing.assert_array_equal(np.array(automatic), stream(pipeline, second))
-    fresh = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps)
+    fresh = preset_pipeline("next_state", comp.feature_columns)
     fresh.load_fitted_state(pipeline.fitted_state())
     np.testing.assert_array_equal(np.array(automatic), stream(fresh, second))
 
@@ -62,7 +62,7 @@ def test_pipeline_resets_when_the_sequence_id_changes() -> None:
 def test_pipeline_rebinds_if_a_member_was_streamed_on_its_own() -> None:
     comp = competitions.A
     rng = np.random.default_rng(12)
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(
+    pipeline = preset_pipeline("next_state", comp.feature_columns).fit(
         rng.normal(size=(10, 120, comp.n_features)).cumsum(axis=1)
     )
     sequence = rng.normal(size=(40, comp.n_features)).cumsum(axis=0)

@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from feature_checks import CATALOGUE
+
 from harness import competitions
 from features.base import as_sequences
 from features.compose import Concat, Select
 from features.lags import Differences, Lags
 from features.pipeline import Pipeline
-from features.pipelines import lob_pipeline, next_state_pipeline
+from features.base import TRANSFORMS, Transform
+from features.pipelines import A_WARMUP, preset_pipeline
 from features.regime import RegimeCluster
 from features.rolling import RollingMoments
 
@@ -25,9 +28,26 @@ FEATURES_DIR = Path(__file__).resolve().parents[2] / "features"
 ALLOWED_IMPORTS = {"numpy", "scipy", "sklearn", "__future__"}
 
 
+def test_every_transform_registers_its_kind_and_is_in_the_catalogue() -> None:
+    """One registry: every transform class of the library that declares a kind is buildable by
+    that kind from a manifest, and the catalogue (parity, causality, reset) covers each kind."""
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls] + [c for sub in cls.__subclasses__() for c in subclasses(sub)]
+
+    declared = {cls.kind: cls for cls in subclasses(Transform)[1:] if "kind" in vars(cls)}
+    assert declared == TRANSFORMS
+    assert {"log_ratio", "product", "yeo_johnson", "regime_summary", "cross_features"} <= set(TRANSFORMS)
+    assert {case.step["kind"] for case in CATALOGUE} == set(TRANSFORMS)
+
+
+def test_presets_fix_a_s_warmup_to_the_competition_s() -> None:
+    assert A_WARMUP == competitions.A.warmup_steps
+
+
 def test_next_state_pipeline_has_about_ten_features_per_input() -> None:
     comp = competitions.A
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps)
+    pipeline = preset_pipeline("next_state", comp.feature_columns)
     assert 9 * comp.n_features <= pipeline.n_outputs <= 11 * comp.n_features
     assert pipeline.output_names[: comp.n_features] == comp.feature_columns
     assert len(set(pipeline.output_names)) == pipeline.n_outputs
@@ -35,8 +55,8 @@ def test_next_state_pipeline_has_about_ten_features_per_input() -> None:
 
 def test_output_names_are_stable_and_documented_by_their_parts() -> None:
     comp = competitions.A
-    first = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).output_names
-    second = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).output_names
+    first = preset_pipeline("next_state", comp.feature_columns).output_names
+    second = preset_pipeline("next_state", comp.feature_columns).output_names
     assert first == second
     column = comp.feature_columns[3]
     for expected in (f"{column}__diff5", f"{column}__ema20", f"{column}__std_50", f"{column}__zscore_50",
@@ -46,7 +66,7 @@ def test_output_names_are_stable_and_documented_by_their_parts() -> None:
 
 def test_lob_pipeline_reads_its_layout_from_the_names() -> None:
     comp = competitions.B
-    pipeline = lob_pipeline(comp.feature_columns)
+    pipeline = preset_pipeline("lob", comp.feature_columns)
     names = pipeline.output_names
     levels = sum(name.startswith("p") for name in comp.feature_columns) // 2
     assert names[: comp.n_features] == comp.feature_columns
@@ -54,7 +74,7 @@ def test_lob_pipeline_reads_its_layout_from_the_names() -> None:
     assert spreads == [f"ob_spread{level}" for level in range(levels)]
     assert "ob_trade_imbalance__ema5" in names and "v0__yeojohnson" in names
     with pytest.raises(ValueError, match="order book"):
-        lob_pipeline(competitions.A.feature_columns)
+        preset_pipeline("lob", competitions.A.feature_columns)
 
 
 def test_bad_inputs_fail_with_clear_messages() -> None:
@@ -109,7 +129,7 @@ def test_runtime_code_imports_only_numpy_scipy_sklearn_and_the_standard_library(
 def test_package_works_when_copied_next_to_a_solution(tmp_path) -> None:
     comp = competitions.A
     rng = np.random.default_rng(0)
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps)
+    pipeline = preset_pipeline("next_state", comp.feature_columns)
     pipeline.fit(rng.normal(size=(10, 120, comp.n_features)).cumsum(axis=1))
     pipeline.save(tmp_path / "features_a.npz")
     shutil.copytree(FEATURES_DIR, tmp_path / "features", ignore=shutil.ignore_patterns("__pycache__"))
@@ -124,11 +144,11 @@ def test_package_works_when_copied_next_to_a_solution(tmp_path) -> None:
         import numpy as np
 
         import features
-        from features.pipelines import load_pipeline
+        from features.pipelines import preset_pipeline
 
         assert os.path.dirname(os.path.abspath(features.__file__)) == os.path.abspath("features"), features.__file__
 
-        pipeline = load_pipeline("features_a.npz")
+        pipeline = preset_pipeline("next_state", [str(i) for i in range(32)]).load_state("features_a.npz")
         pipeline.reset()
         got = pipeline.update(np.load("row.npy"))
         assert np.array_equal(got, np.load("expected.npy")), "vendored copy disagrees"
@@ -143,7 +163,7 @@ def test_package_works_when_copied_next_to_a_solution(tmp_path) -> None:
 def test_batch_can_store_float32_without_computing_in_float32() -> None:
     comp = competitions.A
     data = np.random.default_rng(6).normal(size=(10, 130, comp.n_features)).cumsum(axis=1)
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(data)
+    pipeline = preset_pipeline("next_state", comp.feature_columns).fit(data)
     full = pipeline.transform(data)
     stored = pipeline.transform(data, out=np.empty(full.shape, dtype=np.float32))
     # Exact by construction: both calls chunk the same way and compute in float64; only the store rounds.

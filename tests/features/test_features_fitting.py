@@ -10,7 +10,7 @@ from feature_checks import CATALOGUE, book_rows, stream
 
 from harness import competitions
 from features.pipeline import Pipeline
-from features.pipelines import build_pipeline, load_pipeline, lob_pipeline, next_state_pipeline
+from features.pipelines import load, preset_pipeline, resolve
 from features.splits import rows_to_sequences, split_sequence_ids, take_sequences
 
 
@@ -29,9 +29,9 @@ def _b_sequences(count: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize(
     "build, data",
     [
-        (lambda: next_state_pipeline(competitions.A.feature_columns, warmup=competitions.A.warmup_steps),
+        (lambda: preset_pipeline("next_state", competitions.A.feature_columns),
          _a_sequences),
-        (lambda: lob_pipeline(competitions.B.feature_columns), _b_sequences),
+        (lambda: preset_pipeline("lob", competitions.B.feature_columns), _b_sequences),
     ],
     ids=["next_state", "lob"],
 )
@@ -39,7 +39,7 @@ def test_saved_pipeline_loads_to_identical_outputs(tmp_path, build, data) -> Non
     pipeline = build().fit(data(10, 0))
     path = pipeline.save(tmp_path / "features.npz")
     probe = data(2, 1)
-    loaded = load_pipeline(path)
+    loaded = load(path, pipeline.input_names, pipeline.steps)
     assert loaded.output_names == pipeline.output_names
     np.testing.assert_array_equal(loaded.transform(probe), pipeline.transform(probe))
     np.testing.assert_array_equal(stream(loaded, probe[0]), stream(pipeline, probe[0]))
@@ -50,11 +50,25 @@ def test_saved_pipeline_loads_to_identical_outputs(tmp_path, build, data) -> Non
 
 def test_saved_file_holds_no_pickles(tmp_path) -> None:
     comp = competitions.A
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(_a_sequences(10, 0))
+    pipeline = preset_pipeline("next_state", comp.feature_columns).fit(_a_sequences(10, 0))
     path = pipeline.save(tmp_path / "features.npz")
     with zipfile.ZipFile(path) as archive, np.load(path, allow_pickle=False) as arrays:
         assert all(name.endswith(".npy") for name in archive.namelist())
         assert all(arrays[name].dtype != object for name in arrays.files)
+
+
+def test_a_file_saved_from_other_steps_is_refused(tmp_path) -> None:
+    """pipeline.npz keeps only a hash of its steps: state saved from other steps (even with the
+    same output names) must not load silently."""
+    names = competitions.A.feature_columns
+    steps = resolve(names, "next_state")
+    pipeline = preset_pipeline("next_state", names).fit(_a_sequences(10, 0))
+    path = pipeline.save(tmp_path / "features.npz")
+    other = [dict(step) for step in steps]
+    other[-1] = {**other[-1], "seed": 1}  # a different k-means seed: same outputs, other fitted state
+    with pytest.raises(ValueError, match="other pipeline steps"):
+        load(path, names, other)
+    assert load(path, names, steps).output_names == pipeline.output_names
 
 
 def test_every_fitted_transform_round_trips_its_state() -> None:
@@ -71,20 +85,20 @@ def test_every_fitted_transform_round_trips_its_state() -> None:
 
 def test_loading_mismatched_state_fails_clearly(tmp_path) -> None:
     comp = competitions.A
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(_a_sequences(10, 0))
+    pipeline = preset_pipeline("next_state", comp.feature_columns).fit(_a_sequences(10, 0))
     path = pipeline.save(tmp_path / "a.npz")
-    other = lob_pipeline(competitions.B.feature_columns)
+    other = preset_pipeline("lob", competitions.B.feature_columns)
     with pytest.raises(ValueError, match="inputs"):
         other.load_state(path)
     state = pipeline.fitted_state()
     broken = {key: (value[:-1] if key.endswith("inverse_volatility") else value) for key, value in state.items()}
     with pytest.raises(ValueError, match="shape"):
-        next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).load_fitted_state(broken)
+        preset_pipeline("next_state", comp.feature_columns).load_fitted_state(broken)
 
 
 def test_unfitted_pipeline_refuses_to_run() -> None:
     comp = competitions.A
-    pipeline = next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps)
+    pipeline = preset_pipeline("next_state", comp.feature_columns)
     with pytest.raises(RuntimeError, match="fit"):
         pipeline.transform(_a_sequences(1, 0))
     with pytest.raises(RuntimeError, match="fit"):
@@ -96,7 +110,6 @@ def test_fitting_sees_only_training_sequences(builder: str) -> None:
     """Split by seq_ix; changing every validation sequence leaves the fitted state unchanged."""
     comp = competitions.A if builder == "next_state" else competitions.B
     make = _a_sequences if builder == "next_state" else _b_sequences
-    options = {"warmup": comp.warmup_steps} if builder == "next_state" else {}
     sequences = make(14, 0)
     seq_ix = np.repeat(np.arange(100, 114), sequences.shape[1])
     step = np.tile(np.arange(sequences.shape[1]), 14)
@@ -106,16 +119,16 @@ def test_fitting_sees_only_training_sequences(builder: str) -> None:
     train_ids, valid_ids = split_sequence_ids(ids, valid_fraction=0.25, seed=3)
     assert not set(train_ids) & set(valid_ids) and len(train_ids) + len(valid_ids) == len(ids)
 
-    fitted = build_pipeline(builder, comp.feature_columns, **options).fit(take_sequences(ids, grouped, train_ids))
+    fitted = preset_pipeline(builder, comp.feature_columns).fit(take_sequences(ids, grouped, train_ids))
     tampered = grouped.copy()
     valid_rows = np.isin(ids, valid_ids)
     tampered[valid_rows] = make(int(valid_rows.sum()), 99) * 10.0
-    refitted = build_pipeline(builder, comp.feature_columns, **options).fit(take_sequences(ids, tampered, train_ids))
+    refitted = preset_pipeline(builder, comp.feature_columns).fit(take_sequences(ids, tampered, train_ids))
     before, after = fitted.fitted_state(), refitted.fitted_state()
     assert before.keys() == after.keys()
     for key in before:
         np.testing.assert_array_equal(before[key], after[key])
-    with_valid = build_pipeline(builder, comp.feature_columns, **options).fit(grouped)
+    with_valid = preset_pipeline(builder, comp.feature_columns).fit(grouped)
     assert any(not np.array_equal(before[key], with_valid.fitted_state()[key]) for key in before), (
         "fitting on all sequences should differ, or this test proves nothing"
     )
@@ -138,7 +151,5 @@ def test_hand_assembled_pipeline_round_trips_with_load_state(tmp_path) -> None:
     data = np.random.default_rng(5).normal(size=(6, 30, 3)).cumsum(axis=1)
     pipeline = Pipeline("custom", names, [Lags((1,)), CrossFeatures(n_pairs=2)]).fit(data)
     path = pipeline.save(tmp_path / "custom.npz")
-    with pytest.raises(ValueError, match="hand-assembled"):
-        load_pipeline(path)
     again = Pipeline("custom", names, [Lags((1,)), CrossFeatures(n_pairs=2)]).load_state(path)
     np.testing.assert_array_equal(again.transform(data), pipeline.transform(data))

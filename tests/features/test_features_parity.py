@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import competitions
-from features.pipelines import lob_pipeline, next_state_pipeline
+from features.pipelines import preset_pipeline
 
 GROUPING_TOLERANCE = 1e-12
 """Batch results for one sequence may differ by grouping only in rounding: |a - b| <= 1e-12 * max(1, |b|)."""
@@ -50,7 +50,7 @@ def fitted_a():
     comp = competitions.A
     rng = np.random.default_rng(3)
     train = rng.normal(size=(12, 150, comp.n_features)).cumsum(axis=1)
-    return next_state_pipeline(comp.feature_columns, warmup=comp.warmup_steps).fit(train)
+    return preset_pipeline("next_state", comp.feature_columns).fit(train)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def fitted_b():
     levels = sum(name.startswith("p") for name in comp.feature_columns) // 2
     trades = sum(name.startswith("dp") for name in comp.feature_columns)
     train = book_rows(rng, 8 * 150, levels, trades).reshape(8, 150, -1)
-    return lob_pipeline(comp.feature_columns).fit(train)
+    return preset_pipeline("lob", comp.feature_columns).fit(train)
 
 
 @settings(

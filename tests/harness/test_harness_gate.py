@@ -183,7 +183,7 @@ def test_packaged_zip_is_byte_identical_and_runs_from_a_clean_folder(tmp_path, c
 
 
 def test_packager_vendors_project_modules(tmp_path, candidate):
-    folder = candidate("from features import competitions_free_helper  # noqa\n" + ECHO,
+    folder = candidate("from features.pairs import LogRatio  # noqa\n" + ECHO,
                        **{"manifest.json": '{"competition": "A", "artifacts": []}'})
     names = zipfile.ZipFile(build_zip(folder, tmp_path / "v.zip")).namelist()
     assert "features/__init__.py" in names

@@ -6,13 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.artifacts import files_for
 from models.cli import main
+from models.config import ConfigError, from_dict
+from models.family import Family
 from models.record import file_sha256
-from models.registry import FAMILIES, trainer
+from models.registry import FAMILIES, family, train_solution
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADS = {"ridge_var": "linear", "ridge_poly": "linear", "baseline": "linear", "lightgbm": "trees"}
+LINEAR = ["model.json", "pipeline.npz", "weights.npz"]
+
+
+def files_for(head: str) -> list[str]:
+    return LINEAR + ["trees.txt"] if head == "trees" else LINEAR
 
 
 def _manifest(folder: Path, family: str, train: dict, competition: str = "A") -> Path:
@@ -46,7 +52,7 @@ def test_baseline_family_scores_the_mean_so_far(tmp_path, a_random, quiet):
 
     folder = _manifest(tmp_path / "base", "baseline", {"rule": "mean_so_far"})
     data = load_sequences(a_random)
-    record = trainer("baseline")(folder, json.loads((folder / "manifest.json").read_text()), data, data, quiet)
+    record = train_solution(folder, data, data, quiet).record
     x = data.features.astype(np.float64)
     expected = data.score(np.cumsum(x, axis=1) / np.arange(1, 1001)[None, :, None])
     assert abs(record["valid_score"] - expected["mean_r2"]) < 1e-12
@@ -56,12 +62,46 @@ def test_unknown_setting_is_a_clear_error(tmp_path, a_random, capsys):
     folder = _manifest(tmp_path / "bad", "ridge_var", {"lagz": 3})
     code = main(["train", str(folder), "--train", str(a_random), "--valid", str(a_random), "--sequences", "2",
                  "--runs", str(tmp_path / "runs")])
-    assert code == 2 and "unknown ridge_var setting(s) ['lagz']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown key(s) ['lagz']" in err and "'lags'" in err and "Traceback" not in err
+
+
+def test_a_bug_in_training_keeps_its_traceback(tmp_path, a_random, monkeypatch):
+    """Only ConfigError is the user's mistake; any other error is a bug and must not be swallowed."""
+    folder = _manifest(tmp_path / "sol", "ridge_var", {"lags": 2, "folds": 2})
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a configuration mistake")
+
+    monkeypatch.setattr(family("ridge_var"), "train", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["train", str(folder), "--train", str(a_random), "--valid", str(a_random), "--sequences", "2",
+              "--runs", str(tmp_path / "runs")])
+
+
+def test_nested_and_checked_settings_are_config_errors():
+    lightgbm = family("lightgbm").config
+    with pytest.raises(ConfigError, match=r"train.base: unknown key\(s\) \['alpah'\]; valid keys are .*'alpha'"):
+        from_dict(lightgbm, {"base": {"alpah": 1e-3}})
+    with pytest.raises(ConfigError, match="train.weight"):
+        from_dict(lightgbm, {"weight": "squared"})
+    with pytest.raises(ConfigError, match="unknown feature preset 'b_bok'"):
+        from_dict(lightgbm, {"features": {"preset": "b_bok"}}).features.steps(("p0",))
+    assert from_dict(lightgbm, {"base": {"alpha": 0.5}}).base.alpha == 0.5
+
+
+def test_every_family_follows_the_protocol_with_a_dataclass_config():
+    from dataclasses import is_dataclass
+
+    for name in FAMILIES:
+        fam = family(name)
+        assert isinstance(fam, Family) and fam.name == name and is_dataclass(fam.config), name
+        assert from_dict(fam.config, {}) == fam.config(), name  # defaults alone make a valid config
 
 
 def test_unknown_family_names_the_known_ones():
-    with pytest.raises(KeyError, match="known families"):
-        trainer("forest")
+    with pytest.raises(ConfigError, match="known families"):
+        family("forest")
 
 
 def test_repository_solutions_name_a_family_and_its_files():

@@ -5,8 +5,8 @@ import pytest
 
 from harness import competitions as C
 from models.cv import group_folds, summarize
-from models.data import SequenceSet, load_sequences
-from models.runtime import pipelines
+from models.data import load_sequences
+from features import pipelines
 from models.training import sample_rows
 
 
@@ -54,4 +54,6 @@ def test_sampled_rows_are_the_scored_targets(a_random):
     pipeline = pipelines.build(C.A.feature_columns, [{"kind": "identity"}])
     rows = sample_rows(pipeline, data, stride=1, seed=0)
     np.testing.assert_array_equal(rows.y, data.scored_targets())
-    assert isinstance(data, SequenceSet)
+    x = data.features[:, data.scored].reshape(-1, data.features.shape[-1])
+    np.testing.assert_array_equal(rows.x, x.astype(np.float32))  # identity outputs, sequence-major
+    assert (rows.step == np.tile(np.flatnonzero(data.scored), len(data))).all()

@@ -7,7 +7,7 @@ import numpy as np
 from harness import competitions as C, metrics
 from models.data import SequenceSet
 from models.guard import fit_guard
-from models.registry import trainer
+from models.registry import train_solution
 from models.runtime.predictor import load
 
 
@@ -44,7 +44,7 @@ def test_training_guards_the_planted_noise_features_only(tmp_path, quiet):
                 "train": {"lags": 2, "folds": 2, "alphas": [1e-3], "guard_threshold": 0.05},
                 "artifacts": ["model.json", "pipeline.npz", "weights.npz"]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    record = trainer("ridge_var")(folder, manifest, _planted_set(6, 1), _planted_set(2, 2), quiet)
+    record = train_solution(folder, _planted_set(6, 1), _planted_set(2, 2), quiet).record
     guard = load(folder).guard
     assert 0 not in set(guard.index) and len(guard.index) == C.A.n_features - 1
     assert set(record["guard"]) == {str(i) for i in range(1, C.A.n_features)}

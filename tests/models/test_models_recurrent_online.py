@@ -13,11 +13,12 @@ from harness.package import build_zip
 from harness.randomdata import write_random_file
 from harness.simulate import SimulateOptions, simulate
 from models.data import load_sequences
-from models.recurrent.config import parse_config
+from models.config import from_dict
+from models.recurrent.config import RecurrentConfig
 from models.recurrent.export import export_onnx
 from models.recurrent.serving import ARTIFACTS, FEATURES, load_offline
 from models.recurrent.train import build_net, with_features
-from models.runtime import pipelines
+from features import pipelines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,19 +30,22 @@ def _solution(tmp_path: Path, comp, backend: str, steps: list | None) -> tuple[P
     seqs = raw = load_sequences(data)
     folder = tmp_path / "sol"
     folder.mkdir()
-    artifacts = [ARTIFACTS[backend]]
+    artifacts = sorted({ARTIFACTS["numpy"], ARTIFACTS[backend]})  # model.npz holds the net and the feature steps
+    meta = {}
     if steps:
         pipeline = pipelines.build(comp.feature_columns, steps)
         pipeline.save(folder / FEATURES)
         seqs = with_features(pipeline, raw)
         artifacts.append(FEATURES)
+        meta["features"] = {"input_names": list(comp.feature_columns), "steps": steps}
     torch.manual_seed(0)
-    net = build_net(parse_config({"hidden": 16, "layers": 2, "seqnorm": {"enabled": True}}), comp, seqs)
+    net = build_net(from_dict(RecurrentConfig, {"hidden": 16, "layers": 2, "seqnorm": {"enabled": True}}), comp, seqs)
     source = (ROOT / "solutions" / f"{comp.key.lower()}_gru" / "solution.py").read_text()
     (folder / "solution.py").write_text(source.replace('BACKEND = "numpy"', f'BACKEND = "{backend}"'))
-    spec = net.to_spec()
-    artifact = ARTIFACTS[backend]
-    spec.save(folder / artifact) if artifact.endswith(".npz") else export_onnx(spec, folder / artifact)
+    spec = net.to_spec(meta)
+    spec.save(folder / ARTIFACTS["numpy"])
+    if backend == "onnx":
+        export_onnx(spec, folder / ARTIFACTS["onnx"])
     (folder / "manifest.json").write_text(json.dumps({"competition": comp.key, "artifacts": artifacts}))
     offline = seqs.score(net.predict(seqs.features))
     return build_zip(folder, tmp_path / "sol.zip"), data, offline

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from harness import competitions as C
-from models.artifacts import ManifestError, check_manifest, save_npz
-from models.runtime import pipelines
+from features import pipelines
+from features.storage import save_npz
+from models.artifacts import PipelineFamily, PipelineModel
+from models.config import ConfigError
+from models.family import Trained
 from models.runtime.linear import LinearHead, all_pairs
 from models.runtime.predictor import Guard, Predictor
 
@@ -56,17 +59,22 @@ def test_predictor_stream_equals_batch_and_resets_between_sequences():
 
 
 def test_manifest_must_list_what_the_family_writes(tmp_path):
-    with pytest.raises(ManifestError, match="trees.txt"):
-        check_manifest({"artifacts": ["model.json", "pipeline.npz", "weights.npz"]}, "trees", tmp_path)
+    pipeline = pipelines.build(C.A.feature_columns, [{"kind": "identity"}])
+    model = PipelineModel(C.A, "lightgbm", pipeline, {"kind": "trees", "base": False}, {}, "tree text")
+    with pytest.raises(ConfigError, match="trees.txt"):
+        PipelineFamily().write(Trained(model, {}), tmp_path, ["model.json", "pipeline.npz", "weights.npz"])
+    assert not (tmp_path / "model.json").exists()  # refused before anything is written
 
 
 def test_weights_file_is_byte_reproducible(tmp_path):
-    arrays = {"b": np.arange(5.0), "a": np.eye(3)}
+    arrays = {"b": np.arange(5.0), "a": np.eye(3), "spec": np.array("{}"), "t": np.eye(3).T}
     first = save_npz(tmp_path / "one.npz", arrays).read_bytes()
     second = save_npz(tmp_path / "two.npz", dict(reversed(arrays.items()))).read_bytes()
     assert first == second
     with np.load(tmp_path / "one.npz", allow_pickle=False) as loaded:
-        np.testing.assert_array_equal(loaded["a"], np.eye(3))
+        for key, value in arrays.items():  # values and shapes (a 0-d string stays 0-d) come back
+            assert loaded[key].shape == value.shape, key
+            np.testing.assert_array_equal(loaded[key], value)
 
 
 def test_log_ratio_stream_equals_batch_and_names_its_columns():

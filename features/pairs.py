@@ -1,5 +1,5 @@
-"""Transforms this project's models add to the feature library (same protocol: batch and
-streaming forms doing the same arithmetic, so they agree bit for bit).
+"""Transforms of named column pairs (batch and streaming forms do the same arithmetic, so they
+agree bit for bit).
 
 ``LogRatio``: log(a / b) of named column pairs, e.g. bid against ask size or buy against sell
 volume. Order-book ratios such as (a - b) / (a + b) saturate; their logarithm stays additive,
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from features.base import Transform
+from .base import Transform
 
 
 class _ColumnPairs(Transform):
