@@ -12,7 +12,7 @@ from rich.table import Table
 from harness import competitions
 from harness.cli import UserError
 from harness.data import DataError
-from harness.gate import CHECKS, GateOptions, GateReport, gate
+from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
 from harness.package import PackageError, build_zip, read_manifest
 from harness.simulate_cli import candidate_competition, default_data
 
@@ -54,7 +54,8 @@ def _gate(candidate: Path, args: argparse.Namespace, data: Path, console: Consol
     min_score, reason = args.min_score, ""
     if min_score is None and manifest_gate.get("min_score") is not None:
         min_score, reason = float(manifest_gate["min_score"]), f"manifest: {manifest_gate.get('why', 'no reason given')}"
-    options = GateOptions(data=data, sequences=args.sequences, archive_cap_mb=args.archive_cap_mb,
+    options = GateOptions(data=data, sequences=args.sequences, check_sequences=args.check_sequences,
+                          score_seconds=args.score_seconds, archive_cap_mb=args.archive_cap_mb,
                           memory_margin_gb=args.memory_margin_gb, memory_gb=args.memory_gb, minutes=args.minutes,
                           safety=args.safety, test_sequences=args.test_sequences, min_score=min_score,
                           min_score_reason=reason, only=only)
@@ -118,7 +119,12 @@ def run_gate_all(args: argparse.Namespace) -> int:
 def _add_gate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="sample data (default: the generated valid set of the competition)")
     parser.add_argument("--competition", help="A or B, when the candidate has no manifest")
-    parser.add_argument("--sequences", type=int, default=8, help="sequences replayed by the run-time checks (default 8)")
+    parser.add_argument("--sequences", type=int, help="sequences in the score sample (default: as many as fit in "
+                        "--score-seconds of replay)")
+    parser.add_argument("--score-seconds", type=float, default=SCORE_SECONDS,
+                        help=f"replay time for the score sample (default {SCORE_SECONDS:g})")
+    parser.add_argument("--check-sequences", type=int, default=CHECK_SEQUENCES,
+                        help=f"sequences replayed by the determinism, causality and state checks (default {CHECK_SEQUENCES})")
     parser.add_argument("--json", help="also write the checks as JSON here")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CHECKS)}")
     parser.add_argument("--archive-cap-mb", type=float, help="archive size cap (default 20, unofficial)")
