@@ -236,8 +236,9 @@ def check_determinism_and_causality(comp: Competition, first: RunOutcome, altere
         step = lookahead.first_difference(a_map[s], b_map[s], comp)
         if step is not None:
             return (CheckResult("deterministic", "FAIL", f"two fresh runs differ, first at seq_ix {s}, step {step}, on "
-                                "rows that were the same in both (unseeded randomness, or something read beside the "
-                                "data: the second run replays a copy in a fresh folder)"),
+                                "rows that were the same in both (unseeded randomness, state carried over from the "
+                                "sequence before, or something read beside the data: the second run replays a copy "
+                                "in a fresh folder)"),
                     CheckResult("causality", "SKIP", "predictions are not reproducible, so look-ahead cannot be judged"))
     deterministic = CheckResult("deterministic", "PASS", f"two fresh processes gave bit-identical predictions "
                                 f"on the {len(whole)} sequence(s) replayed whole")

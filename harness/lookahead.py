@@ -6,8 +6,10 @@ sequence, every prediction at steps up to t must be bit for bit what it was on t
 (same code, same inputs, a deterministic candidate: bit-identity holds by construction). This
 does not depend on how a candidate reaches the future: through the replay's memory, the data
 file (the copy is a new file in a fresh folder, so every path, descriptor or job field leads to
-the altered rows) or a sidecar beside it (the copy has none). One sequence in four is left
-whole: a difference there is non-determinism, not look-ahead, and tells the two apart.
+the altered rows) or a sidecar beside it (the copy has none). Every other sequence is left
+whole, so that each cut sequence follows a whole one: a difference in a whole sequence is
+non-determinism or state carried over from the cut sequence before it, never look-ahead, and a
+difference before a cut cannot come from a previous sequence's altered rows.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import pyarrow.parquet as pq
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource
 
-WHOLE_EVERY = 4
-"""Sequences 0, 4, 8, ... of the sample are kept whole (the determinism witnesses)."""
+WHOLE_EVERY = 2
+"""Sequences 0, 2, 4, ... of the sample are kept whole (the determinism witnesses)."""
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,12 @@ def test_a_fixed_bar_replaces_the_baseline_and_is_judged_by_its_interval(candida
     assert low["score"].status == "PASS" and "threshold (a reference floor) -50.0000" in low["score"].reason
     high, _ = statuses(folder, a_file, min_score=0.9, only=("score",))
     assert high["score"].status == "FAIL"
+
+
+def test_state_carried_across_sequences_is_not_called_look_ahead(candidate, a_file):
+    """Each cut sequence follows a whole one, so a leak from a cut sequence's altered rows shows in
+    the whole sequence after it (determinism), never before a cut (causality)."""
+    src = HEALTHY.replace("if dp.seq_ix != self.seq_ix:", "if self.total is None:")
+    checks, _ = statuses(candidate(src), a_file, only=("deterministic", "causality"))
+    assert checks["deterministic"].status == "FAIL" and "carried over" in checks["deterministic"].reason
+    assert checks["causality"].status == "SKIP"
