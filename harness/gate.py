@@ -340,9 +340,10 @@ class _Gate:
             self.add(self.check_state_reset(first))
         if not any(self.wanted(n) for n in ("threads", "time", "memory", "score")):
             return
-        scored = self.score_run(first)
+        n = self.score_sample_size(first)
+        scored = first if n <= len(first.seq_ids) else self.sandbox(sequences=n)
         if not scored.ok:
-            self.add(self.check_runs_clean(scored, len(scored.seq_ids) + 1))
+            self.add(self.check_runs_clean(scored, n))
             self.skip_rest("the score sample did not run clean")
             return
         self.add(check_threads(self.outcomes))
@@ -407,10 +408,6 @@ class _Gate:
         if steady <= 0:
             return total
         return max(len(first.seq_ids), min(total, int(self.opts.score_seconds / steady)))
-
-    def score_run(self, first: RunOutcome) -> RunOutcome:
-        n = self.score_sample_size(first)
-        return first if n <= len(first.seq_ids) else self.sandbox(sequences=n)
 
     def check_time(self, scored: RunOutcome) -> CheckResult:
         opts, comp = self.opts, self.comp
