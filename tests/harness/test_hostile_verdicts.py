@@ -186,23 +186,14 @@ class PredictionModel:
         return np.random.default_rng(int(dp.seq_ix) * 1000 + int(dp.step_in_seq)).standard_normal(2)
 """
 
-HEALTHY_A = """
-import numpy as np
-
+ECHO_A = """
 class PredictionModel:
-    def __init__(self):
-        self.seq_ix, self.total, self.count = None, None, 0
-
     def predict(self, dp):
-        if dp.seq_ix != self.seq_ix:
-            self.seq_ix, self.total, self.count = dp.seq_ix, np.zeros_like(dp.state), 0
-        self.total += dp.state
-        self.count += 1
-        return 0.5 * self.total / self.count if dp.need_prediction else None
+        return dp.state.copy() if dp.need_prediction else None
 """
 
-WPC_ON_A = "from utils import DataPoint, weighted_pearson_correlation  # noqa: F401 - B's utils only\n" + HEALTHY_A
-R2_ON_A = "from utils import DataPoint, r2_score  # noqa: F401 - A's utils imports it\n" + HEALTHY_A
+WPC_ON_A = "from utils import DataPoint, weighted_pearson_correlation  # noqa: F401 - B's utils only\n" + ECHO_A
+R2_ON_A = "from utils import DataPoint, r2_score  # noqa: F401 - A's utils imports it\n" + ECHO_A
 R2_ON_B = "from utils import r2_score  # noqa: F401 - only A's utils has it\n" + LUCKY_NOISE_B
 
 
