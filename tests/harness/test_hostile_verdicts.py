@@ -280,3 +280,17 @@ def test_hostile_candidate_gets_its_verdict(case, candidate, a_file, b_file, a_o
     alternatives = [case.expected] + ([ROUTE_CLOSED] if case.name in FILE_ROUTES else [])
     assert any(all(name in got and got[name][0] == status and words in got[name][1]
                    for name, (status, words) in expected.items()) for expected in alternatives), (case.name, got)
+
+
+def test_the_oracle_itself_is_possible_and_the_targets_are_not(a_oracle_file):
+    """The bound is judged by a paired interval: reaching it is not flagged, passing it is."""
+    from harness import competitions as C
+    from harness.data import ParquetSource, targets_of
+    from harness.market.base import load_sidecar
+    from harness.simulate import impossible_score
+
+    y = targets_of(C.A, ParquetSource(a_oracle_file).blocks())
+    hidden = load_sidecar(a_oracle_file).hidden
+    assert impossible_score(C.A, y, hidden, hidden, bootstrap=300) is None
+    status, reason = impossible_score(C.A, y, y, hidden, bootstrap=300)
+    assert status == "FAIL" and "above the best possible score" in reason
