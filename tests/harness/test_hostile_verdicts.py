@@ -147,6 +147,12 @@ def find_data():
         return json.load(fh)["data_path"]
 """
 
+HARDCODED_PATH = _FILE_LOOKUP + """
+
+def find_data():
+    return DATA_PATH  # the project's data file, known to its author
+"""
+
 SIDECAR = """
 import json
 import os
@@ -230,6 +236,10 @@ CASES = [
          "causality: the open descriptor is the cut copy's", False),
     Case("proc_cmdline_to_job", PROC_CMDLINE, "a", "gate", ("causality", "score"), {"causality": LOOK_AHEAD},
          "causality: the command line leads to the job, which names the cut copy", False),
+    Case("original_file_by_fixed_path", HARDCODED_PATH, "a", "gate", ("causality",),
+         {"causality": ("FAIL", "do not come from the rows predict receives")},
+         "causality: after each cut the predictions stay those of the original rows, not of the rows replayed",
+         False),
     Case("oracle_sidecar_hidden", SIDECAR, "a_oracle", "gate", ("deterministic", "causality", "score"),
          {"deterministic": ("FAIL", "beside the data")},
          "the second replay's copy has no sidecar: its predictions change on rows that did not", False),
@@ -253,7 +263,8 @@ CASES = [
 ]
 
 
-FILE_ROUTES = {"job_file_data_path", "proc_fd_data_file", "proc_cmdline_to_job", "oracle_sidecar_hidden"}
+FILE_ROUTES = {"job_file_data_path", "proc_fd_data_file", "proc_cmdline_to_job", "original_file_by_fixed_path",
+               "oracle_sidecar_hidden"}
 """Routes the sandbox may close (issue #13, item 2): then ROUTE_CLOSED is the verdict instead."""
 
 
@@ -265,7 +276,7 @@ def a_oracle_file(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_hostile_candidate_gets_its_verdict(case, candidate, a_file, b_file, a_oracle_file):
     data = {"a": a_file, "b": b_file}.get(case.data) or a_oracle_file
-    folder = candidate(case.source)
+    folder = candidate(case.source.replace("DATA_PATH", repr(str(data))))
     if case.command == "simulate":
         report = simulate(folder, data, options=SimulateOptions(bootstrap=300))
         got = {"verdict": (report["verdict"], " ".join(report["reasons"]))}
