@@ -181,6 +181,8 @@ class PredictionModel:
         return found.copy() if found is not None else dp.state.copy()
 """
 
+SIDECAR_STRICT = SIDECAR.replace("except Exception:\n            pass", "except Exception:\n            raise  # no sidecar, no model")
+
 LUCKY_NOISE_B = """
 import numpy as np
 
@@ -216,8 +218,10 @@ class Case:
 
 
 LOOK_AHEAD = ("FAIL", "look-ahead")
-ROUTE_CLOSED = {"causality": ("PASS", "bit-identical"), "score": ("FAIL", "simple baseline")}
-"""Where the sandbox closes a file route, the cheat finds nothing and scores as the echo it falls back to."""
+ROUTE_CLOSED = ({"causality": ("PASS", "bit-identical"), "score": ("FAIL", "simple baseline")},
+                {"runs_clean": ("FAIL", "")})
+"""Where the sandbox closes a file route, the cheat finds nothing: it scores as the echo it falls
+back to, or fails to run at all."""
 
 CASES = [
     Case("state_base_next_row", STATE_BASE, "a", "gate", ("causality", "score"),
@@ -243,6 +247,9 @@ CASES = [
     Case("oracle_sidecar_hidden", SIDECAR, "a_oracle", "gate", ("deterministic", "causality", "score"),
          {"deterministic": ("FAIL", "beside the data")},
          "the second replay's copy has no sidecar: its predictions change on rows that did not", False),
+    Case("oracle_sidecar_required", SIDECAR_STRICT, "a_oracle", "gate", ("runs_clean", "causality"),
+         {"runs_clean": ("PASS", ""), "causality": ("FAIL", "in a fresh folder ended with")},
+         "causality: the replay of the cut copy, which has no sidecar, fails", False),
     Case("lucky_on_three_sequences", LUCKY_NOISE_B, "b", "gate", ("score",),
          {"score": ("WARN", "not distinguishable")},
          "score: the paired bootstrap interval of (candidate - constant) contains 0", False),
@@ -264,7 +271,7 @@ CASES = [
 
 
 FILE_ROUTES = {"job_file_data_path", "proc_fd_data_file", "proc_cmdline_to_job", "original_file_by_fixed_path",
-               "oracle_sidecar_hidden"}
+               "oracle_sidecar_hidden", "oracle_sidecar_required"}
 """Routes the sandbox may close (issue #13, item 2): then ROUTE_CLOSED is the verdict instead."""
 
 
@@ -283,7 +290,7 @@ def test_hostile_candidate_gets_its_verdict(case, candidate, a_file, b_file, a_o
     else:
         checks = gate(folder, GateOptions(data=data, only=case.only, bootstrap=300)).checks
         got = {c.name: (c.status, c.reason) for c in checks}
-    alternatives = [case.expected] + ([ROUTE_CLOSED] if case.name in FILE_ROUTES else [])
+    alternatives = [case.expected, *(ROUTE_CLOSED if case.name in FILE_ROUTES else ())]
     assert any(all(name in got and got[name][0] == status and words in got[name][1]
                    for name, (status, words) in expected.items()) for expected in alternatives), (case.name, got)
 
