@@ -23,9 +23,15 @@ def mean_so_far_predictions(competition: Competition, source: ParquetSource, seq
     return means[:, comp.first_scored_step : comp.last_scored_step + 1].reshape(-1, comp.n_features)
 
 
+def baseline_predictions(competition: Competition, source: ParquetSource, sequences: int | None) -> np.ndarray:
+    """The simple baseline's predictions for the scored rows of the first ``sequences``."""
+    if competition.metric == "weighted_pearson":
+        rows = min(source.num_sequences, sequences or source.num_sequences) * competition.scored_steps_per_sequence
+        return np.zeros((rows, competition.n_outputs))
+    return mean_so_far_predictions(competition, source, sequences)
+
+
 def baseline_score(competition: Competition, source: ParquetSource, sequences: int | None = None) -> float:
     """The headline score of the competition's simple baseline on the first ``sequences``."""
-    if competition.metric == "weighted_pearson":
-        return 0.0
     y = targets_of(competition, source.blocks(max_sequences=sequences))
-    return metrics.score(competition, y, mean_so_far_predictions(competition, source, sequences))[competition.metric]
+    return metrics.score(competition, y, baseline_predictions(competition, source, sequences))[competition.metric]

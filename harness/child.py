@@ -99,8 +99,8 @@ def run(job: dict) -> dict:
     """Do the job the parent described; return the result dictionary (also written to disk)."""
     import numpy as np
 
-    import utils  # noqa: F401 - the grader's module is imported before the candidate, as on the grader
     from harness import competitions
+    from harness.utils import install as install_utils
     from harness.data import ParquetSource
     from harness.replay import CandidateError, TimeLimitExceeded, candidate_traceback, replay
 
@@ -113,6 +113,7 @@ def run(job: dict) -> dict:
 
     signal.signal(signal.SIGUSR1, on_time_limit)
     comp = competitions.get(job["competition"])
+    install_utils(comp)  # the competition's own ``utils``, imported before the candidate, as on the grader
     threads_before = _thread_report()
     modules_before = set(_top_level_modules())
     candidate_dir = Path(job["candidate_dir"])

@@ -73,11 +73,11 @@ def competition_key(text: str) -> str:
 
 
 def add_data_options(parser: argparse.ArgumentParser, sequences_default: int | None = None,
-                     competition: bool = True) -> None:
+                     competition: bool = True, sequences_help: str | None = None) -> None:
     """--data, --sequences and (for commands that accept a bare candidate) --competition."""
     parser.add_argument("--data", help="parquet file to replay (default: the generated valid set of the competition)")
     parser.add_argument("--sequences", type=positive_int, default=sequences_default,
-                        help="replay only the first N sequences"
+                        help=sequences_help or "replay only the first N sequences"
                         + (f" (default {sequences_default})" if sequences_default else " (default: all)"))
     if competition:
         parser.add_argument("--competition", type=competition_key,

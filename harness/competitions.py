@@ -18,6 +18,10 @@ META_COLUMNS = ("seq_ix", "step_in_seq", "need_prediction")
 GIB = 1024**3
 
 
+UTILS_COMMON_NAMES = ("np", "pd", "tqdm", "dataclass", "DataPoint", "PredictionModel", "ScorerStepByStep")
+"""Public names both organizers' ``utils.py`` define or import (module level; their starter packs)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What the organizers' machine allows one submission."""
@@ -65,6 +69,7 @@ class Competition:
     prediction_clip: float | None = None
     simple_baseline: str = ""
     leaderboard_best: float = 0.0
+    utils_names: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -121,6 +126,7 @@ A = Competition(
     need_prediction_dtype="int64",
     simple_baseline="a_mean_so_far",
     leaderboard_best=0.3964,
+    utils_names=UTILS_COMMON_NAMES + ("r2_score",),  # imported from sklearn.metrics by their module
     notes=("the prediction at row t is scored against row t+1's state",),
 )
 
@@ -149,6 +155,7 @@ B = Competition(
     prediction_clip=6.0,
     simple_baseline="b_constant",
     leaderboard_best=0.3240,
+    utils_names=UTILS_COMMON_NAMES + ("weighted_pearson_correlation",),
     notes=(
         "targets t0, t1 are in the file but never reach the model",
         "a rules page reportedly said 2 hours and 4 cores; the default follows the submission guide",

@@ -2,9 +2,17 @@
 
 Each check says PASS, WARN, FAIL (or SKIP when an earlier failure makes it meaningless) with a
 one-line reason and, on FAIL, the command that reproduces the failure. Static checks read the
-files; run-time checks replay a sample of sequences in the sandbox: once for the score, time,
-memory and threads; once more in a fresh process for determinism; once with the sequences
-shuffled, which catches a model that does not reset when ``seq_ix`` changes.
+files. Run-time checks replay sequences in the sandbox, each replay in a fresh process:
+
+1. the check sample (8 sequences) in file order: runs clean, imports, outputs vary;
+2. a copy of that sample whose rows after a cut step are another sequence's
+   (``harness.lookahead``): predictions up to each cut must not change (causality), and on the
+   sequences kept whole nothing may change (determinism);
+3. the check sample in a shuffled order: state is reset when ``seq_ix`` changes;
+4. the score sample, as many sequences as fit in ``score_seconds`` at the speed run 1 measured
+   (run 1 itself when that is no more): time, memory, threads, and the score against the simple
+   baseline by a paired bootstrap interval over the same sequences, so that a lucky sample
+   neither passes a rule that loses nor fails one that wins.
 """
 
 from __future__ import annotations
@@ -21,17 +29,23 @@ from typing import Callable
 
 import numpy as np
 
-from harness import candidate as candidate_mod, grader_env, metrics
-from harness.baselines import baseline_score
-from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness import candidate as candidate_mod, grader_env, lookahead, metrics
+from harness.baselines import baseline_predictions
+from harness.competitions import Competition
 from harness.data import ParquetSource, targets_of
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulate import DEFAULT_SAFETY, describe_error, projection, thread_warnings
+from harness.simulate import DEFAULT_SAFETY, describe_error, impossible_score, load_oracle, projection, thread_warnings
 
 CHECKS = ("layout", "archive", "size", "dependencies", "runs_clean", "not_degenerate", "deterministic",
-          "state_reset", "threads", "time", "memory", "score")
+          "causality", "state_reset", "threads", "time", "memory", "score")
+RUNTIME_CHECKS = CHECKS[3:]
+"""Checks that need a replay (``dependencies`` has a static half and a run-time half)."""
 DATA_SUFFIXES = {".npz", ".npy", ".pt", ".pth", ".onnx", ".bin", ".pkl", ".pickle", ".joblib", ".json", ".txt",
                  ".csv", ".parquet", ".h5", ".safetensors", ".model", ".yaml", ".yml", ".cbm", ".ubj"}
+CHECK_SEQUENCES = 8
+SCORE_SECONDS = 20.0
+"""Replay time given to the score sample by default: a_gru replays all of A's 128 valid sequences
+in about 5 s, and B's 1,444 in about 60 s, so the default covers A and a few hundred of B."""
 
 
 @dataclass
@@ -45,7 +59,10 @@ class CheckResult:
 @dataclass
 class GateOptions:
     data: Path
-    sequences: int = 8
+    sequences: int | None = None
+    check_sequences: int = CHECK_SEQUENCES
+    score_seconds: float = SCORE_SECONDS
+    bootstrap: int = 1000
     archive_cap_mb: float | None = None
     memory_margin_gb: float = 12.0
     memory_gb: float | None = None
@@ -55,7 +72,7 @@ class GateOptions:
     min_score: float | None = None
     min_score_reason: str = ""
     only: tuple[str, ...] = field(default_factory=tuple)
-    shuffle_seed: int = 0
+    seed: int = 0
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
 
 
@@ -80,14 +97,18 @@ class GateReport:
 # -------------------------------------------------------------------------------------------------
 
 
-def _imports(source: str) -> set[str]:
-    found = set()
+def _imports(source: str) -> tuple[set[str], set[str]]:
+    """Top-level modules imported, and the names taken ``from utils import ...``."""
+    modules: set[str] = set()
+    from_utils: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            modules.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found
+            modules.add(node.module.split(".")[0])
+            if node.module == "utils":
+                from_utils.update(alias.name for alias in node.names if alias.name != "*")
+    return modules, from_utils
 
 
 def check_layout(root: Path) -> CheckResult:
@@ -157,14 +178,17 @@ def check_size(origin: Path, root: Path, comp: Competition, cap_mb: float | None
     return CheckResult("size", "PASS", f"{what} is {size:.2f} MB of {cap:g} MB{note}")
 
 
-def check_static_dependencies(root: Path) -> tuple[list[str], CheckResult | None]:
+def check_static_dependencies(root: Path, comp: Competition) -> tuple[list[str], CheckResult | None]:
+    """Imports the grader cannot satisfy: modules it lacks, and names its ``utils`` for this
+    competition does not define (it is the grader's module even where the archive ships one)."""
     missing = set()
     for path in root.rglob("*.py"):
         try:
-            modules = _imports(path.read_text())
+            modules, from_utils = _imports(path.read_text())
         except SyntaxError as exc:
             return [], CheckResult("dependencies", "FAIL", f"{path.relative_to(root)} does not parse: {exc}")
         missing.update(m for m in modules if not grader_env.static_import_ok(m, root))
+        missing.update(f"utils.{n} (not in {comp.key}'s utils)" for n in from_utils if n not in comp.utils_names)
     return sorted(missing), None
 
 
@@ -177,9 +201,66 @@ def _per_sequence(outcome: RunOutcome, per_seq: int) -> dict[int, np.ndarray]:
     return {sid: outcome.predictions[i * per_seq : (i + 1) * per_seq] for i, sid in enumerate(outcome.seq_ids)}
 
 
-def _first_difference(a: np.ndarray, b: np.ndarray, comp: Competition) -> str:
-    row = int(np.argmax(np.any(a != b, axis=1)))
-    return f"step {comp.first_scored_step + row % comp.scored_steps_per_sequence}"
+def check_not_degenerate(predictions: np.ndarray, comp: Competition) -> CheckResult:
+    constant = [comp.prediction_names[k] for k in range(comp.n_outputs) if np.ptp(predictions[:, k]) == 0]
+    if constant:
+        return CheckResult("not_degenerate", "WARN",
+                           f"constant output for {', '.join(constant[:4])}{'...' if len(constant) > 4 else ''}: "
+                           "a constant scores 0 on B; did a model fail to load and fall back?")
+    return CheckResult("not_degenerate", "PASS", "every output varies")
+
+
+def check_threads(outcomes: list[RunOutcome]) -> CheckResult:
+    warnings = sorted({w for o in outcomes for w in thread_warnings(o.threads)})
+    if warnings:
+        return CheckResult("threads", "WARN", "; ".join(warnings))
+    return CheckResult("threads", "PASS", "no thread pool or variable above 1")
+
+
+def check_memory(outcomes: list[RunOutcome], margin_gb: float, comp: Competition) -> CheckResult:
+    peak_gb = max(o.peak_rss_bytes for o in outcomes) / 1024**3
+    line = f"peak {peak_gb:.2f} GB, margin {margin_gb:g} GB of {comp.limits.memory_gb:g}"
+    return CheckResult("memory", "PASS" if peak_gb <= margin_gb else "FAIL", line)
+
+
+def check_determinism_and_causality(comp: Competition, first: RunOutcome, altered: RunOutcome,
+                                    sample: lookahead.CutSample) -> tuple[CheckResult, CheckResult]:
+    """Judge the replay of the cut copy against the first replay (see ``harness.lookahead``)."""
+    if not altered.ok or altered.seq_ids != first.seq_ids:
+        error = describe_error(altered.error or {"kind": altered.status})
+        return (CheckResult("deterministic", "SKIP", "the replay of the copy did not finish"),
+                CheckResult("causality", "FAIL", f"the replay of a copy of the sample in a fresh folder ended with "
+                            f"{error}: does the candidate read files beside the data (the original file, a sidecar)?"))
+    per_seq = comp.scored_steps_per_sequence
+    a_map, b_map = _per_sequence(first, per_seq), _per_sequence(altered, per_seq)
+    whole = [s for s in first.seq_ids if s not in sample.cuts]
+    for s in whole:
+        step = lookahead.first_difference(a_map[s], b_map[s], comp)
+        if step is not None:
+            return (CheckResult("deterministic", "FAIL", f"two fresh runs differ, first at seq_ix {s}, step {step}, on "
+                                "rows that were the same in both (unseeded randomness, state carried over from the "
+                                "sequence before, or something read beside the data: the second run replays a copy "
+                                "in a fresh folder)"),
+                    CheckResult("causality", "SKIP", "predictions are not reproducible, so look-ahead cannot be judged"))
+    deterministic = CheckResult("deterministic", "PASS", f"two fresh processes gave bit-identical predictions "
+                                f"on the {len(whole)} sequence(s) replayed whole")
+    if not sample.cuts:
+        return deterministic, CheckResult("causality", "SKIP", "a one-sequence sample has no other sequence to take "
+                                          "future rows from")
+    for s, t in sample.cuts.items():
+        step = lookahead.first_difference(a_map[s], b_map[s], comp, upto=t)
+        if step is not None:
+            return deterministic, CheckResult(
+                "causality", "FAIL", f"seq_ix {s}: the prediction at step {step} changed when only the rows after "
+                f"step {t} were replaced: predictions at step {step} depend on rows after {t} (look-ahead)")
+    for s, t in sample.cuts.items():
+        if lookahead.ignores_its_rows(a_map[s], b_map[s], comp, t):
+            return deterministic, CheckResult(
+                "causality", "FAIL", f"seq_ix {s}: the predictions after step {t} stayed bit-identical although "
+                "every row after it was replaced: they do not come from the rows predict receives (does it read "
+                "the data file?)")
+    return deterministic, CheckResult("causality", "PASS", f"replacing the rows after a cut step in "
+                                      f"{len(sample.cuts)} sequence(s) left every earlier prediction bit-identical")
 
 
 class _Gate:
@@ -189,13 +270,15 @@ class _Gate:
         self.source = ParquetSource(options.data)
         self.comp = self.source.competition
         self.results: dict[str, CheckResult] = {}
+        self.outcomes: list[RunOutcome] = []
         self.base_cmd = f"python -m harness gate {shlex.quote(str(self.origin))} --data {shlex.quote(str(options.data))}"
+        self.check_sequences = min(options.check_sequences, options.sequences or options.check_sequences)
 
     def wanted(self, name: str) -> bool:
         return not self.opts.only or name in self.opts.only
 
-    def add(self, result: CheckResult) -> None:
-        if self.wanted(result.name):
+    def add(self, result: CheckResult | None) -> None:
+        if result is not None and self.wanted(result.name):
             if result.status == "FAIL" and result.reproduce is None:
                 result.reproduce = f"{self.base_cmd} --only {result.name}"
             self.results[result.name] = result
@@ -205,13 +288,20 @@ class _Gate:
             if name not in self.results and self.wanted(name):
                 self.results[name] = CheckResult(name, "SKIP", reason)
 
-    def sandbox(self, order: list[int] | None = None) -> RunOutcome:
+    def simulate_cmd(self, sequences: int) -> str:
+        return (f"python -m harness simulate {shlex.quote(str(self.origin))} "
+                f"--data {shlex.quote(str(self.opts.data))} --sequences {sequences}")
+
+    def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
+                data: Path | None = None) -> RunOutcome:
         comp = self.comp
         memory = int((self.opts.memory_gb or comp.limits.memory_gb) * 1024**3)
         limit = (self.opts.minutes or comp.limits.minutes) * 60
-        opts = SandboxOptions(memory_bytes=memory, time_limit_s=limit, order=order,
-                              max_sequences=None if order else self.opts.sequences)
-        return run_in_sandbox(self.origin, self.source.path, comp, opts, on_progress=self.opts.on_progress)
+        opts = SandboxOptions(memory_bytes=memory, time_limit_s=limit, order=order, max_sequences=sequences)
+        outcome = run_in_sandbox(self.origin, data or self.source.path, comp, opts,
+                                 on_progress=self.opts.on_progress)
+        self.outcomes.append(outcome)
+        return outcome
 
     def run(self) -> list[CheckResult]:
         with tempfile.TemporaryDirectory(prefix="wunderbench-gate-") as tmp:
@@ -226,103 +316,151 @@ class _Gate:
             layout = check_layout(root)
             self.add(layout)
             self.add(check_size(self.origin, root, self.comp, self.opts.archive_cap_mb))
-            missing, broken = check_static_dependencies(root)
+            missing, broken = check_static_dependencies(root, self.comp)
             if broken:
                 self.add(broken)
             if layout.status == "FAIL":
                 self.skip_rest("layout failed")
                 return self.ordered()
-            runtime = any(self.wanted(n) for n in CHECKS[4:]) or self.wanted("dependencies")
-            if runtime:
+            if any(self.wanted(n) for n in RUNTIME_CHECKS):
                 self.runtime_checks(root, missing)
             elif missing:
                 self.add(CheckResult("dependencies", "FAIL", f"imports the grader lacks: {', '.join(missing)}"))
         return self.ordered()
 
     def runtime_checks(self, root: Path, static_missing: list[str]) -> None:
-        comp, opts = self.comp, self.opts
-        first = self.sandbox()
-        simulate_cmd = (f"python -m harness simulate {shlex.quote(str(self.origin))} "
-                        f"--data {shlex.quote(str(opts.data))} --sequences {opts.sequences}")
-        runtime_missing = sorted(m for m in first.modules if not grader_env.runtime_module_ok(m, root))
-        missing = sorted(set(static_missing) | set(runtime_missing))
-        if missing:
-            self.add(CheckResult("dependencies", "FAIL",
-                                 f"imports the grader lacks (vendor them or drop them): {', '.join(missing)}"))
-        elif first.ok or first.modules:
-            self.add(CheckResult("dependencies", "PASS", "every import is on the grader or in the archive"))
+        first = self.sandbox(sequences=self.check_sequences)
+        self.add(self.check_dependencies(first, root, static_missing))
+        self.add(self.check_runs_clean(first, self.check_sequences))
         if not first.ok:
-            err = first.error or {"kind": first.status}
-            self.add(CheckResult("runs_clean", "FAIL", describe_error(err), simulate_cmd))
-            if first.status == "out_of_memory":
-                self.add(CheckResult("memory", "FAIL", err.get("message", "out of memory"), simulate_cmd))
-            if first.status == "time_limit":
-                self.add(CheckResult("time", "FAIL", err.get("message", "time limit"), simulate_cmd))
             self.skip_rest("the candidate did not run clean")
             return
-        self.add(CheckResult("runs_clean", "PASS", f"{len(first.seq_ids)} sequences, every output valid"))
-        per_seq = comp.scored_steps_per_sequence
-        preds = first.predictions
-        constant = [comp.prediction_names[k] for k in range(comp.n_outputs) if np.ptp(preds[:, k]) == 0]
-        if constant:
-            self.add(CheckResult("not_degenerate", "WARN",
-                                 f"constant output for {', '.join(constant[:4])}{'...' if len(constant) > 4 else ''}: "
-                                 "a constant scores 0 on B; did a model fail to load and fall back?"))
-        else:
-            self.add(CheckResult("not_degenerate", "PASS", "every output varies"))
-        if self.wanted("deterministic"):
-            second = self.sandbox()
-            if not second.ok or second.predictions.shape != preds.shape:
-                self.add(CheckResult("deterministic", "FAIL", f"a second run ended with {second.status}"))
-            elif not np.array_equal(second.predictions, preds):
-                seqs = [sid for sid, a, b in zip(first.seq_ids, _per_sequence(first, per_seq).values(),
-                                                 _per_sequence(second, per_seq).values()) if not np.array_equal(a, b)]
-                a, b = _per_sequence(first, per_seq)[seqs[0]], _per_sequence(second, per_seq)[seqs[0]]
-                self.add(CheckResult("deterministic", "FAIL",
-                                     f"two fresh runs differ, first at seq_ix {seqs[0]}, {_first_difference(a, b, comp)} "
-                                     "(unseeded randomness?)"))
-            else:
-                self.add(CheckResult("deterministic", "PASS", "two fresh processes gave bit-identical predictions"))
+        self.add(check_not_degenerate(first.predictions, self.comp))
+        if self.wanted("deterministic") or self.wanted("causality"):
+            for result in self.check_cut_replay(first):
+                self.add(result)
         if self.wanted("state_reset"):
-            order = list(first.seq_ids)
-            random.Random(opts.shuffle_seed).shuffle(order)
-            if order == list(first.seq_ids):
-                order = order[::-1]
-            shuffled = self.sandbox(order=order)
-            if not shuffled.ok:
-                self.add(CheckResult("state_reset", "FAIL", f"the shuffled replay ended with {shuffled.status}"))
-            else:
-                a_map, b_map = _per_sequence(first, per_seq), _per_sequence(shuffled, per_seq)
-                bad = [s for s in first.seq_ids if not np.allclose(a_map[s], b_map[s], rtol=0, atol=1e-9)]
-                if bad:
-                    self.add(CheckResult("state_reset", "FAIL",
-                                         f"seq_ix {bad[0]} predicts differently when replayed after other sequences "
-                                         f"({_first_difference(a_map[bad[0]], b_map[bad[0]], comp)}): state is not reset "
-                                         "when seq_ix changes, or leaks across sequences"))
-                else:
-                    self.add(CheckResult("state_reset", "PASS", "shuffled sequence order gives the same predictions"))
-        warnings = thread_warnings(first.threads)
-        self.add(CheckResult("threads", "WARN", "; ".join(warnings)) if warnings
-                 else CheckResult("threads", "PASS", "no thread pool or variable above 1"))
+            self.add(self.check_state_reset(first))
+        if not any(self.wanted(n) for n in ("threads", "time", "memory", "score")):
+            return
+        n = self.score_sample_size(first)
+        scored = first if n <= len(first.seq_ids) else self.sandbox(sequences=n)
+        if not scored.ok:
+            self.add(self.check_runs_clean(scored, n))
+            self.skip_rest("the score sample did not run clean")
+            return
+        self.add(check_threads(self.outcomes))
+        self.add(self.check_time(scored))
+        self.add(check_memory(self.outcomes, self.opts.memory_margin_gb, self.comp))
+        self.add(self.check_score(scored))
+
+    def check_dependencies(self, first: RunOutcome, root: Path, static_missing: list[str]) -> CheckResult | None:
+        runtime_missing = [m for m in first.modules if not grader_env.runtime_module_ok(m, root)]
+        missing = sorted(set(static_missing) | set(runtime_missing))
+        if missing:
+            return CheckResult("dependencies", "FAIL",
+                               f"imports the grader lacks (vendor them or drop them): {', '.join(missing)}")
+        if first.ok or first.modules:
+            return CheckResult("dependencies", "PASS", "every import is on the grader or in the archive")
+        return None
+
+    def check_runs_clean(self, outcome: RunOutcome, sequences: int) -> CheckResult:
+        if outcome.ok:
+            return CheckResult("runs_clean", "PASS", f"{len(outcome.seq_ids)} sequences, every output valid")
+        err = outcome.error or {"kind": outcome.status}
+        cmd = self.simulate_cmd(sequences)
+        if outcome.status == "out_of_memory":
+            self.add(CheckResult("memory", "FAIL", err.get("message", "out of memory"), cmd))
+        if outcome.status == "time_limit":
+            self.add(CheckResult("time", "FAIL", err.get("message", "time limit"), cmd))
+        return CheckResult("runs_clean", "FAIL", describe_error(err), cmd)
+
+    def check_cut_replay(self, first: RunOutcome) -> tuple[CheckResult, CheckResult]:
+        with tempfile.TemporaryDirectory(prefix="wunderbench-cut-") as tmp:
+            sample = lookahead.write_cut_copy(self.source, len(first.seq_ids), Path(tmp) / self.source.path.name,
+                                              self.opts.seed)
+            altered = self.sandbox(sequences=len(first.seq_ids), data=sample.path)
+        return check_determinism_and_causality(self.comp, first, altered, sample)
+
+    def check_state_reset(self, first: RunOutcome) -> CheckResult:
+        order = list(first.seq_ids)
+        random.Random(self.opts.seed).shuffle(order)
+        if order == list(first.seq_ids):
+            order = order[::-1]
+        shuffled = self.sandbox(order=order)
+        if not shuffled.ok:
+            return CheckResult("state_reset", "FAIL", f"the shuffled replay ended with {shuffled.status}")
+        per_seq = self.comp.scored_steps_per_sequence
+        a_map, b_map = _per_sequence(first, per_seq), _per_sequence(shuffled, per_seq)
+        bad = [s for s in first.seq_ids if not np.allclose(a_map[s], b_map[s], rtol=0, atol=1e-9)]
+        if bad:
+            step = lookahead.first_difference(a_map[bad[0]], b_map[bad[0]], self.comp)
+            return CheckResult("state_reset", "FAIL", f"seq_ix {bad[0]} predicts differently when replayed after "
+                               f"other sequences (step {step}): state is not reset when seq_ix changes, or leaks "
+                               "across sequences")
+        return CheckResult("state_reset", "PASS", "shuffled sequence order gives the same predictions")
+
+    def score_sample_size(self, first: RunOutcome) -> int:
+        """``--sequences`` if given, else as many sequences as fit in ``score_seconds`` at the
+        steady speed of the first replay (its first sequence carries the one-time costs)."""
+        total = self.source.num_sequences
+        if self.opts.sequences is not None:
+            return min(self.opts.sequences, total)
+        seq_s = first.sequence_s
+        steady = float(np.mean(seq_s[1:])) if len(seq_s) > 1 else (seq_s[0] if seq_s else 0.0)
+        if steady <= 0:
+            return total
+        return max(len(first.seq_ids), min(total, int(self.opts.score_seconds / steady)))
+
+    def check_time(self, scored: RunOutcome) -> CheckResult:
+        opts, comp = self.opts, self.comp
         test_sequences = opts.test_sequences or comp.test_sequences
-        proj = projection(first, test_sequences, opts.safety)
+        proj = projection(scored, test_sequences, opts.safety)
         limit_s = (opts.minutes or comp.limits.minutes) * 60
         line = (f"projected {proj['projected_test_s'] / 60:.1f} min for {test_sequences} sequences "
                 f"(x{opts.safety} safety) of {limit_s / 60:g} min")
-        self.add(CheckResult("time", "PASS" if proj["projected_test_s"] <= limit_s else "FAIL", line,
-                             None if proj["projected_test_s"] <= limit_s else simulate_cmd))
-        peak_gb = first.peak_rss_bytes / 1024**3
-        mem_line = f"peak {peak_gb:.2f} GB, margin {opts.memory_margin_gb:g} GB of {comp.limits.memory_gb:g}"
-        self.add(CheckResult("memory", "PASS" if peak_gb <= opts.memory_margin_gb else "FAIL", mem_line,
-                             None if peak_gb <= opts.memory_margin_gb else simulate_cmd))
-        y = targets_of(comp, self.source.blocks(max_sequences=opts.sequences))
+        if proj["projected_test_s"] <= limit_s:
+            return CheckResult("time", "PASS", line)
+        return CheckResult("time", "FAIL", line, self.simulate_cmd(len(scored.seq_ids)))
+
+    def check_score(self, scored: RunOutcome) -> CheckResult:
+        """Candidate against the bar by a bootstrap interval over the score sample's sequences:
+        paired with the simple baseline on the same sequences, or against a fixed ``min_score``."""
+        comp, opts = self.comp, self.opts
+        n = len(scored.seq_ids)
+        cmd = self.simulate_cmd(n)
+        y = targets_of(comp, self.source.blocks(max_sequences=n))
+        preds = scored.predictions
         score = metrics.score(comp, y, preds)[comp.metric]
-        threshold = opts.min_score if opts.min_score is not None else baseline_score(comp, self.source, opts.sequences)
-        label = (f"threshold{' (' + opts.min_score_reason + ')' if opts.min_score_reason else ''}"
-                 if opts.min_score is not None else f"simple baseline ({comp.simple_baseline})")
-        self.add(CheckResult("score", "PASS" if score > threshold else "FAIL",
-                             f"{comp.metric} {score:.4f} vs {label} {threshold:.4f} on {opts.sequences} sequences",
-                             None if score > threshold else simulate_cmd))
+        sidecar = load_oracle(self.source.path)
+        hidden = sidecar.hidden[: len(y)] if sidecar is not None and sidecar.hidden is not None else None
+        impossible = impossible_score(comp, y, preds, hidden, opts.bootstrap)
+        if impossible and impossible[0] == "FAIL":
+            return CheckResult("score", "FAIL", impossible[1], cmd)
+        if opts.min_score is not None:
+            bar, what = opts.min_score, f"threshold{' (' + opts.min_score_reason + ')' if opts.min_score_reason else ''}"
+        else:
+            base = baseline_predictions(comp, self.source, n)
+            bar, what = metrics.score(comp, y, base)[comp.metric], f"simple baseline ({comp.simple_baseline})"
+        line = f"{comp.metric} {score:.4f} vs {what} {bar:.4f} on {n} sequences"
+        if n < 2:
+            return CheckResult("score", "WARN", f"{line}: one sequence cannot decide; run with more (--sequences)")
+        starts = np.arange(0, len(y), comp.scored_steps_per_sequence)
+        stats = metrics.sequence_stats(comp, y, preds, starts)
+        if opts.min_score is not None:
+            lo, hi = (v - bar for v in metrics.bootstrap_interval(stats, opts.bootstrap, seed=opts.seed))
+        else:
+            lo, hi = metrics.paired_bootstrap_interval(stats, metrics.sequence_stats(comp, y, base, starts),
+                                                       opts.bootstrap, seed=opts.seed)
+        line += f", difference {score - bar:+.4f} (95% interval {lo:+.4f} to {hi:+.4f})"
+        if hi < 0:
+            return CheckResult("score", "FAIL", line, cmd)
+        if lo <= 0:
+            return CheckResult("score", "WARN", f"{line}: not distinguishable from the bar on {n} sequences; run "
+                               "with more (--sequences, --score-seconds)")
+        if impossible:
+            return CheckResult("score", "WARN", f"{line}; but {impossible[1]}")
+        return CheckResult("score", "PASS", line)
 
     def ordered(self) -> list[CheckResult]:
         return [self.results[n] for n in CHECKS if n in self.results]

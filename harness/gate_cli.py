@@ -9,10 +9,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float
-from harness.competitions import SEQUENCE_LENGTH
+from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float, positive_int
 from harness.data import DataError
-from harness.gate import CHECKS, GateOptions, GateReport, gate
+from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
 from harness.package import read_manifest
 from harness.progress import PlainProgress
 from harness.simulate_cli import MANIFEST, data_for, existing_candidate
@@ -48,7 +47,7 @@ def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, conso
     min_score, reason = args.min_score, ""
     if min_score is None and manifest_gate.get("min_score") is not None:
         min_score, reason = float(manifest_gate["min_score"]), f"manifest: {manifest_gate.get('why', 'no reason given')}"
-    on_progress = None if console.is_terminal else PlainProgress(f"gate {candidate.name}", args.sequences * SEQUENCE_LENGTH)
+    on_progress = None if console.is_terminal else PlainProgress(f"gate {candidate.name}", None)
     options = options_from(args, GateOptions, data=data, only=only, min_score=min_score, min_score_reason=reason,
                            on_progress=on_progress)
     with console.status(f"gating {candidate}"):
@@ -97,7 +96,12 @@ def run_gate_all(args: argparse.Namespace) -> int:
 
 def add_gate_options(parser: argparse.ArgumentParser, competition: bool = True) -> None:
     """The gate's options (``package`` gates its zip with them; it reads the competition from the manifest)."""
-    add_data_options(parser, sequences_default=GateOptions.sequences, competition=competition)
+    add_data_options(parser, competition=competition,
+                     sequences_help="sequences in the score sample (default: as many as fit in --score-seconds of replay)")
+    parser.add_argument("--score-seconds", type=positive_float, default=SCORE_SECONDS,
+                        help=f"replay time for the score sample (default {SCORE_SECONDS:g})")
+    parser.add_argument("--check-sequences", type=positive_int, default=CHECK_SEQUENCES,
+                        help=f"sequences replayed by the determinism, causality and state checks (default {CHECK_SEQUENCES})")
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the checks as JSON here")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CHECKS)}")

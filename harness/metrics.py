@@ -210,15 +210,39 @@ def score_from_stats(competition: Competition, stats: SequenceStats) -> dict[str
     return out
 
 
+def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Bootstrap draws of whole sequences: how often each of ``n`` sequences is taken, per resample."""
+    if n < 2:
+        raise ValueError("a bootstrap over sequences needs at least two sequences")
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
+
+
+def _headlines(stats: SequenceStats, draws: np.ndarray) -> np.ndarray:
+    return np.array([_per_output(stats.metric, _merge(stats, d)).mean() for d in draws])
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
 def bootstrap_interval(
     stats: SequenceStats, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile interval of the headline score when whole sequences are resampled."""
-    if len(stats) < 2:
-        raise ValueError("a bootstrap over sequences needs at least two sequences")
-    rng = np.random.default_rng(seed)
-    n = len(stats)
-    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
-    values = np.array([_per_output(stats.metric, _merge(stats, d)).mean() for d in draws])
-    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return _percentiles(_headlines(stats, _resample_counts(len(stats), n_resamples, seed)), level)
+
+
+def paired_bootstrap_interval(
+    stats: SequenceStats, reference: SequenceStats, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of headline(stats) - headline(reference) over the same sequences.
+
+    Both are scored on each resample of the same draw of sequences, so what the two have in
+    common (which sequences are easy) cancels and the interval is that of the difference alone.
+    """
+    if len(stats) != len(reference):
+        raise ValueError(f"paired statistics need the same sequences; got {len(stats)} and {len(reference)}")
+    draws = _resample_counts(len(stats), n_resamples, seed)
+    return _percentiles(_headlines(stats, draws) - _headlines(reference, draws), level)

@@ -27,7 +27,7 @@ class PlainProgress:
     per ``period_s``: rows done of the total, the rate since the replay started, and the ETA.
     A new replay (rows falling back) restarts the rate."""
 
-    def __init__(self, label: str, total_rows: int, stream: TextIO | None = None,
+    def __init__(self, label: str, total_rows: int | None, stream: TextIO | None = None,
                  period_s: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.label = label
         self.total_rows = total_rows
@@ -53,10 +53,14 @@ class PlainProgress:
         if not rows:
             return f"{self.label}: {phase or 'start-up'}"
         elapsed = now - (self._replay_start if self._replay_start is not None else now)
-        done = f"{self.label}: {rows:,} of {self.total_rows:,} rows ({rows / self.total_rows:.0%})"
+        known = self.total_rows is not None and rows <= self.total_rows
+        done = (f"{self.label}: {rows:,} of {self.total_rows:,} rows ({rows / self.total_rows:.0%})" if known
+                else f"{self.label}: {rows:,} rows")
         if elapsed <= 0:
             return done
         rate = rows / elapsed
+        if not known:
+            return f"{done}, {rate:,.0f} rows/s"
         eta = (self.total_rows - rows) / rate
         return f"{done}, {rate:,.0f} rows/s, ETA {_duration(eta)}"
 

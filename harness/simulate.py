@@ -15,10 +15,14 @@ from harness import metrics
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
 from harness.market.base import load_sidecar
+from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 
 DEFAULT_SAFETY = 1.5
 """Participants saw the grader run about 2x slower than their machines; 1.5 is the default margin."""
+
+IMPLAUSIBLE_SCORE = 0.9
+"""No honest model came near this on either competition (winners: R² 0.40, weighted Pearson 0.32)."""
 
 
 @dataclass
@@ -63,11 +67,38 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
         stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
         out["interval95"] = list(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
     sidecar = load_oracle(source.path)
+    hidden = None
     if sidecar is not None:
-        from harness.market.oracle import score_oracle
-
         out["oracle"] = score_oracle(comp, y_true, sidecar, out["headline"])
+        if sidecar.hidden is not None:
+            hidden = sidecar.hidden[:len(y_true)]
+    out["impossible"] = impossible_score(comp, y_true, y_pred, hidden, bootstrap)
     return out
+
+
+def impossible_score(comp: Competition, y_true: np.ndarray, y_pred: np.ndarray, hidden: np.ndarray | None,
+                     bootstrap: int = 1000) -> tuple[str, str] | None:
+    """("FAIL" | "WARN", reason) for a score no causal model can reach, or None.
+
+    FAIL: above the hidden-state oracle, the best prediction possible for this data, by a paired
+    bootstrap interval over the sequences that lies wholly above 0 (so that a model close to the
+    bound is not failed for the luck of a sample). WARN: above ``IMPLAUSIBLE_SCORE`` on any data.
+    """
+    headline = metrics.score(comp, y_true, y_pred)[comp.metric]
+    per = comp.scored_steps_per_sequence
+    if hidden is not None and len(y_true) >= 2 * per:
+        starts = np.arange(0, len(y_true), per)
+        lo, _ = metrics.paired_bootstrap_interval(metrics.sequence_stats(comp, y_true, y_pred, starts),
+                                                  metrics.sequence_stats(comp, y_true, hidden, starts),
+                                                  n_resamples=bootstrap or 1000)
+        if lo > 0:
+            bound = metrics.score(comp, y_true, hidden)[comp.metric]
+            return "FAIL", (f"{comp.metric} {headline:.4f} is above the best possible score for this data "
+                            f"(the hidden-state oracle's {bound:.4f}): look-ahead?")
+    if headline > IMPLAUSIBLE_SCORE:
+        return "WARN", (f"{comp.metric} {headline:.4f} is above {IMPLAUSIBLE_SCORE}, far beyond any real model "
+                        f"(the winners scored {comp.leaderboard_best}): look-ahead?")
+    return None
 
 
 def timing_report(comp: Competition, outcome: RunOutcome, limit_s: float, safety: float, test_sequences: int) -> dict:
@@ -193,8 +224,12 @@ def verdict(report: dict) -> tuple[str, list[str]]:
     mem = report["memory"]
     if mem["peak_bytes"] > mem["limit_bytes"]:
         reasons.append(f"peak memory {mem['peak_bytes'] / 1024**3:.2f} GiB exceeds {mem['limit_bytes'] / 1024**3:.0f} GiB")
+    impossible = (report["score"] or {}).get("impossible")
+    if impossible and impossible[0] == "FAIL":
+        reasons.append(impossible[1])
     if reasons:
         return "FAIL", reasons
+    warnings = [impossible[1]] if impossible else []
     if report["threads"]:
-        return "WARN", ["threads raised above 1: " + "; ".join(report["threads"])]
-    return "PASS", []
+        warnings.append("threads raised above 1: " + "; ".join(report["threads"]))
+    return ("WARN", warnings) if warnings else ("PASS", [])

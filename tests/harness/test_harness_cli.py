@@ -212,7 +212,9 @@ def test_gate_replays_print_progress_when_not_on_a_terminal(candidate, a_file, m
     monkeypatch.setattr(progress, "PERIOD_S", 0.0)
     folder = candidate(MEAN)
     assert main(["gate", str(folder), "--data", str(a_file), "--sequences", "2", "--only", "runs_clean"]) == 0
-    assert f"gate {folder.name}: 2,000 of 2,000 rows (100%)" in capsys.readouterr().err
+    # The gate's replays differ in size (check sample, cut copy, score sample sized by time), so
+    # its lines give rows and rate without a total.
+    assert f"gate {folder.name}: 2,000 rows, " in capsys.readouterr().err
 
 
 def test_tracebacks_name_the_users_files_not_the_sandbox(candidate, a_file, tmp_path, capsys, monkeypatch):

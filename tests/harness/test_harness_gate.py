@@ -204,3 +204,28 @@ def test_every_solution_has_its_tox_gate_environment():
     tox.read(root / "tox.ini")
     for manifest in (root / "solutions").glob("*/manifest.json"):
         assert f"testenv:gate-{manifest.parent.name}" in tox, f"tox.ini lacks gate-{manifest.parent.name}"
+
+
+def test_score_sample_grows_to_the_time_budget_beyond_the_check_sample(candidate, a_file):
+    folder = candidate(HEALTHY)
+    checks, _ = statuses(folder, a_file, sequences=None, check_sequences=2, only=("runs_clean", "score"))
+    assert "2 sequences" in checks["runs_clean"].reason and "on 3 sequences" in checks["score"].reason
+    checks, _ = statuses(folder, a_file, sequences=None, check_sequences=2, score_seconds=0.0, only=("score",))
+    assert "on 2 sequences" in checks["score"].reason
+
+
+def test_a_fixed_bar_replaces_the_baseline_and_is_judged_by_its_interval(candidate, a_file):
+    folder = candidate(ECHO)
+    low, _ = statuses(folder, a_file, min_score=-50.0, min_score_reason="a reference floor", only=("score",))
+    assert low["score"].status == "PASS" and "threshold (a reference floor) -50.0000" in low["score"].reason
+    high, _ = statuses(folder, a_file, min_score=0.9, only=("score",))
+    assert high["score"].status == "FAIL"
+
+
+def test_state_carried_across_sequences_is_not_called_look_ahead(candidate, a_file):
+    """Each cut sequence follows a whole one, so a leak from a cut sequence's altered rows shows in
+    the whole sequence after it (determinism), never before a cut (causality)."""
+    src = HEALTHY.replace("if dp.seq_ix != self.seq_ix:", "if self.total is None:")
+    checks, _ = statuses(candidate(src), a_file, only=("deterministic", "causality"))
+    assert checks["deterministic"].status == "FAIL" and "carried over" in checks["deterministic"].reason
+    assert checks["causality"].status == "SKIP"

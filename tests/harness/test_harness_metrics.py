@@ -93,3 +93,24 @@ def test_weighted_pearson_leaves_its_inputs_unchanged():
     metrics.weighted_pearson(y, p)
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_array_equal(p, p0)
+
+
+def test_paired_bootstrap_decides_a_small_consistent_gain_that_unpaired_intervals_cannot():
+    """Sequences differ a lot in difficulty; a candidate slightly better on every one of them is
+    told apart from the reference only when both are resampled on the same draws."""
+    rng = np.random.default_rng(2)
+    per, n_seq = C.A.scored_steps_per_sequence, 30
+    noise = rng.uniform(0.3, 3.0, n_seq).repeat(per)[:, None]
+    y = rng.standard_normal((n_seq * per, 32))
+    signal = y + rng.standard_normal(y.shape) * noise
+    better = signal / (1 + noise**2)  # the best shrinkage on each sequence
+    reference = 0.8 * better
+    starts = np.arange(0, len(y), per)
+    s_better = metrics.sequence_stats(C.A, y, better, starts)
+    s_reference = metrics.sequence_stats(C.A, y, reference, starts)
+    lo, hi = metrics.paired_bootstrap_interval(s_better, s_reference, n_resamples=300)
+    gain = metrics.score(C.A, y, better)["mean_r2"] - metrics.score(C.A, y, reference)["mean_r2"]
+    assert 0 < lo < gain < hi
+    assert metrics.paired_bootstrap_interval(s_reference, s_better, n_resamples=300) == pytest.approx((-hi, -lo))
+    # unpaired, the two intervals overlap: the gain is smaller than the spread between sequences
+    assert metrics.bootstrap_interval(s_better, 300)[0] < metrics.bootstrap_interval(s_reference, 300)[1]

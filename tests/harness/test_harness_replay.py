@@ -39,11 +39,25 @@ def test_values_reach_predict_with_the_graders_types(which, a_file, b_file):
     assert dp.step_in_seq == 150.0 and dp.need_prediction == 1.0
     assert model.points[0].need_prediction == 0.0
     assert dp.state.dtype == np.float64 and dp.state.shape == (comp.n_features,)
-    assert dp.state.base is not None  # a view of the block, as a row of DataFrame.values
+    # as a row of DataFrame.values: a writeable strided view, neither C- nor F-contiguous
+    assert dp.state.base is not None and not dp.state.flags["OWNDATA"] and dp.state.flags.writeable
+    assert not dp.state.flags["C_CONTIGUOUS"] and not dp.state.flags["F_CONTIGUOUS"]
     # targets never reach the model, and states kept by reference are never overwritten later
     feats = file_values(path, comp.feature_columns)
     kept = np.array([p.state for p in model.points])
     np.testing.assert_array_equal(kept, feats)
+
+
+@pytest.mark.parametrize("which", ["A", "B"])
+def test_state_base_holds_this_row_only(which, a_file, b_file):
+    """The organizers' base is the whole table (future rows too); here it is this row's values."""
+    comp = C.get(which)
+    model = Recorder(comp.n_outputs)
+    replay(model.predict, comp, ParquetSource(a_file if which == "A" else b_file).blocks())
+    for dp in model.points[::97]:
+        base = dp.state.base
+        assert base.size == 2 * comp.n_features
+        assert set(np.unique(base)) == set(np.unique(dp.state))
 
 
 def test_A_prediction_at_998_is_scored_against_999(a_file):
