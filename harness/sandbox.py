@@ -89,6 +89,7 @@ class RunOutcome:
     exit_code: int | None = None
     network: str = ""
     cpu: str = ""
+    cpu_s: float | None = None
     cores_used: float | None = None
     isolation: dict[str, str] = field(default_factory=dict)
     threads: dict = field(default_factory=dict)
@@ -570,6 +571,7 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
     cpu = _pick_cpu(options.cpu)
     outcome.cpu = f"pinned to core {cpu} of {os.cpu_count()}"
     if finished is not None and finished["wall_s"] > 0:
+        outcome.cpu_s = finished["cpu_s"]
         outcome.cores_used = finished["cpu_s"] / finished["wall_s"]
         outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes over wall time)"
     outcome.peak_rss_bytes = max(watch.peak, finished["maxrss_bytes"] if finished else 0)
@@ -606,8 +608,9 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
 
 
 def _judge_cores(outcome: RunOutcome, finished: dict | None) -> None:
-    """More than one core's worth of CPU time: the timings are not the grader's, whatever else held."""
-    if not outcome.ok or outcome.cores_used is None or finished is None:
+    """More than one core's worth of CPU time: the timings are not the grader's, whatever else held.
+    (A tenth of a second of slack keeps clock-tick rounding in very short runs from counting.)"""
+    if not outcome.ok or finished is None or outcome.cores_used is None:
         return
     if outcome.cores_used > MAX_CORES and finished["cpu_s"] - finished["wall_s"] > 0.1:
         outcome.status = "cores"
