@@ -185,7 +185,7 @@ def _prepare_child(job: dict) -> dict:
     devnull = os.open(os.devnull, os.O_RDONLY)
     for target, source in enumerate((devnull, job["stdout_fd"], job["stderr_fd"])):
         os.dup2(source, target)  # dup2 makes the copy inheritable
-    for fd in (devnull, job["stdout_fd"], job["stderr_fd"]):
+    for fd in {devnull, job["stdout_fd"], job["stderr_fd"]} - {0, 1, 2}:
         os.close(fd)
     for fd in job["pass_fds"]:
         os.set_inheritable(fd, True)
@@ -246,7 +246,7 @@ def supervise(job: dict, report) -> None:
             os.write(status_w, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         os._exit(127)
     os.close(status_w)
-    for fd in (*job["pass_fds"], job["stdout_fd"], job["stderr_fd"]):
+    for fd in {*job["pass_fds"], job["stdout_fd"], job["stderr_fd"]}:
         os.close(fd)  # only the candidate holds its pipes: its death ends them
     with os.fdopen(status_r, "rb") as fh:
         facts = json.loads(fh.read() or b"{}")

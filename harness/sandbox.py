@@ -216,6 +216,7 @@ class _Child:
     feeder: _Feeder
     started_at: float
     pid: int
+    cpu: int
     facts: dict
 
 
@@ -233,9 +234,10 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     boot.write_text(_BOOT.format(front=[str(layout.private), str(layout.grader), str(layout.candidate)],
                                  site=_site_paths(), data_fd=data_r))
     stdout, stderr = logs
+    cpu = _pick_cpu(options.cpu)
     job = {
         "argv": [_interpreter(), "-I", "-S", "-B", str(boot)], "cwd": str(layout.candidate),
-        "env": _child_env(layout.home, layout.tmp), "cpu": _pick_cpu(options.cpu),
+        "env": _child_env(layout.home, layout.tmp), "cpu": cpu,
         "memory_bytes": options.memory_bytes, "block_network": options.block_network,
         "landlock": _landlock_paths(layout, data_path), "pass_fds": [data_r, progress_w],
         "stdout_fd": stdout.fileno(), "stderr_fd": stderr.fileno(),
@@ -268,7 +270,7 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     }
     feeder = _Feeder(data_w, child_job, blocks)
     feeder.start()
-    return _Child(supervisor, progress_r, feeder, started, pid, facts)
+    return _Child(supervisor, progress_r, feeder, started, pid, cpu, facts)
 
 
 def _tree_rss(root: psutil.Process) -> int:
@@ -568,12 +570,11 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
                          isolation=_protections(child.facts, finished),
                          run_dir=str(layout.run_dir) if options.keep_dir else None)
     outcome.stderr_tail = (layout.run_dir / "stderr.log").read_bytes()[-4000:].decode(errors="replace")
-    cpu = _pick_cpu(options.cpu)
-    outcome.cpu = f"pinned to core {cpu} of {os.cpu_count()}"
+    outcome.cpu = f"pinned to core {child.cpu} of {os.cpu_count()}"
     if finished is not None and finished["wall_s"] > 0:
         outcome.cpu_s = finished["cpu_s"]
         outcome.cores_used = finished["cpu_s"] / finished["wall_s"]
-        outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes over wall time)"
+        outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes / wall time)"
     outcome.peak_rss_bytes = max(watch.peak, finished["maxrss_bytes"] if finished else 0)
     result = arrays = None
     protocol = watch.protocol_error

@@ -256,3 +256,15 @@ def test_nothing_the_child_reads_about_itself_names_the_project(candidate, a_fil
         """).replace("PROJECT", repr(str(PROJECT_DIR)))
     outcome = _run(candidate(probe), a_file)
     assert outcome.status == "ok", outcome.error
+
+
+def test_the_report_names_each_protection_and_says_when_one_is_missing(candidate, a_file):
+    from harness.sandbox import _protections
+    from harness.simulate import SimulateOptions, simulate
+
+    report = simulate(candidate(_ctor("pass")), a_file, options=SimulateOptions(bootstrap=0))
+    held = "Landlock" if landlock_abi() >= 1 else "NOT PROTECTED"
+    assert held in report["sandbox"]["filesystem"] and "subreaper" in report["sandbox"]["processes"]
+    missing = _protections({"landlock": "unavailable: this kernel has no Landlock", "subreaper": False}, None)
+    assert all(text.startswith("NOT PROTECTED") for text in missing.values())
+    assert "no Landlock" in missing["filesystem"]
