@@ -65,8 +65,8 @@ def supervised(landlock: dict | None, work: Path, netns: bool) -> None:
 def pipe_rows_per_s(path: Path) -> float:
     """Stream every block of ``path`` to a child that reads them as the sandbox's child does."""
     reader = ("import sys; sys.path[:0] = [{root!r}] + {site!r}\nfrom harness.channel import read_blocks\n"
-              "print('ready', flush=True)\nn = sum(b.values.shape[0] for b in read_blocks(0))\n"
-              ).format(root=str(ROOT), site=_site_paths())
+              "print('ready', flush=True)\nn = sum(b.values.shape[0] for b in read_blocks(0, {width}))\n"
+              ).format(root=str(ROOT), site=_site_paths(), width=len(C.B.columns))
     blocks = list(ParquetSource(path).blocks())
     rows = sum(b.values.shape[0] for b in blocks)
     proc = subprocess.Popen([PYTHON, "-I", "-S", "-c", reader], stdin=subprocess.PIPE, stdout=subprocess.PIPE)

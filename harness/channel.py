@@ -23,6 +23,7 @@ from harness.data import Block
 
 _HEADER = struct.Struct("<qqq")  # first_row, rows, columns; rows -1 ends the stream
 MAX_LINE_BYTES = 4096
+MAX_BLOCK_ROWS = 1 << 24
 PHASES = ("import", "construct", "replay")
 
 
@@ -74,13 +75,20 @@ def send_end(fd: int) -> None:
     _write_all(fd, _HEADER.pack(0, -1, 0))
 
 
-def read_blocks(fd: int) -> Iterator[Block]:
-    """Fresh blocks as the parent sends them (never reused: a candidate may keep row views)."""
+def read_blocks(fd: int, columns: int) -> Iterator[Block]:
+    """Fresh blocks as the parent sends them (never reused: a candidate may keep row views).
+
+    The candidate shares this process and can read from the pipe too; a header the parent did
+    not write (wrong width, absurd size) raises ProtocolError rather than allocating blindly."""
+    next_row = 0
     while True:
-        first_row, rows, columns = _HEADER.unpack(_read_exact(fd, _HEADER.size))
-        if rows < 0:
+        first_row, rows, width = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+        if rows == -1 and first_row == 0 and width == 0:
             return
-        values = np.empty((rows, columns), dtype=np.float64)
+        if width != columns or first_row != next_row or not 0 < rows <= MAX_BLOCK_ROWS:
+            raise ProtocolError(f"a block header ({first_row}, {rows}, {width}) the harness did not send")
+        next_row += rows
+        values = np.empty((rows, width), dtype=np.float64)
         if _read_into(fd, memoryview(values).cast("B")) < values.nbytes:
             raise EOFError("the harness closed the data pipe in the middle of a block")
         yield Block(values, first_row)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import competitions
-from harness.channel import read_blocks, read_job
+from harness.channel import ProtocolError, read_blocks, read_job
 from harness.replay import CandidateError, NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
 
 THREAD_VARIABLES = (
@@ -180,7 +180,13 @@ class _Run:
             seq_ends.append(time.perf_counter())
             self.progress.send(rows=rows, seq=seq)
 
-        outcome = replay(predict, comp, read_blocks(self.data_fd), on_sequence=on_sequence)
+        try:
+            outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence)
+        except (EOFError, ProtocolError) as exc:
+            self.result.update(status="protocol", error={
+                "kind": "protocol", "traceback": "",
+                "message": f"{exc}: the candidate read from, closed or replaced the harness's data pipe"})
+            return
         result = self.result
         result["replay_s"] = time.perf_counter() - seq_ends[0]
         result["sequence_s"] = np.diff(seq_ends).tolist()

@@ -218,6 +218,7 @@ class _Child:
     pid: int
     cpu: int
     facts: dict
+    report_start: bytes
 
 
 def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: SandboxOptions,
@@ -252,7 +253,7 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     os.close(progress_w)
     supervisor.stdin.write(json.dumps(job).encode())
     supervisor.stdin.close()
-    line = supervisor.stdout.readline()  # written before any code of the candidate runs
+    line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
     try:
         started_msg = json.loads(line)
         pid, facts = int(started_msg["pid"]), dict(started_msg["facts"])
@@ -270,7 +271,20 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     }
     feeder = _Feeder(data_w, child_job, blocks)
     feeder.start()
-    return _Child(supervisor, progress_r, feeder, started, pid, cpu, facts)
+    return _Child(supervisor, progress_r, feeder, started, pid, cpu, facts, rest)
+
+
+def _first_line(fd: int) -> tuple[bytes, bytes]:
+    """The first line on ``fd`` and whatever came after it, read unbuffered (select follows)."""
+    data = b""
+    while b"\n" not in data and len(data) < channel.MAX_LINE_BYTES:
+        ready, _, _ = select.select([fd], [], [], START_TIMEOUT_S)
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line, rest
 
 
 def _tree_rss(root: psutil.Process) -> int:
@@ -312,7 +326,7 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
     reader = channel.ProgressReader()
     tree = psutil.Process(child.supervisor.pid)
     report_fd = child.supervisor.stdout.fileno()
-    report = b""
+    report = child.report_start
     open_fds = {child.progress_fd, report_fd}
     deadline = child.started_at + options.time_limit_s
     stop_sent_at: float | None = None

@@ -158,6 +158,15 @@ def catalogue(data: Path, outside: Path) -> list[Hostile]:
         Hostile("wrong types on the progress pipe",
                 _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'{\"rows\": \"many\", \"seq\": [1]}\\n'")),
                 "protocol", "not a count", "each progress field has a type"),
+        Hostile("reads ahead on the data pipe", _first_predict(
+            "for fd in range(3, 64):\n"
+            "    try:\n"
+            "        if os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):\n"
+            "            os.read(fd, 1 << 20)\n"
+            "    except OSError:\n"
+            "        pass"),
+                "protocol", "data pipe", "the child checks every block header; a short or foreign stream is the "
+                "candidate's FAIL (the rows it read are in its memory: the causality check's business)"),
         Hostile("orphans holding memory", _ctor(ORPHAN.format(child=HOG, copies=3) + "time.sleep(15)"),
                 "out_of_memory", "and its children",
                 "the supervisor is a child subreaper: orphans stay in the tree the parent measures"),
@@ -230,8 +239,9 @@ def test_more_than_one_core_fails_naming_the_cores_used():
 
 
 def test_cpu_time_of_orphans_is_counted(candidate, a_file):
-    spin = "import time\nwhile time.process_time() < 1.0: pass"
-    outcome = _run(candidate(_ctor(ORPHAN.format(child=spin, copies=1) + "time.sleep(2.5)")), a_file)
+    spin = "import time\nwhile time.process_time() < 1.0: pass\nopen('spun', 'w').close()\ntime.sleep(60)"
+    wait = "while not os.path.exists('spun'):\n    time.sleep(0.05)"
+    outcome = _run(candidate(_ctor(ORPHAN.format(child=spin, copies=1) + wait)), a_file)
     assert outcome.status == "ok" and outcome.cpu_s >= 1.0
 
 
