@@ -45,6 +45,8 @@ SAMPLE_INTERVAL_S = 0.05
 START_TIMEOUT_S = 60.0
 MAX_CORES = 1.1
 """Above this many cores (CPU time over wall time) the run's timings are not the grader's."""
+THREAD_REPORTS = ("threads_before", "threads_after_constructor", "threads_after_replay")
+"""The child's thread reports, the only ``threads_*`` keys of its result that are read."""
 _F_SETPIPE_SZ = 1031
 MAX_RESULT_BYTES = 16 * 1024**2
 
@@ -506,8 +508,9 @@ def _checked_result(layout: _Layout, comp: Competition, rows_sent: int) -> dict 
     for key, ok in checks.items():
         if key in result and not ok(result[key]):
             raise channel.ProtocolError(f"result.json has a malformed {key!r} ({str(result[key])[:60]})")
-    for key in [k for k in result if k.startswith("threads_")]:
-        _check_threads(key, result[key])
+    for key in THREAD_REPORTS:
+        if key in result:
+            _check_threads(key, result[key])
     if result["status"] == "ok" and result.get("rows") != rows_sent:
         raise channel.ProtocolError(f"the child reports {result.get('rows')} rows replayed of {rows_sent} sent")
     return result
@@ -562,7 +565,7 @@ def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> 
     outcome.replay_s = result.get("replay_s")
     outcome.sequence_s = result.get("sequence_s", [])
     outcome.network = result.get("network", "")
-    outcome.threads = {k: result[k] for k in result if k.startswith("threads_")}
+    outcome.threads = {k: result[k] for k in THREAD_REPORTS if k in result}
     outcome.modules = sorted(set(result.get("modules_after_constructor", []))
                              | set(result.get("modules_after_replay", [])))
     if arrays is not None:
