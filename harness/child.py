@@ -194,8 +194,8 @@ class _Run:
         result["seq_ids"] = outcome.seq_ids
         result["threads_after_replay"] = _thread_report()
         result["modules_after_replay"] = sorted(set(_top_level_modules()) - self.modules_before)
-        np.save(self.out_dir / "predictions.npy", outcome.predictions)
-        np.save(self.out_dir / "latency_ns.npy", outcome.latency_ns)
+        _save_fresh(self.out_dir / "predictions.npy", outcome.predictions)
+        _save_fresh(self.out_dir / "latency_ns.npy", outcome.latency_ns)
         if outcome.error is not None:
             result.update(status=outcome.error.kind, error=outcome.error.to_dict())
         elif _network_attempts:
@@ -223,9 +223,25 @@ def _hide_harness(private_dir: str) -> None:
     importlib.invalidate_caches()
 
 
+def _fresh(path: Path) -> Path:
+    """``path`` with nothing there: the candidate can write in this folder, and a link or FIFO it
+    left in the way would send the results elsewhere or block."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return path
+
+
+def _save_fresh(path: Path, array) -> None:
+    with open(_fresh(path), "xb") as fh:
+        np.save(fh, array)
+
+
 def _write_result(out_dir: Path, result: dict) -> None:
-    tmp = out_dir / "result.json.tmp"
-    tmp.write_text(json.dumps(result, default=str))
+    tmp = _fresh(out_dir / "result.json.tmp")
+    with open(tmp, "x") as fh:
+        fh.write(json.dumps(result, default=str))
     tmp.replace(out_dir / "result.json")
 
 

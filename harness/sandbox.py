@@ -35,7 +35,7 @@ import psutil
 from harness import candidate as candidate_mod
 from harness import channel, isolation
 from harness.child import THREAD_VARIABLES
-from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.competitions import Competition
 from harness.data import Block, DataError, ParquetSource
 
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -45,10 +45,7 @@ SAMPLE_INTERVAL_S = 0.05
 START_TIMEOUT_S = 60.0
 MAX_CORES = 1.1
 """Above this many cores (CPU time over wall time) the run's timings are not the grader's."""
-THREAD_REPORTS = ("threads_before", "threads_after_constructor", "threads_after_replay")
-"""The child's thread reports, the only ``threads_*`` keys of its result that are read."""
 _F_SETPIPE_SZ = 1031
-MAX_RESULT_BYTES = 16 * 1024**2
 
 _BOOT = """\
 import sys
@@ -477,86 +474,6 @@ def _protections(facts: dict, finished: dict | None) -> dict[str, str]:
     return {"filesystem": files, "processes": procs}
 
 
-def _checked_result(layout: _Layout, comp: Competition, rows_sent: int) -> dict | None:
-    """The child's result.json, checked field by field; ProtocolError if it is not what the child writes."""
-    path = layout.out / "result.json"
-    if not path.is_file():
-        return None
-    if path.stat().st_size > MAX_RESULT_BYTES:
-        raise channel.ProtocolError(f"result.json is {path.stat().st_size} bytes, more than the child writes")
-    try:
-        result = json.loads(path.read_bytes())
-    except ValueError as exc:
-        raise channel.ProtocolError(f"result.json is not JSON ({exc})") from exc
-    checks = {
-        "status": lambda v: isinstance(v, str) and v.replace("_", "").isalpha() and len(v) < 40,
-        "error": lambda v: v is None or (isinstance(v, dict) and all(isinstance(v.get(k, ""), str) for k in
-                                                                     ("kind", "message", "traceback"))
-                                        and all(v.get(k) is None or type(v.get(k)) is int for k in ("seq_ix", "step", "row"))),
-        "rows": lambda v: type(v) is int and 0 <= v <= rows_sent,
-        "seq_ids": lambda v: isinstance(v, list) and len(v) <= rows_sent // SEQUENCE_LENGTH and all(type(s) is int for s in v),
-        "import_s": lambda v: v is None or (type(v) is float and v >= 0),
-        "construct_s": lambda v: v is None or (type(v) is float and v >= 0),
-        "replay_s": lambda v: v is None or (type(v) is float and v >= 0),
-        "sequence_s": lambda v: isinstance(v, list) and all(type(s) is float and s >= 0 for s in v),
-        "network": lambda v: isinstance(v, str) and len(v) < 400,
-        "modules_after_constructor": lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
-        "modules_after_replay": lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
-    }
-    if not isinstance(result, dict) or "status" not in result:
-        raise channel.ProtocolError("result.json is not the object the child writes")
-    for key, ok in checks.items():
-        if key in result and not ok(result[key]):
-            raise channel.ProtocolError(f"result.json has a malformed {key!r} ({str(result[key])[:60]})")
-    for key in THREAD_REPORTS:
-        if key in result:
-            _check_threads(key, result[key])
-    if result["status"] == "ok" and result.get("rows") != rows_sent:
-        raise channel.ProtocolError(f"the child reports {result.get('rows')} rows replayed of {rows_sent} sent")
-    return result
-
-
-def _check_threads(key: str, report: object) -> None:
-    """The thread report feeds the threads warning; its types must be the ones the child writes."""
-    def fail() -> channel.ProtocolError:
-        return channel.ProtocolError(f"result.json has a malformed {key!r}")
-
-    if not isinstance(report, dict):
-        raise fail()
-    env = report.get("env", {})
-    if not isinstance(env, dict) or not all(v is None or isinstance(v, str) for v in env.values()):
-        raise fail()
-    pools = report.get("pools", [])
-    if not isinstance(pools, list) or not all(
-            isinstance(p, dict) and (p.get("threads") is None or type(p.get("threads")) is int)
-            and all(p.get(k) is None or isinstance(p.get(k), str) for k in ("api", "library")) for p in pools):
-        raise fail()
-    torch = report.get("torch")
-    if torch is not None and not (isinstance(torch, dict)
-                                  and all(type(torch.get(k)) is int for k in ("intra_op", "inter_op"))):
-        raise fail()
-
-
-def _checked_arrays(layout: _Layout, comp: Competition, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """predictions.npy and latency_ns.npy, with the dtype and shape the child writes."""
-    pred_path, lat_path = layout.out / "predictions.npy", layout.out / "latency_ns.npy"
-    if not pred_path.exists():
-        return None
-    bound = 4096 + rows * comp.n_outputs * 8
-    if pred_path.stat().st_size > bound or not lat_path.is_file() or lat_path.stat().st_size > 4096 + rows * 8:
-        raise channel.ProtocolError("the prediction files are larger than the rows replayed")
-    try:
-        predictions, latency = np.load(pred_path, allow_pickle=False), np.load(lat_path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise channel.ProtocolError(f"the prediction files are not the arrays the child writes ({exc})") from exc
-    if (predictions.dtype != np.float64 or predictions.ndim != 2 or predictions.shape[1] != comp.n_outputs
-            or latency.dtype != np.int64 or latency.shape != (rows,)):
-        raise channel.ProtocolError(
-            f"the prediction files hold {predictions.dtype} {predictions.shape} and {latency.dtype} {latency.shape}, "
-            f"not the child's float64 (n, {comp.n_outputs}) and int64 ({rows},)")
-    return predictions, latency
-
-
 def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> None:
     outcome.status, outcome.error = result["status"], result.get("error")
     outcome.rows = result.get("rows", 0)
@@ -565,7 +482,7 @@ def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> 
     outcome.replay_s = result.get("replay_s")
     outcome.sequence_s = result.get("sequence_s", [])
     outcome.network = result.get("network", "")
-    outcome.threads = {k: result[k] for k in THREAD_REPORTS if k in result}
+    outcome.threads = {k: result[k] for k in channel.THREAD_REPORTS if k in result}
     outcome.modules = sorted(set(result.get("modules_after_constructor", []))
                              | set(result.get("modules_after_replay", [])))
     if arrays is not None:
@@ -597,9 +514,9 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
     protocol = watch.protocol_error
     if protocol is None:
         try:
-            result = _checked_result(layout, comp, child.feeder.rows_sent)
+            result = channel.checked_result(layout.out, child.feeder.rows_sent)
             if result is not None and result["status"] != "harness_error":
-                arrays = _checked_arrays(layout, comp, result.get("rows", 0))
+                arrays = channel.checked_arrays(layout.out, comp, result)
         except channel.ProtocolError as exc:
             protocol, result = str(exc), None
     if protocol is not None:

@@ -9,6 +9,7 @@ used two cores, crashed the harness through the progress pipe or imported the ha
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import textwrap
@@ -278,3 +279,48 @@ def test_the_report_names_each_protection_and_says_when_one_is_missing(candidate
     missing = _protections({"landlock": "unavailable: this kernel has no Landlock", "subreaper": False}, None)
     assert all(text.startswith("NOT PROTECTED") for text in missing.values())
     assert "no Landlock" in missing["filesystem"]
+
+
+def _forge(out: Path, what: str) -> None:
+    """Result files as a candidate could leave them in the results folder it can write to."""
+    import json
+
+    import numpy as np
+
+    ok = {"status": "ok", "error": None, "rows": 1000, "seq_ids": [0]}
+    if what == "a FIFO":
+        os.mkfifo(out / "result.json")
+    elif what == "a link":
+        (out / "elsewhere.json").write_text(json.dumps(ok))
+        (out / "result.json").symlink_to(out / "elsewhere.json")
+    elif what == "too large":
+        (out / "result.json").write_text(json.dumps({**ok, "network": "x" * (17 * 1024**2)}))
+    else:
+        result = {**ok, "threads_after_replay": {"pools": [{"threads": "many"}]}} if what == "thread count text" else ok
+        (out / "result.json").write_text(json.dumps(result))
+        rows = {"ok arrays": 899, "too few rows": 5}.get(what, 899)
+        preds = np.zeros((rows, 32), dtype=object if what == "pickled objects" else np.float64)
+        np.save(out / "predictions.npy", preds, allow_pickle=True)
+        np.save(out / "latency_ns.npy", np.zeros(1000, dtype=np.int64))
+
+
+@pytest.mark.parametrize("what, message", [
+    ("a FIFO", "not a regular file"), ("a link", "not a regular file"), ("too large", "more than the child writes"),
+    ("thread count text", "threads_after_replay"), ("pickled objects", "not the arrays"),
+    ("too few rows", "not the child's float64 (899, 32)"),
+])
+def test_forged_result_files_are_the_candidates_fail(what, message, tmp_path):
+    from harness.channel import ProtocolError, checked_arrays, checked_result
+
+    _forge(tmp_path, what)
+    with pytest.raises(ProtocolError, match=re.escape(message)):
+        result = checked_result(tmp_path, rows_sent=1000)
+        checked_arrays(tmp_path, C.A, result)
+
+
+def test_the_checked_result_files_of_an_honest_child_pass(tmp_path):
+    from harness.channel import checked_arrays, checked_result
+
+    _forge(tmp_path, "ok arrays")
+    predictions, latency = checked_arrays(tmp_path, C.A, checked_result(tmp_path, rows_sent=1000))
+    assert predictions.shape == (899, 32) and latency.shape == (1000,)
