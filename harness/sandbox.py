@@ -220,8 +220,8 @@ class _Child:
     report_start: bytes
 
 
-def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: SandboxOptions,
-           blocks: Iterator[Block], logs: tuple) -> _Child:
+def _pipes() -> tuple[int, int, int, int]:
+    """(data read, data write, progress read, progress write); the data pipe made large."""
     data_r, data_w = os.pipe()
     progress_r, progress_w = os.pipe()
     try:
@@ -230,39 +230,57 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
         fcntl.fcntl(data_w, _F_SETPIPE_SZ, 1024 * 1024)
     except OSError:  # a smaller pipe only costs a few more system calls
         pass
+    return data_r, data_w, progress_r, progress_w
+
+
+def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Popen, int, dict, bytes]:
+    """Start the supervisor; return it, the candidate's pid, the protections in force and any
+    bytes of its report past the first line."""
+    supervisor = subprocess.Popen(
+        [_interpreter(), "-I", "-S", "-B", str(layout.supervisor)], cwd=layout.supervisor.parent,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={"PATH": os.environ.get("PATH", "")},
+        pass_fds=(*job["pass_fds"], job["stdout_fd"], job["stderr_fd"]), start_new_session=True,
+    )
+    supervisor.stdin.write(json.dumps(job).encode())
+    supervisor.stdin.close()
+    line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
+    try:
+        started = json.loads(line)
+        pid, facts = int(started["pid"]), dict(started["facts"])
+        if "error" in facts:
+            raise ValueError(facts["error"])
+    except (ValueError, KeyError, TypeError) as exc:
+        supervisor.kill()
+        supervisor.wait()
+        raise RuntimeError(f"internal: the sandbox could not start the candidate's process ({exc}; "
+                           f"{line[:200]!r}); see {layout.run_dir / 'stderr.log'}") from exc
+    return supervisor, pid, facts, rest
+
+
+def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: SandboxOptions,
+           blocks: Iterator[Block], logs: tuple) -> _Child:
+    data_r, data_w, progress_r, progress_w = _pipes()
     boot = layout.runtime / "boot.py"
     boot.write_text(_BOOT.format(front=[str(layout.private), str(layout.grader), str(layout.candidate)],
                                  site=_site_paths(), data_fd=data_r))
-    stdout, stderr = logs
     cpu = _pick_cpu(options.cpu)
     job = {
         "argv": [_interpreter(), "-I", "-S", "-B", str(boot)], "cwd": str(layout.candidate),
         "env": _child_env(layout.home, layout.tmp), "cpu": cpu,
         "memory_bytes": options.memory_bytes, "block_network": options.block_network,
         "landlock": _landlock_paths(layout, data_path), "pass_fds": [data_r, progress_w],
-        "stdout_fd": stdout.fileno(), "stderr_fd": stderr.fileno(),
+        "stdout_fd": logs[0].fileno(), "stderr_fd": logs[1].fileno(),
     }
-    started = time.perf_counter()
-    supervisor = subprocess.Popen(
-        [_interpreter(), "-I", "-S", "-B", str(layout.supervisor)], cwd=layout.supervisor.parent,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={"PATH": os.environ.get("PATH", "")},
-        pass_fds=(data_r, progress_w, stdout.fileno(), stderr.fileno()), start_new_session=True,
-    )
-    os.close(data_r)
-    os.close(progress_w)
-    supervisor.stdin.write(json.dumps(job).encode())
-    supervisor.stdin.close()
-    line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
+    started_at = time.perf_counter()
     try:
-        started_msg = json.loads(line)
-        pid, facts = int(started_msg["pid"]), dict(started_msg["facts"])
-    except (ValueError, KeyError, TypeError) as exc:
+        supervisor, pid, facts, rest = _start_supervisor(layout, job, logs[1])
+    except BaseException:
         os.close(data_w)
         os.close(progress_r)
-        supervisor.kill()
-        supervisor.wait()
-        raise RuntimeError(f"internal: the sandbox's supervisor did not start ({line[:200]!r}); "
-                           f"see {layout.run_dir / 'stderr.log'}") from exc
+        raise
+    finally:
+        os.close(data_r)
+        os.close(progress_w)
     child_job = {
         "candidate_dir": str(layout.candidate), "out_dir": str(layout.out), "private_dir": str(layout.private),
         "competition": comp.key, "time_limit_s": options.time_limit_s, "block_network": options.block_network,
@@ -270,7 +288,7 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     }
     feeder = _Feeder(data_w, child_job, blocks)
     feeder.start()
-    return _Child(supervisor, progress_r, feeder, started, pid, cpu, facts, rest)
+    return _Child(supervisor, progress_r, feeder, started_at, pid, cpu, facts, rest)
 
 
 def _first_line(fd: int) -> tuple[bytes, bytes]:
@@ -337,22 +355,10 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
 
     while report_fd in open_fds:
         ready, _, _ = select.select(sorted(open_fds), [], [], SAMPLE_INTERVAL_S)
-        if child.progress_fd in ready:
-            chunk = os.read(child.progress_fd, 65536)
-            try:
-                messages = reader.feed(chunk) if chunk else []
-                if not chunk:
-                    open_fds.discard(child.progress_fd)
-                    reader.finish()
-            except channel.ProtocolError as exc:
-                watch.protocol_error = str(exc)
-                open_fds.discard(child.progress_fd)
+        if child.progress_fd in ready and not _read_progress(child, reader, watch, on_progress):
+            open_fds.discard(child.progress_fd)
+            if watch.protocol_error is not None:
                 stop_for("protocol")
-                messages = []
-            for message in messages:
-                watch.progress.update(message)
-            if messages and on_progress is not None:
-                on_progress(dict(watch.progress))
         if report_fd in ready:
             chunk = os.read(report_fd, 65536)
             report += chunk
@@ -369,6 +375,24 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
             stop_for("time_limit")
     watch.finished = _finished_report(report)
     return watch
+
+
+def _read_progress(child: _Child, reader: channel.ProgressReader, watch: _Watch,
+                   on_progress: Callable[[dict], None] | None) -> bool:
+    """Take what is on the progress pipe; False at its end or at a malformed message."""
+    chunk = os.read(child.progress_fd, 65536)
+    try:
+        messages = reader.feed(chunk)
+        if not chunk:
+            reader.finish()
+    except channel.ProtocolError as exc:
+        watch.protocol_error = str(exc)
+        return False
+    for message in messages:
+        watch.progress.update(message)
+    if messages and on_progress is not None:
+        on_progress(dict(watch.progress))
+    return bool(chunk)
 
 
 def _finished_report(report: bytes) -> dict | None:
