@@ -218,6 +218,23 @@ class _Child:
     cpu: int
     facts: dict
     report_start: bytes
+    pidfd: int | None = None
+
+    def __post_init__(self) -> None:
+        try:  # a handle that a recycled pid cannot fool, once the candidate's process is gone
+            self.pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # before Linux 5.3, or already gone
+            self.pidfd = None
+
+    def send(self, sig: int) -> None:
+        """Signal the candidate's interpreter (the supervisor ends the rest when it dies)."""
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            else:
+                os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _pipes() -> tuple[int, int, int, int]:
@@ -330,13 +347,6 @@ class _Watch:
     finished: dict | None = None
 
 
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict], None] | None) -> _Watch:
     """Follow progress, memory and time until the supervisor reports the end of the run."""
     watch = _Watch()
@@ -351,7 +361,7 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
     def stop_for(reason: str) -> None:
         if watch.killed_for is None:
             watch.killed_for = reason
-            _kill(child.pid, signal.SIGKILL)  # the supervisor then ends every other descendant
+            child.send(signal.SIGKILL)  # the supervisor then ends every other descendant
 
     while report_fd in open_fds:
         ready, _, _ = select.select(sorted(open_fds), [], [], SAMPLE_INTERVAL_S)
@@ -370,7 +380,7 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
             stop_for("out_of_memory")
         if now > deadline and stop_sent_at is None and watch.killed_for is None:
             stop_sent_at = now
-            _kill(child.pid, signal.SIGUSR1)
+            child.send(signal.SIGUSR1)
         if stop_sent_at is not None and now > stop_sent_at + STOP_GRACE_S:
             stop_for("time_limit")
     watch.finished = _finished_report(report)
@@ -445,15 +455,20 @@ def _end(child: _Child) -> None:
     """Whatever happened, nothing of the run outlives it."""
     os.close(child.progress_fd)
     if child.supervisor.poll() is None:
-        _kill(child.pid, signal.SIGKILL)
+        child.send(signal.SIGKILL)
         try:
             child.supervisor.wait(timeout=10)
         except subprocess.TimeoutExpired:  # the supervisor itself is stuck: end the tree from here
             for p in psutil.Process(child.supervisor.pid).children(recursive=True):
-                _kill(p.pid, signal.SIGKILL)
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
             child.supervisor.kill()
             child.supervisor.wait()
     child.supervisor.stdout.close()
+    if child.pidfd is not None:
+        os.close(child.pidfd)
     child.feeder.join(timeout=10)
 def _describe_death(code: int, progress: dict) -> tuple[str, str]:
     where = _where(progress)
