@@ -507,7 +507,7 @@ def _protections(facts: dict, finished: dict | None) -> dict[str, str]:
     if facts.get("subreaper"):
         procs = "every process the candidate starts is counted and ended with the run (child subreaper)"
         if finished and finished["swept"]:
-            procs += f"; {finished['swept']} left running were ended"
+            procs += f"; ended {finished['swept']} it left running"
     else:
         procs = "NOT PROTECTED: detached processes escape the memory count and outlive the run (no subreaper)"
     return {"filesystem": files, "processes": procs}
