@@ -216,6 +216,7 @@ def test_processes_the_candidate_leaves_behind_end_with_the_run(how, candidate, 
         if alive:
             os.kill(pid, signal.SIGKILL)
         assert not alive, "a process the candidate started outlived the run"
+        assert "ended 1 it left running" in outcome.isolation["processes"]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
