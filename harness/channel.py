@@ -1,6 +1,7 @@
 """The pipes and files between the harness and the child, and the checks on what comes back.
 
-Down (parent to child): the job, then the data as raw float64 blocks. The parent reads the
+Down (parent to child): the job, a go-ahead once the child's private copy of this package has
+been deleted (it is loaded by then), then the data as raw float64 blocks. The parent reads the
 parquet file, so the child never holds a descriptor or a path to it (or to the oracle sidecars
 beside it): what the candidate can reach is what the replay has already sent.
 
@@ -74,6 +75,19 @@ def send_job(fd: int, job: dict) -> None:
 def read_job(fd: int) -> dict:
     size = _read_exact(fd, 8)
     return json.loads(bytes(_read_exact(fd, struct.unpack("<q", size)[0])))
+
+
+_GO = b"go:harness-gone\n"
+
+
+def send_go(fd: int) -> None:
+    """Tell the child that its copy of this package is gone from disk: the candidate may start."""
+    _write_all(fd, _GO)
+
+
+def wait_go(fd: int) -> None:
+    if bytes(_read_exact(fd, len(_GO))) != _GO:
+        raise ProtocolError("the harness's go-ahead was not on the data pipe")
 
 
 def send_block(fd: int, block: Block) -> None:

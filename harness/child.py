@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import competitions
-from harness.channel import ProtocolError, read_blocks, read_job
+from harness.channel import ProtocolError, read_blocks, read_job, wait_go
 from harness.replay import CandidateError, NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
 
 THREAD_VARIABLES = (
@@ -135,6 +135,7 @@ class _Run:
     def import_solution(self) -> type:
         self.phase = "import"
         self.progress.send(phase="import")
+        wait_go(self.data_fd)  # the parent has deleted this package's copy: nothing of it left to read
         t0 = time.perf_counter()
         try:
             spec = importlib.util.spec_from_file_location("solution", Path(self.job["candidate_dir"]) / "solution.py")

@@ -190,10 +190,13 @@ class _Feeder(threading.Thread):
         self.fd, self.job, self.blocks = fd, job, blocks
         self.rows_sent = 0
         self.error: DataError | None = None
+        self.harness_gone = threading.Event()
 
     def run(self) -> None:
         try:
             channel.send_job(self.fd, self.job)
+            self.harness_gone.wait()
+            channel.send_go(self.fd)
             for block in self.blocks:
                 channel.send_block(self.fd, block)
                 self.rows_sent += block.values.shape[0]
@@ -347,7 +350,8 @@ class _Watch:
     finished: dict | None = None
 
 
-def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict], None] | None) -> _Watch:
+def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
+             on_progress: Callable[[dict], None] | None) -> _Watch:
     """Follow progress, memory and time until the supervisor reports the end of the run."""
     watch = _Watch()
     reader = channel.ProgressReader()
@@ -369,6 +373,9 @@ def _monitor(child: _Child, options: SandboxOptions, on_progress: Callable[[dict
             open_fds.discard(child.progress_fd)
             if watch.protocol_error is not None:
                 stop_for("protocol")
+        if watch.progress["phase"] != "start-up" and not child.feeder.harness_gone.is_set():
+            shutil.rmtree(private_dir)  # loaded by now; the candidate runs once it is gone
+            child.feeder.harness_gone.set()
         if report_fd in ready:
             chunk = os.read(report_fd, 65536)
             report += chunk
@@ -440,7 +447,7 @@ def run_in_sandbox(
         with open(run_dir / "stdout.log", "wb") as stdout, open(run_dir / "stderr.log", "wb") as stderr:
             child = _spawn(layout, Path(data_path).resolve(), competition, options, blocks, (stdout, stderr))
             try:
-                watch = _monitor(child, options, on_progress)
+                watch = _monitor(child, layout.private, options, on_progress)
             finally:
                 _end(child)
         if child.feeder.error is not None:
@@ -467,6 +474,7 @@ def _end(child: _Child) -> None:
             child.supervisor.kill()
             child.supervisor.wait()
     child.supervisor.stdout.close()
+    child.feeder.harness_gone.set()  # a feeder still waiting to send the go-ahead finds the pipe closed
     if child.pidfd is not None:
         os.close(child.pidfd)
     child.feeder.join(timeout=10)

@@ -150,6 +150,16 @@ def catalogue(data: Path, outside: Path) -> list[Hostile]:
                 "the child drops its own package from sys.path and sys.modules before the candidate runs"),
         Hostile("imports the harness", "import harness\n" + _ctor("pass"),
                 "import_error", "No module named 'harness'", "as above"),
+        Hostile("loads the harness from its files", _ctor("""
+            import importlib.util
+            places = ["../runtime/harness/replay.py", "../runtime/private/harness/replay.py"]
+            found = [p for p in places if os.path.exists(p)]
+            if not found:
+                raise LookupError("no copy of the harness to load")
+            spec = importlib.util.spec_from_file_location("stolen", found[0])
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            """), "constructor_error", "no copy of the harness",
+                "the parent deletes the child's private copy once it is loaded, before the candidate's import"),
         Hostile("signals the harness", _ctor("os.kill(os.getppid(), 0)"),
                 "constructor_error", "PermissionError", "Landlock (ABI 6+): no signals outside the candidate's domain"),
         Hostile("garbage on the progress pipe", _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'garbage\\n'")),
