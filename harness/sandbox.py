@@ -2,8 +2,9 @@
 
 The candidate runs in a child interpreter (``harness.child``) started by a supervisor
 (``harness.isolation``) from a fresh temporary run folder holding a safe copy of the candidate,
-a private copy of this package and the grader's ``utils``. The supervisor pins the child to one
-core, caps its address space, puts it in an empty network namespace where the platform allows,
+a private copy of this package (deleted once the child has loaded it) and the grader's
+``utils``. The supervisor pins the child to one core, caps its address space, puts it in an
+empty network namespace where the platform allows,
 confines its filesystem with Landlock and, as a child subreaper, keeps every process the
 candidate starts in its tree and ends them all with the run. The parent (this module) reads the
 data file and sends it to the child over a pipe, watches the memory of the whole tree and the
@@ -152,7 +153,7 @@ class _Layout:
     def __post_init__(self) -> None:
         self.candidate = self.run_dir / "candidate"
         self.runtime = self.run_dir / "runtime"
-        self.private = self.runtime / "private"  # this package, hidden once the child has loaded it
+        self.private = self.runtime / "private"  # this package, deleted once the child has loaded it
         self.grader = self.runtime / "grader"  # `utils`, importable by the candidate
         self.out = self.run_dir / "out"
         self.home = self.run_dir / "home"
