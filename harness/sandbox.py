@@ -4,13 +4,13 @@ The candidate runs in a child interpreter (``harness.child``) started by a super
 (``harness.isolation``) from a fresh temporary run folder holding a safe copy of the candidate,
 a private copy of this package (deleted once the child has loaded it) and the grader's
 ``utils``. The supervisor pins the child to one core, caps its address space, puts it in an
-empty network namespace where the platform allows,
-confines its filesystem with Landlock and, as a child subreaper, keeps every process the
-candidate starts in its tree and ends them all with the run. The parent (this module) reads the
-data file and sends it to the child over a pipe, watches the memory of the whole tree and the
-child's progress, and enforces the wall-clock limit: at the limit it asks the child to stop (so
-the child can say exactly where it was), then kills it. Every byte that comes back (progress,
-result files) is checked before it is believed; a malformed one is the candidate's FAIL.
+empty network namespace where the platform allows, confines its filesystem with Landlock and, as
+a child subreaper, keeps every process the candidate starts in its tree and ends them all with
+the run. The parent (this module) reads the data file and sends it to the child over a pipe,
+watches the memory of the whole tree and the child's progress, and enforces the wall-clock
+limit: at the limit it asks the child to stop (so the child can say exactly where it was), then
+kills it. Every byte that comes back (progress, result files) is checked before it is believed;
+a malformed one is the candidate's FAIL.
 """
 
 from __future__ import annotations
