@@ -262,19 +262,22 @@ def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Po
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={"PATH": os.environ.get("PATH", "")},
         pass_fds=(*job["pass_fds"], job["stdout_fd"], job["stderr_fd"]), start_new_session=True,
     )
-    supervisor.stdin.write(json.dumps(job).encode())
-    supervisor.stdin.close()
-    line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
+    line = b""
     try:
+        supervisor.stdin.write(json.dumps(job).encode())
+        supervisor.stdin.close()
+        line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
         started = json.loads(line)
         pid, facts = int(started["pid"]), dict(started["facts"])
         if "error" in facts:
             raise ValueError(facts["error"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except BaseException as exc:  # the candidate's process dies with the supervisor (PDEATHSIG)
         supervisor.kill()
         supervisor.wait()
-        raise RuntimeError(f"internal: the sandbox could not start the candidate's process ({exc}; "
-                           f"{line[:200]!r}); see {layout.run_dir / 'stderr.log'}") from exc
+        if isinstance(exc, (ValueError, KeyError, TypeError, OSError)):
+            raise RuntimeError(f"internal: the sandbox could not start the candidate's process ({exc}; "
+                               f"{line[:200]!r}); see {layout.run_dir / 'stderr.log'}") from exc
+        raise
     return supervisor, pid, facts, rest
 
 
