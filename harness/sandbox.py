@@ -275,8 +275,9 @@ def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Po
         supervisor.kill()
         supervisor.wait()
         if isinstance(exc, (ValueError, KeyError, TypeError, OSError)):
+            log = (layout.run_dir / "stderr.log").read_bytes()[-800:].decode(errors="replace")
             raise RuntimeError(f"internal: the sandbox could not start the candidate's process ({exc}; "
-                               f"{line[:200]!r}); see {layout.run_dir / 'stderr.log'}") from exc
+                               f"{line[:200]!r}); its log ends:\n{log}") from exc
         raise
     return supervisor, pid, facts, rest
 
