@@ -1,22 +1,32 @@
 """The sandboxed child: imports the candidate, constructs it and replays the data through it.
 
-Runs in a fresh interpreter started by ``harness.sandbox`` with only the candidate folder, a
-copy of this package, the grader's ``utils`` and the standard and third-party library folders on
-``sys.path``. It reports progress on a pipe and leaves its results as files; the parent owns the
-verdict, the score and every limit.
+Runs in a fresh interpreter started by ``harness.isolation``'s supervisor from a copy of this
+package. It reads its job and then the data from a pipe (it never opens the data file), imports
+the grader's ``utils``, and then takes this package out of reach (off ``sys.path`` and out of
+``sys.modules``), so that, as on the grader, the candidate can import only itself, ``utils`` and
+the installed libraries. It reports progress on a pipe and leaves its results as files; the
+parent checks both as untrusted and owns the verdict, the score and every limit.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
-import resource
 import signal
 import socket
 import sys
 import time
 import traceback
 from pathlib import Path
+
+import numpy as np
+
+from harness import competitions
+from harness.channel import ProtocolError, read_blocks, read_job, wait_go
+from harness.replay import CandidateError, NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
+from harness.utils import install as install_utils
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -30,8 +40,6 @@ _network_attempts: list[str] = []
 def _block_network() -> None:
     """Refuse internet sockets from here on: the grader has no network, so a candidate that
     reaches for one must fail here rather than hang there. Local (AF_UNIX) sockets stay allowed."""
-    from harness.replay import NetworkBlocked
-
     inet = {socket.AF_INET, socket.AF_INET6}
 
     def hook(event: str, args: tuple) -> None:
@@ -95,129 +103,168 @@ class _Progress:
             os.write(self.fd, (json.dumps(fields) + "\n").encode())
 
 
-def run(job: dict) -> dict:
-    """Do the job the parent described; return the result dictionary (also written to disk)."""
-    import numpy as np
+class _Stop(Exception):
+    """A step ended the run; ``result`` already says how."""
 
-    from harness import competitions
-    from harness.utils import install as install_utils
-    from harness.data import ParquetSource
-    from harness.replay import CandidateError, TimeLimitExceeded, candidate_traceback, replay
 
-    progress = _Progress(job.get("progress_fd"))
-    out_dir = Path(job["out_dir"])
-    result: dict = {"status": "ok", "error": None, "network": _network_mode(job.get("block_network", True))}
+class _Run:
+    """One job: import, construct, replay; each step records into ``result`` or raises _Stop."""
 
-    def on_time_limit(signum, frame):  # noqa: ARG001
-        raise TimeLimitExceeded(f"the wall-clock limit of {job['time_limit_s']:.0f} s was reached")
+    def __init__(self, job: dict, data_fd: int):
+        self.job = job
+        self.data_fd = data_fd
+        self.progress = _Progress(job.get("progress_fd"))
+        self.out_dir = Path(job["out_dir"])
+        self.phase = "start-up"
+        self.result: dict = {"status": "ok", "error": None,
+                             "network": _network_mode(job.get("block_network", True))}
+        self.threads_before = _thread_report()
+        self.modules_before = set(_top_level_modules())
 
-    signal.signal(signal.SIGUSR1, on_time_limit)
-    comp = competitions.get(job["competition"])
-    install_utils(comp)  # the competition's own ``utils``, imported before the candidate, as on the grader
-    threads_before = _thread_report()
-    modules_before = set(_top_level_modules())
-    candidate_dir = Path(job["candidate_dir"])
-
-    def fail(kind: str, exc: BaseException, message: str) -> dict:
+    def fail(self, kind: str, exc: BaseException, message: str) -> _Stop:
         if isinstance(exc, TimeLimitExceeded):
-            kind, message = "time_limit", f"{exc} during {job['phase']}"
+            kind, message = "time_limit", f"{exc} during {self.phase}"
         elif isinstance(exc, MemoryError):
-            kind, message = "out_of_memory", f"an allocation failed under the memory cap during {job['phase']}"
-        result.update(status=kind, error={"kind": kind, "message": message, "traceback": candidate_traceback(exc)})
-        return result
+            kind, message = "out_of_memory", f"an allocation failed under the memory cap during {self.phase}"
+        self.result.update(status=kind, error={"kind": kind, "message": message, "traceback": candidate_traceback(exc)})
+        return _Stop()
 
-    # 1. import solution.py
-    job["phase"] = "import"
-    progress.send(phase="import")
-    t0 = time.perf_counter()
+    def layout(self, message: str) -> _Stop:
+        self.result.update(status="layout", error={"kind": "layout", "message": message, "traceback": ""})
+        return _Stop()
+
+    def import_solution(self) -> type:
+        self.phase = "import"
+        self.progress.send(phase="import")
+        wait_go(self.data_fd)  # the parent has deleted this package's copy: nothing of it left to read
+        t0 = time.perf_counter()
+        try:
+            spec = importlib.util.spec_from_file_location("solution", Path(self.job["candidate_dir"]) / "solution.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["solution"] = module
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # noqa: BLE001
+            raise self.fail("import_error", exc, f"importing solution.py raised {type(exc).__name__}: {exc}") from None
+        self.result["import_s"] = time.perf_counter() - t0
+        cls = getattr(module, "PredictionModel", None)
+        if not isinstance(cls, type):
+            raise self.layout("solution.py defines no class PredictionModel")
+        return cls
+
+    def construct(self, cls: type):
+        self.phase = "the constructor"
+        self.progress.send(phase="construct")
+        t0 = time.perf_counter()
+        try:
+            model = cls()
+        except TypeError as exc:
+            if "argument" in str(exc):
+                raise self.fail("constructor_error", exc, f"PredictionModel() must take no arguments: {exc}") from None
+            raise self.fail("constructor_error", exc, f"PredictionModel() raised TypeError: {exc}") from None
+        except BaseException as exc:  # noqa: BLE001
+            raise self.fail("constructor_error", exc, f"PredictionModel() raised {type(exc).__name__}: {exc}") from None
+        self.result["construct_s"] = time.perf_counter() - t0
+        self.result["modules_after_constructor"] = sorted(set(_top_level_modules()) - self.modules_before)
+        self.result["threads_before"] = self.threads_before
+        self.result["threads_after_constructor"] = _thread_report()
+        predict = getattr(model, "predict", None)
+        if not callable(predict):
+            raise self.layout("PredictionModel has no predict method")
+        return predict
+
+    def replay(self, predict) -> None:
+        self.phase = "replay"
+        self.progress.send(phase="replay")
+        comp = competitions.get(self.job["competition"])
+        seq_ends = [time.perf_counter()]
+
+        def on_sequence(rows: int, seq: int) -> None:
+            seq_ends.append(time.perf_counter())
+            self.progress.send(rows=rows, seq=seq)
+
+        try:
+            outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence)
+        except (EOFError, ProtocolError) as exc:
+            self.result.update(status="protocol", error={
+                "kind": "protocol", "traceback": "",
+                "message": f"{exc}: the candidate read from, closed or replaced the harness's data pipe"})
+            return
+        result = self.result
+        result["replay_s"] = time.perf_counter() - seq_ends[0]
+        result["sequence_s"] = np.diff(seq_ends).tolist()
+        result["rows"] = outcome.rows
+        result["seq_ids"] = outcome.seq_ids
+        result["threads_after_replay"] = _thread_report()
+        result["modules_after_replay"] = sorted(set(_top_level_modules()) - self.modules_before)
+        _save_fresh(self.out_dir / "predictions.npy", outcome.predictions)
+        _save_fresh(self.out_dir / "latency_ns.npy", outcome.latency_ns)
+        if outcome.error is not None:
+            result.update(status=outcome.error.kind, error=outcome.error.to_dict())
+        elif _network_attempts:
+            result.update(status="network", error=CandidateError(
+                "network", f"the candidate tried the network ({_network_attempts[0]}) and carried on; the grader has none"
+            ).to_dict())
+
+    def __call__(self) -> dict:
+        def on_time_limit(signum, frame):  # noqa: ARG001
+            raise TimeLimitExceeded(f"the wall-clock limit of {self.job['time_limit_s']:.0f} s was reached")
+
+        signal.signal(signal.SIGUSR1, on_time_limit)
+        try:
+            self.replay(self.construct(self.import_solution()))
+        except _Stop:
+            pass
+        return self.result
+
+
+def _hide_harness(private_dir: str) -> None:
+    """Take this package out of the candidate's reach: on the grader ``import harness`` fails."""
+    sys.path[:] = [p for p in sys.path if p != private_dir]
+    for name in [n for n in sys.modules if n == "harness" or n.startswith("harness.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _fresh(path: Path) -> Path:
+    """``path`` with nothing there: the candidate can write in this folder, and a link or FIFO it
+    left in the way would send the results elsewhere or block."""
     try:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("solution", candidate_dir / "solution.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["solution"] = module
-        spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001
-        return fail("import_error", exc, f"importing solution.py raised {type(exc).__name__}: {exc}")
-    result["import_s"] = time.perf_counter() - t0
-    cls = getattr(module, "PredictionModel", None)
-    if not isinstance(cls, type):
-        result.update(status="layout", error={
-            "kind": "layout", "message": "solution.py defines no class PredictionModel", "traceback": ""})
-        return result
-
-    # 2. construct it with no arguments
-    job["phase"] = "the constructor"
-    progress.send(phase="construct")
-    t0 = time.perf_counter()
-    try:
-        model = cls()
-    except TypeError as exc:
-        if "argument" in str(exc):
-            return fail("constructor_error", exc, f"PredictionModel() must take no arguments: {exc}")
-        return fail("constructor_error", exc, f"PredictionModel() raised TypeError: {exc}")
-    except BaseException as exc:  # noqa: BLE001
-        return fail("constructor_error", exc, f"PredictionModel() raised {type(exc).__name__}: {exc}")
-    result["construct_s"] = time.perf_counter() - t0
-    result["modules_after_constructor"] = sorted(set(_top_level_modules()) - modules_before)
-    result["threads_before"] = threads_before
-    result["threads_after_constructor"] = _thread_report()
-    predict = getattr(model, "predict", None)
-    if not callable(predict):
-        result.update(status="layout", error={
-            "kind": "layout", "message": "PredictionModel has no predict method", "traceback": ""})
-        return result
-
-    # 3. replay
-    job["phase"] = "replay"
-    progress.send(phase="replay")
-    source = ParquetSource(job["data_path"], comp)
-    if job.get("order") is not None:
-        blocks = source.sequences(job["order"])
-    else:
-        blocks = source.blocks(max_sequences=job.get("max_sequences"))
-    seq_ends = [time.perf_counter()]
-
-    def on_sequence(rows: int, seq: int) -> None:
-        seq_ends.append(time.perf_counter())
-        progress.send(rows=rows, seq=seq)
-
-    cpu_start = time.process_time()  # every thread of the process: above the wall time means more than one core
-    outcome = replay(predict, comp, blocks, on_sequence=on_sequence)
-    result["replay_s"] = time.perf_counter() - seq_ends[0]
-    result["threads_cores_used"] = (time.process_time() - cpu_start) / max(result["replay_s"], 1e-9)
-    result["sequence_s"] = np.diff(seq_ends).tolist()
-    result["rows"] = outcome.rows
-    result["seq_ids"] = outcome.seq_ids
-    result["threads_after_replay"] = _thread_report()
-    result["modules_after_replay"] = sorted(set(_top_level_modules()) - modules_before)
-    np.save(out_dir / "predictions.npy", outcome.predictions)
-    np.save(out_dir / "latency_ns.npy", outcome.latency_ns)
-    if outcome.error is not None:
-        result.update(status=outcome.error.kind, error=outcome.error.to_dict())
-    elif _network_attempts:
-        result.update(status="network", error=CandidateError(
-            "network", f"the candidate tried the network ({_network_attempts[0]}) and carried on; the grader has none"
-        ).to_dict())
-    return result
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return path
 
 
-def main(job_path: str) -> int:
-    job = json.loads(Path(job_path).read_text())
+def _save_fresh(path: Path, array) -> None:
+    with open(_fresh(path), "xb") as fh:
+        np.save(fh, array)
+
+
+def _write_result(out_dir: Path, result: dict) -> None:
+    tmp = _fresh(out_dir / "result.json.tmp")
+    with open(tmp, "x") as fh:
+        fh.write(json.dumps(result, default=str))
+    tmp.replace(out_dir / "result.json")
+
+
+def main(data_fd: int) -> None:
+    """Entry point of the boot script: read the job, hide the harness, run, report, exit."""
+    os.set_inheritable(data_fd, False)  # the candidate's own subprocesses get no pipe to the data
+    job = read_job(data_fd)
+    os.set_inheritable(job["progress_fd"], False)
     if job.get("block_network", True):
         _block_network()
+    install_utils(competitions.get(job["competition"]))  # the competition's own ``utils``, imported
+    # before the candidate, as on the grader
+
+    _hide_harness(job["private_dir"])
     try:
-        result = run(job)
+        result = _Run(job, data_fd)()
     except BaseException as exc:  # noqa: BLE001 - the harness itself failed: say so, never hang
         result = {"status": "harness_error", "error": {
             "kind": "harness_error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}}
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["maxrss_bytes"] = max(usage.ru_maxrss, children.ru_maxrss) * 1024
     result["network_attempts"] = _network_attempts
-    tmp = Path(job["out_dir"]) / "result.json.tmp"
-    tmp.write_text(json.dumps(result, default=str))
-    tmp.replace(Path(job["out_dir"]) / "result.json")
+    _write_result(Path(job["out_dir"]), result)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: a candidate's atexit or thread must not change the verdict

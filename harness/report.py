@@ -81,6 +81,9 @@ def _timing_table(report: dict) -> Table:
     sandbox = report["sandbox"]
     table.add_row("cpu", sandbox["cpu"])
     table.add_row("network", sandbox["network"] or "-")
+    for protection in ("filesystem", "processes"):
+        if sandbox.get(protection):
+            table.add_row(protection, sandbox[protection])
     return table
 
 

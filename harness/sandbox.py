@@ -1,21 +1,22 @@
 """Running a candidate the way the grader's machine would: one core, a memory cap, a time limit.
 
-The candidate runs in a child interpreter (``harness.child``) started from a fresh temporary
-folder holding a safe copy of the candidate, a copy of this package and the grader's ``utils``;
-nothing else of this repository is importable there. ``utils`` resolves to the grader's module
-even if the candidate ships its own, as on the grader, which has imported it before the candidate. The parent pins the child to one core,
-sets every thread-count variable to 1, caps its address space, watches its memory (child and
-descendants) and its progress, and enforces the wall-clock limit itself: at the limit it asks the
-child to stop (so the child can say exactly where it was), then kills the whole process group.
-A child that dies any other way gets a verdict that says how.
+The candidate runs in a child interpreter (``harness.child``) started by a supervisor
+(``harness.isolation``) from a fresh temporary run folder holding a safe copy of the candidate,
+a private copy of this package (deleted once the child has loaded it) and the grader's
+``utils``. The supervisor pins the child to one core, caps its address space, puts it in an
+empty network namespace where the platform allows, confines its filesystem with Landlock and, as
+a child subreaper, keeps every process the candidate starts in its tree and ends them all with
+the run. The parent (this module) reads the data file and sends it to the child over a pipe,
+watches the memory of the whole tree and the child's progress, and enforces the wall-clock
+limit: at the limit it asks the child to stop (so the child can say exactly where it was), then
+kills it. Every byte that comes back (progress, result files) is checked before it is believed;
+a malformed one is the candidate's FAIL.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import resource
 import select
 import shutil
 import signal
@@ -23,30 +24,37 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import psutil
 
 from harness import candidate as candidate_mod
+from harness import channel, isolation
 from harness.child import THREAD_VARIABLES
 from harness.competitions import Competition
+from harness.data import Block, DataError, ParquetSource
 from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = HARNESS_DIR.parent
 STOP_GRACE_S = 3.0
 SAMPLE_INTERVAL_S = 0.05
-_CLONE_NEWNET = 0x40000000
+START_TIMEOUT_S = 60.0
+MAX_CORES = 1.1
+"""Above this many cores (CPU time over wall time) the run's timings are not the grader's."""
+_F_SETPIPE_SZ = 1031
 
 _BOOT = """\
 import sys
 sys.path[:0] = {front!r}
 sys.path.extend({site!r})
 import harness.child
-harness.child.main({job!r})
+harness.child.main({data_fd})
 """
 
 
@@ -82,6 +90,9 @@ class RunOutcome:
     exit_code: int | None = None
     network: str = ""
     cpu: str = ""
+    cpu_s: float | None = None
+    cores_used: float | None = None
+    isolation: dict[str, str] = field(default_factory=dict)
     threads: dict = field(default_factory=dict)
     modules: list[str] = field(default_factory=list)
     stderr_tail: str = ""
@@ -104,13 +115,9 @@ def _site_paths() -> list[str]:
     return list(dict.fromkeys(p for p in paths if os.path.isdir(p)))
 
 
-def _copy_runtime(runtime: Path) -> None:
-    """The child imports a copy of this package (not the repo) and the grader's ``utils``."""
-    shutil.copytree(
-        HARNESS_DIR, runtime / "harness",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "market"),
-    )
-    shutil.copy2(HARNESS_DIR / "utils.py", runtime / "utils.py")
+def _interpreter() -> str:
+    """The real interpreter, not the venv's link to it: its path does not lead to the project."""
+    return os.path.realpath(sys.executable)
 
 
 def _pick_cpu(requested: int | None) -> int:
@@ -130,29 +137,200 @@ def _child_env(home: Path, tmp: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(_site_paths()),  # the candidate's own `sys.executable` subprocesses
         "MPLBACKEND": "Agg",
     }
     env.update({name: "1" for name in THREAD_VARIABLES})
     return env
 
 
-def _preexec(cpu: int, memory_bytes: int, block_network: bool) -> Callable[[], None]:
-    def setup() -> None:
-        os.sched_setaffinity(0, {cpu})
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if block_network:
-            # An empty network namespace where the platform allows it (root, or user namespaces);
-            # the child reports which protection it got. Failure here is not fatal.
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.unshare(_CLONE_NEWNET)
+@dataclass
+class _Layout:
+    """The run folder. The candidate may write only in ``writable``; the rest is unreadable to it
+    except ``runtime`` (the interpreter needs it at start-up)."""
 
-    return setup
+    run_dir: Path
+
+    def __post_init__(self) -> None:
+        self.candidate = self.run_dir / "candidate"
+        self.runtime = self.run_dir / "runtime"
+        self.private = self.runtime / "private"  # this package, deleted once the child has loaded it
+        self.out = self.run_dir / "out"
+        self.home = self.run_dir / "home"
+        self.tmp = self.run_dir / "tmp"
+        self.supervisor = self.run_dir / "supervisor" / "isolation.py"
+
+    @property
+    def writable(self) -> list[Path]:
+        return [self.candidate, self.out, self.home, self.tmp]
+
+    def prepare(self, candidate: Path) -> None:
+        candidate_mod.materialize(candidate, self.candidate)
+        shutil.copytree(HARNESS_DIR, self.private / "harness",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "market"))
+        self.supervisor.parent.mkdir()
+        shutil.copy2(HARNESS_DIR / "isolation.py", self.supervisor)
+        for sub in (self.out, self.home, self.tmp):
+            sub.mkdir()
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _landlock_paths(layout: _Layout, data_path: Path) -> dict:
+    """What the candidate may read and write; the project, the data's folder and home carved out."""
+    forbidden = [str(PROJECT_DIR), str(data_path.parent), str(Path.home()), str(layout.run_dir)]
+    extra = [sys.base_prefix, os.path.dirname(_interpreter()), *_site_paths(), str(layout.runtime)]
+    return {"read": isolation.read_roots(extra, forbidden), "write": [str(p) for p in layout.writable]}
+
+
+class _Feeder(threading.Thread):
+    """Sends the job and then every block down the data pipe; stops quietly when the child goes."""
+
+    def __init__(self, fd: int, job: dict, blocks: Iterator[Block]):
+        super().__init__(daemon=True, name="wunderbench-feeder")
+        self.fd, self.job, self.blocks = fd, job, blocks
+        self.rows_sent = 0
+        self.error: DataError | None = None
+        self.harness_gone = threading.Event()
+
+    def run(self) -> None:
+        try:
+            channel.send_job(self.fd, self.job)
+            self.harness_gone.wait()
+            channel.send_go(self.fd)
+            for block in self.blocks:
+                channel.send_block(self.fd, block)
+                self.rows_sent += block.values.shape[0]
+            channel.send_end(self.fd)
+        except OSError:  # the child is gone (or stopped reading): its verdict says why
+            pass
+        except DataError as exc:
+            self.error = exc
+        finally:
+            os.close(self.fd)
+
+
+@dataclass
+class _Child:
+    """A started run: the supervisor, its pipes, the data feeder, what the supervisor said."""
+
+    supervisor: subprocess.Popen
+    progress_fd: int
+    feeder: _Feeder
+    started_at: float
+    pid: int
+    cpu: int
+    facts: dict
+    report_start: bytes
+    pidfd: int | None = None
+
+    def __post_init__(self) -> None:
+        try:  # a handle that a recycled pid cannot fool, once the candidate's process is gone
+            self.pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # before Linux 5.3, or already gone
+            self.pidfd = None
+
+    def send(self, sig: int) -> None:
+        """Signal the candidate's interpreter (the supervisor ends the rest when it dies)."""
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            else:
+                os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _pipes() -> tuple[int, int, int, int]:
+    """(data read, data write, progress read, progress write); the data pipe made large."""
+    data_r, data_w = os.pipe()
+    progress_r, progress_w = os.pipe()
     try:
-        procs = [proc] + proc.children(recursive=True)
+        import fcntl
+
+        fcntl.fcntl(data_w, _F_SETPIPE_SZ, 1024 * 1024)
+    except OSError:  # a smaller pipe only costs a few more system calls
+        pass
+    return data_r, data_w, progress_r, progress_w
+
+
+def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Popen, int, dict, bytes]:
+    """Start the supervisor; return it, the candidate's pid, the protections in force and any
+    bytes of its report past the first line."""
+    supervisor = subprocess.Popen(
+        [_interpreter(), "-I", "-S", "-B", str(layout.supervisor)], cwd=layout.supervisor.parent,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env={"PATH": os.environ.get("PATH", "")},
+        pass_fds=(*job["pass_fds"], job["stdout_fd"], job["stderr_fd"]), start_new_session=True,
+    )
+    line = b""
+    try:
+        supervisor.stdin.write(json.dumps(job).encode())
+        supervisor.stdin.close()
+        line, rest = _first_line(supervisor.stdout.fileno())  # written before any code of the candidate runs
+        started = json.loads(line)
+        pid, facts = int(started["pid"]), dict(started["facts"])
+        if "error" in facts:
+            raise ValueError(facts["error"])
+    except BaseException as exc:  # the candidate's process dies with the supervisor (PDEATHSIG)
+        supervisor.kill()
+        supervisor.wait()
+        if isinstance(exc, (ValueError, KeyError, TypeError, OSError)):
+            log = (layout.run_dir / "stderr.log").read_bytes()[-800:].decode(errors="replace")
+            raise RuntimeError(f"internal: the sandbox could not start the candidate's process ({exc}; "
+                               f"{line[:200]!r}); its log ends:\n{log}") from exc
+        raise
+    return supervisor, pid, facts, rest
+
+
+def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: SandboxOptions,
+           blocks: Iterator[Block], logs: tuple) -> _Child:
+    data_r, data_w, progress_r, progress_w = _pipes()
+    boot = layout.runtime / "boot.py"
+    boot.write_text(_BOOT.format(front=[str(layout.private), str(layout.candidate)],
+                                 site=_site_paths(), data_fd=data_r))
+    cpu = _pick_cpu(options.cpu)
+    job = {
+        "argv": [_interpreter(), "-I", "-S", "-B", str(boot)], "cwd": str(layout.candidate),
+        "env": _child_env(layout.home, layout.tmp), "cpu": cpu,
+        "memory_bytes": options.memory_bytes, "block_network": options.block_network,
+        "landlock": _landlock_paths(layout, data_path), "pass_fds": [data_r, progress_w],
+        "stdout_fd": logs[0].fileno(), "stderr_fd": logs[1].fileno(),
+    }
+    started_at = time.perf_counter()
+    try:
+        supervisor, pid, facts, rest = _start_supervisor(layout, job, logs[1])
+    except BaseException:
+        os.close(data_w)
+        os.close(progress_r)
+        raise
+    finally:
+        os.close(data_r)
+        os.close(progress_w)
+    child_job = {
+        "candidate_dir": str(layout.candidate), "out_dir": str(layout.out), "private_dir": str(layout.private),
+        "competition": comp.key, "time_limit_s": options.time_limit_s, "block_network": options.block_network,
+        "progress_fd": progress_w,
+    }
+    feeder = _Feeder(data_w, child_job, blocks)
+    feeder.start()
+    return _Child(supervisor, progress_r, feeder, started_at, pid, cpu, facts, rest)
+
+
+def _first_line(fd: int) -> tuple[bytes, bytes]:
+    """The first line on ``fd`` and whatever came after it, read unbuffered (select follows)."""
+    data = b""
+    while b"\n" not in data and len(data) < channel.MAX_LINE_BYTES:
+        ready, _, _ = select.select([fd], [], [], START_TIMEOUT_S)
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line, rest
+
+
+def _tree_rss(root: psutil.Process) -> int:
+    """Resident memory of every descendant of ``root`` (the supervisor itself excluded)."""
+    try:
+        procs = root.children(recursive=True)
     except psutil.Error:
         return 0
     total = 0
@@ -164,6 +342,150 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+@dataclass
+class _Watch:
+    """What the parent saw while the child ran."""
+
+    progress: dict = field(default_factory=lambda: {"phase": "start-up"})
+    peak: int = 0
+    killed_for: str | None = None
+    protocol_error: str | None = None
+    finished: dict | None = None
+
+
+def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
+             on_progress: Callable[[dict], None] | None) -> _Watch:
+    """Follow progress, memory and time until the supervisor reports the end of the run."""
+    watch = _Watch()
+    reader = channel.ProgressReader()
+    tree = psutil.Process(child.supervisor.pid)
+    report_fd = child.supervisor.stdout.fileno()
+    report = child.report_start
+    open_fds = {child.progress_fd, report_fd}
+    deadline = child.started_at + options.time_limit_s
+    stop_sent_at: float | None = None
+
+    def stop_for(reason: str) -> None:
+        if watch.killed_for is None:
+            watch.killed_for = reason
+            child.send(signal.SIGKILL)  # the supervisor then ends every other descendant
+
+    while report_fd in open_fds:
+        ready, _, _ = select.select(sorted(open_fds), [], [], SAMPLE_INTERVAL_S)
+        if child.progress_fd in ready and not _read_progress(child, reader, watch, on_progress):
+            open_fds.discard(child.progress_fd)
+            if watch.protocol_error is not None:
+                stop_for("protocol")
+        if watch.progress["phase"] != "start-up" and not child.feeder.harness_gone.is_set():
+            shutil.rmtree(private_dir)  # loaded by now; the candidate runs once it is gone
+            child.feeder.harness_gone.set()
+        if report_fd in ready:
+            chunk = os.read(report_fd, 65536)
+            report += chunk
+            if not chunk or len(report) > channel.MAX_LINE_BYTES * 4:
+                open_fds.discard(report_fd)
+        watch.peak = max(watch.peak, _tree_rss(tree))
+        now = time.perf_counter()
+        if watch.peak > options.memory_bytes:
+            stop_for("out_of_memory")
+        if now > deadline and stop_sent_at is None and watch.killed_for is None:
+            stop_sent_at = now
+            child.send(signal.SIGUSR1)
+        if stop_sent_at is not None and now > stop_sent_at + STOP_GRACE_S:
+            stop_for("time_limit")
+    watch.finished = _finished_report(report)
+    return watch
+
+
+def _read_progress(child: _Child, reader: channel.ProgressReader, watch: _Watch,
+                   on_progress: Callable[[dict], None] | None) -> bool:
+    """Take what is on the progress pipe; False at its end or at a malformed message."""
+    chunk = os.read(child.progress_fd, 65536)
+    try:
+        messages = reader.feed(chunk)
+        if not chunk:
+            reader.finish()
+    except channel.ProtocolError as exc:
+        watch.protocol_error = str(exc)
+        return False
+    for message in messages:
+        watch.progress.update(message)
+    if messages and on_progress is not None:
+        on_progress(dict(watch.progress))
+    return bool(chunk)
+
+
+def _finished_report(report: bytes) -> dict | None:
+    """The supervisor's last line, if it is the one it writes (a candidate may try to forge it)."""
+    lines = report.strip().split(b"\n")
+    try:
+        last = json.loads(lines[-1])
+        fields = {"exit_code": int, "wall_s": float, "cpu_s": float, "maxrss_bytes": int, "swept": int}
+        if last.get("event") != "finished" or any(type(last.get(k)) is not t for k, t in fields.items()):
+            return None
+        return last
+    except ValueError:
+        return None
+
+
+def run_in_sandbox(
+    candidate: str | Path,
+    data_path: str | Path,
+    competition: Competition,
+    options: SandboxOptions,
+    on_progress: Callable[[dict], None] | None = None,
+) -> RunOutcome:
+    """Run ``candidate`` on ``data_path`` in a sandboxed child; never raises for candidate faults.
+
+    Raises ``candidate.CandidateLayoutError`` when the candidate cannot even be unpacked, and
+    ``data.DataError`` when the data file breaks the contract.
+    """
+    run_dir = Path(tempfile.mkdtemp(prefix="wunderbench-run-"))
+    try:
+        layout = _Layout(run_dir)
+        layout.prepare(Path(candidate))
+        source = ParquetSource(data_path, competition)
+        blocks = (source.sequences(options.order) if options.order is not None
+                  else source.blocks(max_sequences=options.max_sequences))
+        with open(run_dir / "stdout.log", "wb") as stdout, open(run_dir / "stderr.log", "wb") as stderr:
+            child = _spawn(layout, Path(data_path).resolve(), competition, options, blocks, (stdout, stderr))
+            try:
+                watch = _monitor(child, layout.private, options, on_progress)
+            finally:
+                _end(child)
+        if child.feeder.error is not None:
+            raise child.feeder.error
+        outcome = _collect(layout, child, watch, competition, options)
+        if outcome.error is not None:  # name the user's files, not the temporary copy
+            for key in ("message", "traceback"):
+                outcome.error[key] = to_user_paths(outcome.error.get(key, ""), layout.candidate, Path(candidate))
+        outcome.stderr_tail = to_user_paths(outcome.stderr_tail, layout.candidate, Path(candidate))
+        return outcome
+    finally:
+        if not options.keep_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _end(child: _Child) -> None:
+    """Whatever happened, nothing of the run outlives it."""
+    os.close(child.progress_fd)
+    if child.supervisor.poll() is None:
+        child.send(signal.SIGKILL)
+        try:
+            child.supervisor.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # the supervisor itself is stuck: end the tree from here
+            for p in psutil.Process(child.supervisor.pid).children(recursive=True):
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            child.supervisor.kill()
+            child.supervisor.wait()
+    child.supervisor.stdout.close()
+    child.feeder.harness_gone.set()  # a feeder still waiting to send the go-ahead finds the pipe closed
+    if child.pidfd is not None:
+        os.close(child.pidfd)
+    child.feeder.join(timeout=10)
 def _describe_death(code: int, progress: dict) -> tuple[str, str]:
     where = _where(progress)
     if code < 0:
@@ -189,140 +511,99 @@ def _where(progress: dict) -> str:
     return f"after {progress['rows']} rows ({progress['rows'] // 1000} complete sequences; last seq_ix {progress['seq']})"
 
 
-def run_in_sandbox(
-    candidate: str | Path,
-    data_path: str | Path,
-    competition: Competition,
-    options: SandboxOptions,
-    on_progress: Callable[[dict], None] | None = None,
-) -> RunOutcome:
-    """Run ``candidate`` on ``data_path`` in a sandboxed child; never raises for candidate faults.
-
-    Raises ``candidate.CandidateLayoutError`` when the candidate cannot even be unpacked.
-    """
-    run_dir = Path(tempfile.mkdtemp(prefix="wunderbench-run-"))
-    try:
-        return _run(Path(candidate), Path(data_path).resolve(), competition, options, on_progress, run_dir)
-    finally:
-        if not options.keep_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _run(candidate, data_path, comp, options, on_progress, run_dir) -> RunOutcome:
-    cand_dir = candidate_mod.materialize(candidate, run_dir / "candidate")
-    runtime = run_dir / "runtime"
-    _copy_runtime(runtime)
-    out_dir = run_dir / "out"
-    for sub in (out_dir, run_dir / "home", run_dir / "tmp"):
-        sub.mkdir()
-    cpu = _pick_cpu(options.cpu)
-    read_fd, write_fd = os.pipe()
-    job = {
-        "candidate_dir": str(cand_dir), "data_path": str(data_path), "competition": comp.key,
-        "max_sequences": options.max_sequences, "order": options.order, "out_dir": str(out_dir),
-        "time_limit_s": options.time_limit_s, "block_network": options.block_network, "progress_fd": write_fd,
-    }
-    job_path = run_dir / "job.json"
-    job_path.write_text(json.dumps(job))
-    boot = runtime / "boot.py"
-    boot.write_text(_BOOT.format(front=[str(runtime), str(cand_dir)], site=_site_paths(), job=str(job_path)))
-    stdout = open(run_dir / "stdout.log", "wb")
-    stderr = open(run_dir / "stderr.log", "wb")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-B", str(boot)],
-        cwd=cand_dir, env=_child_env(run_dir / "home", run_dir / "tmp"),
-        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=(write_fd,),
-        preexec_fn=_preexec(cpu, options.memory_bytes, options.block_network), start_new_session=True,
-    )
-    os.close(write_fd)
-    ps = psutil.Process(proc.pid)
-    progress: dict = {"phase": "start-up"}
-    peak = 0
-    stop_sent_at: float | None = None
-    killed_for: str | None = None
-    buffer = b""
-    deadline = started + options.time_limit_s
-    try:
-        while True:
-            ready, _, _ = select.select([read_fd], [], [], SAMPLE_INTERVAL_S)
-            if ready:
-                chunk = os.read(read_fd, 65536)
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    progress.update(json.loads(line))
-                if lines and on_progress is not None:
-                    on_progress(dict(progress))
-                if not chunk and proc.poll() is not None:
-                    break
-            elif proc.poll() is not None:
-                break
-            rss = _tree_rss(ps)
-            peak = max(peak, rss)
-            now = time.perf_counter()
-            if rss > options.memory_bytes and killed_for is None:
-                killed_for = "out_of_memory"
-                os.killpg(proc.pid, signal.SIGKILL)
-            if now > deadline and stop_sent_at is None and killed_for is None:
-                stop_sent_at = now
-                os.killpg(proc.pid, signal.SIGUSR1)
-            if stop_sent_at is not None and now > stop_sent_at + STOP_GRACE_S and killed_for is None:
-                killed_for = "time_limit"
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        os.close(read_fd)
-        stdout.close()
-        stderr.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:  # descendants the candidate left behind
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wall = time.perf_counter() - started
-    outcome = RunOutcome(status="ok", error=None, wall_s=wall, exit_code=proc.returncode,
-                         cpu=f"pinned to core {cpu} of {os.cpu_count()}",
-                         run_dir=str(run_dir) if options.keep_dir else None)
-    outcome.stderr_tail = (run_dir / "stderr.log").read_bytes()[-4000:].decode(errors="replace")
-    result_path = out_dir / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    if result is not None:
-        outcome.status, outcome.error = result["status"], result["error"]
-        outcome.rows = result.get("rows", 0)
-        outcome.seq_ids = result.get("seq_ids", [])
-        outcome.import_s, outcome.construct_s = result.get("import_s"), result.get("construct_s")
-        outcome.replay_s = result.get("replay_s")
-        outcome.sequence_s = result.get("sequence_s", [])
-        outcome.network = result.get("network", "")
-        outcome.threads = {k: result[k] for k in result if k.startswith("threads_")}
-        outcome.modules = sorted(set(result.get("modules_after_constructor", []))
-                                 | set(result.get("modules_after_replay", [])))
-        peak = max(peak, int(result.get("maxrss_bytes", 0)))
-        if (out_dir / "predictions.npy").exists():
-            outcome.predictions = np.load(out_dir / "predictions.npy")
-            outcome.latency_ns = np.load(out_dir / "latency_ns.npy")
-        if outcome.status == "time_limit" and outcome.error is not None:
-            outcome.error["message"] += f"; stopped {_where(progress)}"
-    elif killed_for == "time_limit":
-        outcome.status = "time_limit"
-        outcome.error = {"kind": "time_limit", "message": (
-            f"the wall-clock limit of {options.time_limit_s:.0f} s was reached and the candidate did not stop "
-            f"when asked; killed {_where(progress)}"), "traceback": ""}
-    elif killed_for == "out_of_memory":
-        outcome.status = "out_of_memory"
-        outcome.error = {"kind": "out_of_memory", "message": (
-            f"resident memory of the candidate and its children passed the cap of "
-            f"{options.memory_bytes / 1024**3:.2f} GiB {_where(progress)}; killed"), "traceback": ""}
+def _protections(facts: dict, finished: dict | None) -> dict[str, str]:
+    """Which of the sandbox's guarantees held in this run, in words (the report prints them)."""
+    landlock = str(facts.get("landlock", "unavailable"))
+    if landlock.startswith("Landlock"):
+        files = (f"read-only except the run folder; the project, the data and home unreadable ({landlock})")
     else:
-        kind, message = _describe_death(proc.returncode, progress)
-        outcome.status = kind
-        outcome.error = {"kind": kind, "message": message, "traceback": ""}
-    outcome.peak_rss_bytes = peak
-    if outcome.error is not None:  # name the user's files, not the temporary copy
-        for key in ("message", "traceback"):
-            outcome.error[key] = to_user_paths(outcome.error.get(key, ""), cand_dir, candidate)
-    outcome.stderr_tail = to_user_paths(outcome.stderr_tail, cand_dir, candidate)
+        files = f"NOT PROTECTED: the candidate can write anywhere the user can and read the data file ({landlock})"
+    if facts.get("subreaper"):
+        procs = "every process the candidate starts is counted and ended with the run (child subreaper)"
+        if finished and finished["swept"]:
+            procs += f"; ended {finished['swept']} it left running"
+    else:
+        procs = "NOT PROTECTED: detached processes escape the memory count and outlive the run (no subreaper)"
+    return {"filesystem": files, "processes": procs}
+
+
+def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> None:
+    outcome.status, outcome.error = result["status"], result.get("error")
+    outcome.rows = result.get("rows", 0)
+    outcome.seq_ids = result.get("seq_ids", [])
+    outcome.import_s, outcome.construct_s = result.get("import_s"), result.get("construct_s")
+    outcome.replay_s = result.get("replay_s")
+    outcome.sequence_s = result.get("sequence_s", [])
+    outcome.network = result.get("network", "")
+    outcome.threads = {k: result[k] for k in channel.THREAD_REPORTS if k in result}
+    outcome.modules = sorted(set(result.get("modules_after_constructor", []))
+                             | set(result.get("modules_after_replay", [])))
+    if arrays is not None:
+        outcome.predictions, outcome.latency_ns = arrays
+    if outcome.status == "time_limit" and outcome.error is not None:
+        outcome.error["message"] += f"; stopped {_where(progress)}"
+
+
+def _failure(kind: str, message: str) -> dict:
+    return {"kind": kind, "message": message, "traceback": ""}
+
+
+def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, options: SandboxOptions) -> RunOutcome:
+    """Turn what the run left behind into a verdict, believing nothing from the child unchecked."""
+    finished = watch.finished
+    wall = time.perf_counter() - child.started_at
+    outcome = RunOutcome(status="ok", error=None, wall_s=wall,
+                         exit_code=finished["exit_code"] if finished else child.supervisor.returncode,
+                         isolation=_protections(child.facts, finished),
+                         run_dir=str(layout.run_dir) if options.keep_dir else None)
+    outcome.stderr_tail = (layout.run_dir / "stderr.log").read_bytes()[-4000:].decode(errors="replace")
+    outcome.cpu = f"pinned to core {child.cpu} of {os.cpu_count()}"
+    if finished is not None and finished["wall_s"] > 0:
+        outcome.cpu_s = finished["cpu_s"]
+        outcome.cores_used = finished["cpu_s"] / finished["wall_s"]
+        outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes / wall time)"
+    outcome.peak_rss_bytes = max(watch.peak, finished["maxrss_bytes"] if finished else 0)
+    result = arrays = None
+    protocol = watch.protocol_error
+    if protocol is None:
+        try:
+            result = channel.checked_result(layout.out, child.feeder.rows_sent)
+            if result is not None and result["status"] != "harness_error":
+                arrays = channel.checked_arrays(layout.out, comp, result)
+        except channel.ProtocolError as exc:
+            protocol, result = str(exc), None
+    if protocol is not None:
+        outcome.status = "protocol"
+        outcome.error = _failure("protocol", f"the harness's channel from the child was tampered with: {protocol}; "
+                                             "the candidate wrote into the harness's pipe or files")
+    elif result is not None:
+        _apply_result(outcome, result, arrays, watch.progress)
+    elif watch.killed_for == "time_limit":
+        outcome.status = "time_limit"
+        outcome.error = _failure("time_limit", (
+            f"the wall-clock limit of {options.time_limit_s:.0f} s was reached and the candidate did not stop "
+            f"when asked; killed {_where(watch.progress)}"))
+    elif watch.killed_for == "out_of_memory":
+        outcome.status = "out_of_memory"
+        outcome.error = _failure("out_of_memory", (
+            f"resident memory of the candidate and its children passed the cap of "
+            f"{options.memory_bytes / 1024**3:.2f} GiB {_where(watch.progress)}; killed"))
+    else:
+        outcome.status, message = _describe_death(outcome.exit_code, watch.progress)
+        outcome.error = _failure(outcome.status, message)
+    _judge_cores(outcome, finished)
     return outcome
+
+
+def _judge_cores(outcome: RunOutcome, finished: dict | None) -> None:
+    """More than one core's worth of CPU time: the timings are not the grader's, whatever else held.
+    (A tenth of a second of slack keeps clock-tick rounding in very short runs from counting.)"""
+    if not outcome.ok or finished is None or outcome.cores_used is None:
+        return
+    if outcome.cores_used > MAX_CORES and finished["cpu_s"] - finished["wall_s"] > 0.1:
+        outcome.status = "cores"
+        outcome.error = _failure("cores", (
+            f"used {outcome.cores_used:.2f} cores; the grader has one, so these timings are not the grader's "
+            "(the candidate changed its CPU affinity or ran work outside the pinned core)"))

@@ -131,13 +131,10 @@ def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> dict:
             "test_sequences": test_sequences, "projected_test_s": projected, "safety": safety}
 
 
-CORES_USED_WARNING = 1.5
-"""CPU time over wall time of the replay above which more than one core was in use."""
-
-
 def thread_warnings(threads: dict) -> list[str]:
     """Threads the candidate itself raised above what the sandbox set before importing it (every
-    thread variable and pool at 1), and more than one core actually used (the grader has one).
+    thread variable and pool at 1). More than one core actually used is not a warning but a
+    failure, judged by the sandbox from the CPU time of the whole process tree.
 
     torch's inter-op pool is not judged by its size: torch sizes it to the machine unless told
     otherwise, and the sandbox cannot tell it without importing torch for every candidate, so a
@@ -160,9 +157,6 @@ def thread_warnings(threads: dict) -> list[str]:
         torch = report.get("torch")
         if torch and torch["intra_op"] > sandbox_intra_op:
             warnings.append(f"torch uses {torch['intra_op']} intra-op threads (the sandbox set {sandbox_intra_op})")
-    cores = threads.get("threads_cores_used")
-    if cores is not None and cores > CORES_USED_WARNING:
-        warnings.append(f"the replay kept {cores:.1f} cores busy on average (the grader has 1)")
     return sorted(set(warnings))
 
 
@@ -190,7 +184,8 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
         "score": score_run(comp, source, outcome, tap.targets(), opts.bootstrap),
         "timing": timing_report(comp, outcome, limit_s, opts.safety, test_sequences),
         "memory": {"peak_bytes": outcome.peak_rss_bytes, "limit_bytes": memory_bytes},
-        "sandbox": {"cpu": outcome.cpu, "network": outcome.network, "exit_code": outcome.exit_code},
+        "sandbox": {"cpu": outcome.cpu, "cores_used": outcome.cores_used, "network": outcome.network,
+                    **outcome.isolation, "exit_code": outcome.exit_code},
         "threads": thread_warnings(outcome.threads),
         "modules": outcome.modules,
         "stderr_tail": outcome.stderr_tail if not outcome.ok else "",

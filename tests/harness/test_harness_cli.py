@@ -266,11 +266,6 @@ def test_only_importing_torch_raises_no_thread_warning(candidate, a_file, tmp_pa
     assert report["verdict"] == "WARN" and "torch uses 2 intra-op threads (the sandbox set 1)" in report["threads"]
 
 
-def test_more_than_one_core_in_use_is_a_thread_warning():
-    assert thread_warnings({"threads_cores_used": 1.02}) == []
-    assert thread_warnings({"threads_cores_used": 1.9}) == ["the replay kept 1.9 cores busy on average (the grader has 1)"]
-
-
 def test_every_tox_environment_has_a_description_and_nothing_reinstalls_the_project():
     tox = configparser.ConfigParser()
     tox.read(ROOT / "tox.ini")
