@@ -12,7 +12,8 @@ from rich.table import Table
 from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float, positive_int
 from harness.data import DataError
 from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
-from harness.package import read_manifest
+from harness.manifest import Manifest
+from harness.package import PackageError, read_manifest
 from harness.progress import PlainProgress
 from harness.simulate_cli import MANIFEST, data_for, existing_candidate
 
@@ -62,9 +63,16 @@ def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, conso
     return 1 if report.failed else 0
 
 
+def _manifest(folder: Path) -> Manifest:
+    try:
+        return read_manifest(folder)
+    except PackageError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def run_gate(args: argparse.Namespace) -> int:
     candidate = existing_candidate(args.candidate)
-    manifest_gate = read_manifest(candidate).get("gate", {}) if (candidate / MANIFEST).is_file() else {}
+    manifest_gate = _manifest(candidate).gate if (candidate / MANIFEST).is_file() else {}
     return gate_and_render(candidate, args, data_for(candidate, args.data, args.competition), Console(), manifest_gate)
 
 
@@ -80,12 +88,12 @@ def run_gate_all(args: argparse.Namespace) -> int:
         raise UserError(f"no solution folders (with {MANIFEST}) under {args.root}; pass --root FOLDER")
     failed = []
     for folder in folders:
-        manifest = read_manifest(folder)
-        if manifest.get("trained") and not all((folder / a).is_file() for a in manifest.get("artifacts", [])):
+        manifest = _manifest(folder)
+        if manifest.trained and not all((folder / a).is_file() for a in manifest.artifacts):
             console.print(f"[yellow]{folder.name}: not trained yet (make train SOLUTION={folder.name}); skipped[/]")
             continue
-        data = data_for(folder, args.data, manifest["competition"])
-        if gate_and_render(folder, args, data, console, manifest.get("gate", {})):
+        data = data_for(folder, args.data, manifest.competition)
+        if gate_and_render(folder, args, data, console, manifest.gate):
             failed.append(folder.name)
     if failed:
         console.print(f"[bold red]{len(failed)} candidate(s) failed the gate: {', '.join(failed)}[/]")

@@ -23,14 +23,13 @@ class PackageError(ValueError):
     """The solution folder cannot be packaged as asked; the message says what to fix."""
 
 
-def read_manifest(solution: Path) -> dict:
-    """The manifest as JSON, checked by ``harness.manifest.Manifest`` (new code reads that type)."""
+def read_manifest(solution: Path) -> Manifest:
+    """The solution's manifest; PackageError (what packaging and the gate report) when it is
+    missing or malformed."""
     try:
-        manifest = Manifest.read(solution)
+        return Manifest.read(solution)
     except ManifestError as exc:
         raise PackageError(str(exc)) from exc
-    return {"competition": manifest.competition, "artifacts": list(manifest.artifacts), "trained": manifest.trained,
-            "family": manifest.family, "train": manifest.train, "gate": manifest.gate}
 
 
 def _package_root(name: str) -> Path:
@@ -107,7 +106,7 @@ def collect(solution: Path) -> dict[str, Path]:
     manifest = read_manifest(solution)
     files = {p.relative_to(solution).as_posix(): p for p in solution.rglob("*.py")
              if "__pycache__" not in p.parts and not p.name.startswith(".")}
-    for artifact in manifest["artifacts"]:
+    for artifact in manifest.artifacts:
         path = solution / artifact
         if not path.is_file():
             raise PackageError(f"{path}: named in {MANIFEST} but missing; train it first (make train SOLUTION={solution.name})")

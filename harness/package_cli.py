@@ -23,8 +23,8 @@ def run_package(args: argparse.Namespace) -> int:
     except PackageError as exc:
         raise UserError(str(exc)) from exc
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB); gating the zip itself")
-    data = data_for(solution, args.data, manifest["competition"])
-    return gate_and_render(path, args, data, console, manifest.get("gate", {}))
+    data = data_for(solution, args.data, manifest.competition)
+    return gate_and_render(path, args, data, console, manifest.gate)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -131,6 +131,17 @@ def test_gate_names_the_real_problem_with_a_folder(tmp_path, capsys):
     assert "has no manifest.json naming its competition" in err and "zip" not in err
 
 
+def test_a_malformed_manifest_is_one_line_and_exit_two(tmp_path, capsys):
+    folder = tmp_path / "solutions" / "bad"
+    folder.mkdir(parents=True)
+    (folder / "solution.py").write_text(MEAN)
+    (folder / "manifest.json").write_text('{"competition": "C"}')
+    assert main(["gate", str(folder)]) == 2
+    assert "'competition' must be one of" in one_line_error(capsys)
+    assert main(["gate-all", "--root", str(tmp_path / "solutions")]) == 2
+    assert "'competition' must be one of" in one_line_error(capsys)
+
+
 def test_make_gate_without_solution_says_so():
     result = subprocess.run(["make", "gate"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "SOLUTION is not set: make gate SOLUTION=<name>" in result.stderr
