@@ -53,17 +53,17 @@ def main() -> int:
             continue
         with console.status(f"replaying {name}"):
             report = package_and_replay(folder, ensure(manifest["competition"], "valid", quiet=True), args.sequences)
-        if report["status"] != "ok":
-            console.print(f"[red]{name}: {report['status']}: {report['error']}[/]")
+        if not report.ok:
+            console.print(f"[red]{name}: {report.error}[/]", markup=False)
             failed = True
             continue
-        scored = report["timing"]["scored"]
-        ok = target is None or scored["mean_us"] <= target
+        scored = report.timing.scored
+        ok = target is None or scored.mean_us <= target
         failed |= not ok
         verdict = "-" if target is None else "[green]ok[/]" if ok else "[red]over[/]"
-        table.add_row(name, str(scored["rows"]), f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}",
-                      f"{scored['p99_us']:.1f}", "-" if target is None else f"{target:.0f}", verdict,
-                      f"{report['score']['headline']:.4f}")
+        table.add_row(name, str(scored.rows), f"{scored.mean_us:.1f}", f"{scored.p50_us:.1f}",
+                      f"{scored.p99_us:.1f}", "-" if target is None else f"{target:.0f}", verdict,
+                      f"{report.score.headline:.4f}")
     console.print(table)
     console.print("Timings on a shared machine are noisy; p50 is the steadier figure.")
     return 1 if failed else 0

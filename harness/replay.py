@@ -36,6 +36,7 @@ import numpy as np
 
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import Block
+from harness.errors import CandidateError, ErrorKind
 
 
 @dataclass
@@ -55,30 +56,6 @@ class TimeLimitExceeded(BaseException):
 
 class NetworkBlocked(PermissionError):
     """Raised when the candidate opens an internet socket: the grader has no network."""
-
-
-@dataclass
-class CandidateError(Exception):
-    """The candidate broke the contract or failed; ``kind`` names the verdict."""
-
-    kind: str
-    message: str
-    seq_ix: int | None = None
-    step: int | None = None
-    row: int | None = None
-    traceback: str = ""
-
-    def __str__(self) -> str:
-        where = ""
-        if self.seq_ix is not None:
-            where = f" at seq_ix {self.seq_ix}, step_in_seq {self.step} (row {self.row})"
-        return f"{self.kind}{where}: {self.message}"
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": self.kind, "message": self.message, "seq_ix": self.seq_ix,
-            "step": self.step, "row": self.row, "traceback": self.traceback,
-        }
 
 
 @dataclass
@@ -120,19 +97,19 @@ def _error_from_exception(exc: BaseException) -> CandidateError:
     if isinstance(exc, CandidateError):
         return exc
     if isinstance(exc, TimeLimitExceeded):
-        return CandidateError("time_limit", str(exc) or "the wall-clock limit was reached")
+        return CandidateError(ErrorKind.TIME_LIMIT, str(exc) or "the wall-clock limit was reached")
     if isinstance(exc, MemoryError):
         return CandidateError(
-            "out_of_memory", "an allocation failed under the memory cap (MemoryError)", traceback=candidate_traceback(exc)
+            ErrorKind.OUT_OF_MEMORY, "an allocation failed under the memory cap (MemoryError)", traceback=candidate_traceback(exc)
         )
     if isinstance(exc, NetworkBlocked):
-        return CandidateError("network", str(exc), traceback=candidate_traceback(exc))
+        return CandidateError(ErrorKind.NETWORK, str(exc), traceback=candidate_traceback(exc))
     if isinstance(exc, SystemExit):
         return CandidateError(
-            "sys_exit", f"the candidate called sys.exit({exc.code!r}); the grader would stop", traceback=candidate_traceback(exc)
+            ErrorKind.SYS_EXIT, f"the candidate called sys.exit({exc.code!r}); the grader would stop", traceback=candidate_traceback(exc)
         )
     return CandidateError(
-        "predict_error", f"predict raised {type(exc).__name__}: {exc}", traceback=candidate_traceback(exc)
+        ErrorKind.PREDICT_ERROR, f"predict raised {type(exc).__name__}: {exc}", traceback=candidate_traceback(exc)
     )
 
 
@@ -148,7 +125,7 @@ def _as_prediction(out: object, k: int) -> np.ndarray:
     widths, reject everything the organizers' grader would not survive."""
     if type(out) is np.ndarray and out.shape == (k,) and out.dtype.kind == "f":
         return out.astype(np.float64)
-    raise CandidateError("missing_prediction" if out is None else "bad_output", _describe(out, k))
+    raise CandidateError(ErrorKind.MISSING_PREDICTION if out is None else ErrorKind.BAD_OUTPUT, _describe(out, k))
 
 
 def private_states(features: np.ndarray) -> list[np.ndarray]:
@@ -221,7 +198,7 @@ def replay(
                         keep(out.tobytes())
                     elif out is not None:
                         raise CandidateError(
-                            "unexpected_prediction",
+                            ErrorKind.UNEXPECTED_PREDICTION,
                             f"returned {type(out).__name__} where need_prediction is 0; it must return None "
                             "(the organizers' grader raises here)",
                         )
@@ -242,7 +219,7 @@ def replay(
                 rows += m
                 pred_parts.append(preds[:r])
                 return finish(CandidateError(
-                    "non_finite",
+                    ErrorKind.NON_FINITE,
                     f"returned {preds[r, col]} in output {comp.prediction_names[col]!r}; predictions must be "
                     "finite (the organizers' scorer turns this into NaN or a crash)",
                     int(seq), s0 + i, block.first_row + a + i,

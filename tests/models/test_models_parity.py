@@ -40,9 +40,9 @@ def test_offline_equals_online_replay(name, family, key, train, files, solution,
     online = package_and_replay(folder, path, sequences=2)
     result = parity(offline, online)
     assert result["max_abs_diff"] <= 1e-9, result
-    assert abs(record["valid_score"] - online["score"]["headline"]) <= 1e-9  # the record reports what ships
+    assert abs(record["valid_score"] - online.score.headline) <= 1e-9  # the record reports what ships
     if key == "B":  # generated data: the oracle is scored beside the model, online and offline alike
-        online_oracle, offline_oracle = online["score"]["oracle"], offline["oracle"]
+        online_oracle, offline_oracle = online.score.oracle, offline["oracle"]
         assert abs(online_oracle["observable"] - offline_oracle["observable"]) <= 1e-12
         # one rule for the fraction: both sides divide their (equal) scores by the same oracle
         assert abs(online_oracle["fraction_of_observable"] - offline_oracle["fraction_of_observable"]) <= 1e-9
