@@ -46,6 +46,13 @@ class Block:
     def need(self) -> np.ndarray:
         return self.values[:, 2]
 
+    def sequence_pieces(self) -> Iterator[Block]:
+        """This block cut where sequences start (views, no copies); the first and last piece may
+        be parts of sequences that began before or end after the block."""
+        bounds = sorted({0, *np.flatnonzero(self.step == 0).tolist(), self.values.shape[0]})
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            yield Block(self.values[a:b], self.first_row + a)
+
 
 def _open(path: Path) -> pq.ParquetFile:
     if not path.exists():

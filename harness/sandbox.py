@@ -210,7 +210,7 @@ class _Feeder(threading.Thread):
             self.clock.go()
             channel.send_go(self.fd)
             for block in self.blocks:
-                for piece in _sequence_pieces(block):
+                for piece in block.sequence_pieces():  # the clock counts on one sequence a piece
                     self.clock.wrote(channel.send_block(self.fd, piece), piece.values.shape[0])
                     self.rows_sent += piece.values.shape[0]
             channel.send_end(self.fd)
@@ -220,15 +220,6 @@ class _Feeder(threading.Thread):
             self.error = exc
         finally:
             os.close(self.fd)
-
-
-def _sequence_pieces(block: Block) -> Iterator[Block]:
-    """``block`` cut where sequences start (views, no copies): the child reads a piece only
-    after replaying every row before it, which is what the parent's clock counts on."""
-    starts = np.flatnonzero(block.step == 0).tolist()
-    bounds = sorted({0, *starts, block.values.shape[0]})
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        yield Block(block.values[a:b], block.first_row + a)
 
 
 @dataclass

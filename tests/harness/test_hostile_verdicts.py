@@ -326,5 +326,5 @@ def test_the_oracle_itself_is_possible_and_the_targets_are_not(a_oracle_file):
     y = targets_of(C.A, ParquetSource(a_oracle_file).blocks())
     hidden = load_sidecar(a_oracle_file).hidden
     assert impossible_score(C.A, y, hidden, hidden, bootstrap=300) is None
-    status, reason = impossible_score(C.A, y, y, hidden, bootstrap=300)
-    assert status == "FAIL" and "above the best possible score" in reason
+    flag = impossible_score(C.A, y, y, hidden, bootstrap=300)
+    assert flag.status == "FAIL" and "above the best possible score" in flag.reason
