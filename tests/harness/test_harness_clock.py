@@ -88,3 +88,24 @@ def test_the_projection_takes_the_larger_of_the_childs_and_the_graders_figures()
     # a floor under the later sequences above their reported mean replaces it
     floored = projection(_outcome(steady_floor_s=2.0), 100, 1.0)
     assert floored.projected_test_s == pytest.approx(1.0 + 1.0 + 99 * 2.0) and floored.per_row_us == 2000.0
+
+
+ECHO = """
+class PredictionModel:
+    def predict(self, dp):
+        return dp.state.copy() if dp.need_prediction else None
+"""
+
+
+def test_an_honest_run_sits_above_the_floor_the_stream_gives(candidate, tmp_path):
+    """Eight sequences in one row group: the feeder cuts them, the pipe fills, and the floor it
+    gives lies under what the child measured (same monotonic clock, so it holds by construction)."""
+    from harness import competitions as C
+    from harness.randomdata import write_random_file
+    from harness.sandbox import SandboxOptions, run_in_sandbox
+
+    data = write_random_file(C.A, tmp_path / "a8.parquet", 8, seed=3, sequences_per_group=8)
+    outcome = run_in_sandbox(candidate(ECHO), data, C.A, SandboxOptions(memory_bytes=2 * 1024**3, time_limit_s=60))
+    assert outcome.ok, outcome.error
+    assert outcome.steady_floor_s is not None and 0 < outcome.steady_floor_s <= np.mean(outcome.sequence_s[1:])
+    assert outcome.measured_run_s >= outcome.startup_s + outcome.replay_s
