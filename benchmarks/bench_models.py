@@ -48,11 +48,11 @@ def main() -> int:
     for name, target in TARGETS_US.items():
         folder = ROOT / "solutions" / name
         manifest = read_manifest(folder)
-        if not all((folder / artifact).is_file() for artifact in manifest.get("artifacts", [])):
+        if not all((folder / artifact).is_file() for artifact in manifest.artifacts):
             console.print(f"[yellow]{name}: not trained (make train SOLUTION={name}); skipped[/]")
             continue
         with console.status(f"replaying {name}"):
-            report = package_and_replay(folder, ensure(manifest["competition"], "valid", quiet=True), args.sequences)
+            report = package_and_replay(folder, ensure(manifest.competition, "valid", quiet=True), args.sequences)
         if not report.ok:
             console.print(f"[red]{name}: {report.error}[/]", markup=False)
             failed = True
