@@ -105,9 +105,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     report_mod.render(result, console)
     if args.json:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
-    if result.get("plot"):
-        console.print(f"plot written to {result['plot']}")
-    return 0 if result["verdict"] != "FAIL" else 1
+    if result.plot:
+        console.print(f"plot written to {result.plot}")
+    return 0 if result.verdict != "FAIL" else 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

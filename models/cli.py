@@ -135,13 +135,13 @@ def run_parity(args: argparse.Namespace) -> int:
     with console.status(f"packaging {folder} and replaying it in the sandbox"):
         online = package_and_replay(folder, data_path, args.sequences)
     result = parity(offline, online)
-    scored = online["timing"]["scored"]
+    scored = online.timing.scored
     table = Table(title=f"{folder.name}: offline vs online on {len(data)} sequences of {data_path}")
     for column in ("offline", "online", "max |diff|", "mean us/row", "p50 us/row", "fraction of oracle"):
         table.add_column(column, justify="right")
     fraction = offline["oracle"]["fraction_of_observable"] if "oracle" in offline else None
     table.add_row(f"{result['offline_score']:.6f}", f"{result['online_score']:.6f}", f"{result['max_abs_diff']:.1e}",
-                  f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}", "-" if fraction is None else f"{fraction:.3f}")
+                  f"{scored.mean_us:.1f}", f"{scored.p50_us:.1f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)
     ok = result["max_abs_diff"] <= args.tolerance
     console.print("[green]parity holds[/]" if ok else f"[red]offline and online differ by more than {args.tolerance:g}[/]")
