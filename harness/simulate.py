@@ -14,7 +14,7 @@ import numpy as np
 from harness import metrics
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
-from harness.market.base import load_sidecar
+from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 
@@ -35,11 +35,14 @@ class SimulateOptions:
     bootstrap: int = 1000
     block_network: bool = True
     plot: str | Path | None = None
+    oracle: bool = True
 
 
-def load_oracle(data_path: Path):
-    """The simulator's oracle sidecar for this file, or None (real data has none)."""
-    return load_sidecar(data_path)
+def load_oracle(data_path: Path, competition: Competition | None = None, use: bool = True) -> Sidecar | None:
+    """The simulator's oracle sidecar for this file, or None (real data has none; a user's own
+    file at the sidecar's place is not one, and ``use=False`` is ``--no-oracle``); a stale
+    sidecar of ours raises ``SidecarMismatch``."""
+    return read_oracle(data_path, competition, use=use)
 
 
 def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
@@ -53,8 +56,9 @@ def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
 
 
 def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
-              bootstrap: int) -> dict | None:
-    """Scores of a finished run against ``y_true``, the targets of the replayed rows."""
+              bootstrap: int, sidecar: Sidecar | None = None) -> dict | None:
+    """Scores of a finished run against ``y_true``, the targets of the replayed rows, beside
+    ``sidecar``'s oracle (read before the run, so a stale one stops it before any work)."""
     if outcome.predictions is None or not outcome.ok:
         return None
     y_pred = outcome.predictions
@@ -66,7 +70,6 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
     if len(starts) >= 2 and bootstrap:
         stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
         out["interval95"] = list(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
-    sidecar = load_oracle(source.path)
     hidden = None
     if sidecar is not None:
         out["oracle"] = score_oracle(comp, y_true, sidecar, out["headline"])
@@ -170,6 +173,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     tap = TargetTap(comp)
     for _ in tap(source.blocks(max_sequences=opts.sequences)):  # a bad file fails here, before any candidate runs
         pass
+    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here too, before the run
     limits = comp.limits
     memory_bytes = int((opts.memory_gb or limits.memory_gb) * 1024**3)
     limit_s = (opts.minutes or limits.minutes) * 60
@@ -181,7 +185,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
         "candidate": str(candidate), "data": str(source.path), "competition": comp.key,
         "metric": comp.metric, "status": outcome.status, "error": outcome.error,
         "sequences": outcome.rows // SEQUENCE_LENGTH, "rows": outcome.rows,
-        "score": score_run(comp, source, outcome, tap.targets(), opts.bootstrap),
+        "score": score_run(comp, source, outcome, tap.targets(), opts.bootstrap, sidecar),
         "timing": timing_report(comp, outcome, limit_s, opts.safety, test_sequences),
         "memory": {"peak_bytes": outcome.peak_rss_bytes, "limit_bytes": memory_bytes},
         "sandbox": {"cpu": outcome.cpu, "cores_used": outcome.cores_used, "network": outcome.network,
