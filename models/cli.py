@@ -69,7 +69,12 @@ def _table(name: str, record: dict, metric: str) -> Table:
         table.add_row("OOF", f"{cv['oof_score']:.4f}")
         if "oof_guarded" in cv:
             table.add_row("OOF, guarded", f"{cv['oof_guarded']:.4f}")
-    table.add_row("valid", f"{record['valid_score']:.4f}")
+    held = record.get("valid_scored_sequences")
+    part = "" if held in (None, record["data"]["valid"]["sequences"]) else f" ({held} held-out sequences)"
+    if record.get("selection"):
+        selection = record["selection"]
+        table.add_row(f"selection ({selection['on']}, {selection['sequences']} seq)", f"{selection['score']:.4f}")
+    table.add_row(f"valid{part}", f"{record['valid_score']:.4f}")
     if record.get("oracle"):
         table.add_row("valid oracle (observable)", f"{record['oracle']['observable']:.4f}")
         if record["oracle"]["fraction_of_observable"] is not None:
