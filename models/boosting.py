@@ -233,7 +233,7 @@ class LightGBMFamily(PipelineFamily):
         summary = cv.summarize(comp, rows.y, oof, row_fold, sample_stride=config.sample_stride,
                                oof_base_only=None if base is None else metrics.score(comp, rows.y, oof_base)[comp.metric])
         per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
-        guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, config.guard_threshold)
+        guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, config.guard_threshold, competition=comp)
         summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
         rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
         fit_rows = _subsample(np.arange(len(rows)), config.max_fit_rows, rng)

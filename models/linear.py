@@ -148,7 +148,7 @@ class RidgeFamily(PipelineFamily):
         summary = cv.summarize(comp, rows.y, oof, row_fold, alpha=alpha, sample_stride=config.sample_stride,
                                oof_by_alpha={str(a): s for a, s in scores_by_alpha.items()})
         per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
-        guard = fit_guard(oof, rows.y, total.mean_y, per_output, config.guard_threshold)
+        guard = fit_guard(oof, rows.y, total.mean_y, per_output, config.guard_threshold, competition=comp)
         summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
         console.print(f"cross-validated {len(alphas)} alpha(s) x {n_folds} folds, alpha {alpha:g} ({timer():.0f} s)")
         payload = oof_payload(train, rows, oof)
