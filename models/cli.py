@@ -66,6 +66,8 @@ def _table(name: str, record: dict, metric: str) -> Table:
     if cv:
         for i, value in enumerate(cv["fold_scores"]):
             table.add_row(f"CV fold {i + 1}", f"{value:.4f}")
+        if "fold_spread" in cv:
+            table.add_row("CV fold range", f"{cv['fold_spread']['range']:.4f}")
         table.add_row("OOF", f"{cv['oof_score']:.4f}")
         if "oof_guarded" in cv:
             table.add_row("OOF, guarded", f"{cv['oof_guarded']:.4f}")
