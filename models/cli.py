@@ -42,7 +42,10 @@ def _load(path: Path, competition: str, sequences: int | None, oracle: bool = Tr
 
 
 def trainable(folder: Path) -> bool:
-    """Whether ``folder`` is a solution this command trains (a manifest with a known family)."""
+    """Whether ``folder`` is a solution this command trains (a manifest with a known family);
+    never a hidden folder (a staging copy a killed training left behind)."""
+    if folder.name.startswith("."):
+        return False
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         return False

@@ -63,7 +63,7 @@ class SequenceSet:
         return metrics.score(self.competition, self.scored_targets(), flat)
 
 
-def _oracle_rows(oracle: Sidecar | None, index, per: int) -> Sidecar | None:
+def _oracle_rows(oracle: Sidecar | None, index: np.ndarray, per: int) -> Sidecar | None:
     """The oracle rows of the sequences at ``index`` (``per`` scored rows each)."""
     if oracle is None:
         return None
