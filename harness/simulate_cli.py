@@ -18,7 +18,7 @@ from harness.cli import UserError, add_data_options, add_limit_options, options_
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
-from harness.market.base import SidecarMismatch, foreign_reason, sidecar_path
+from harness.market.base import SidecarMismatch, foreign_notice
 from harness.progress import PlainProgress
 from harness.simulate import SimulateOptions, simulate
 
@@ -95,9 +95,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         source = ParquetSource(data, args.competition)
     except DataError as exc:
         raise UserError(str(exc)) from exc
-    side = sidecar_path(source.path)
-    if not args.no_oracle and side.exists() and (reason := foreign_reason(side)) is not None:
-        print(f"notice: {side} is not an oracle sidecar ({reason}); ignored (no oracle scores)", file=sys.stderr)
+    if not args.no_oracle and (line := foreign_notice(source.path)) is not None:
+        print(line, file=sys.stderr)  # stdout carries the report alone
     sequences = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
     on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
     try:

@@ -376,6 +376,16 @@ def foreign_reason(side: Path) -> str | None:
     return None
 
 
+def foreign_notice(data_path: Path) -> str | None:
+    """The one-line notice for a foreign file at ``data_path``'s sidecar place, or None (no file
+    there, or one of ours). Schema only: cheap enough to run before any work."""
+    side = sidecar_path(data_path)
+    reason = foreign_reason(side) if side.exists() else None
+    if reason is None:
+        return None
+    return f"notice: {side} is not an oracle sidecar ({reason}); ignored (no oracle scores for {Path(data_path).name})"
+
+
 def _stale_fix(data_path: Path) -> str:
     """What to do about a stamped sidecar that does not fit its data: regenerate a generated set;
     for a user's file, move the other set's sidecar away."""
@@ -451,7 +461,8 @@ def read_oracle(data_path: Path, competition: Competition | None = None, use: bo
         return None
     try:
         return load_sidecar(data_path, competition)
-    except ForeignSidecar as exc:
-        if notice is not None:
-            notice(f"notice: {exc}; ignored (no oracle scores for {Path(data_path).name})")
+    except ForeignSidecar:
+        line = foreign_notice(data_path)
+        if notice is not None and line is not None:
+            notice(line)
         return None
