@@ -432,7 +432,7 @@ class _Gate:
         y = targets_of(comp, self.source.blocks(max_sequences=n))
         preds = scored.predictions
         score = metrics.score(comp, y, preds)[comp.metric]
-        sidecar = load_oracle(self.source.path)
+        sidecar = load_oracle(self.source.path, comp)
         hidden = sidecar.hidden[: len(y)] if sidecar is not None and sidecar.hidden is not None else None
         impossible = impossible_score(comp, y, preds, hidden, opts.bootstrap)
         if impossible is not None and impossible.status == "FAIL":

@@ -15,7 +15,7 @@ import numpy as np
 from harness import metrics
 from harness.competitions import GIB, SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
-from harness.market.base import load_sidecar
+from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 from harness.simulation import Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
@@ -37,11 +37,14 @@ class SimulateOptions:
     bootstrap: int = 1000
     block_network: bool = True
     plot: str | Path | None = None
+    oracle: bool = True
 
 
-def load_oracle(data_path: Path):
-    """The simulator's oracle sidecar for this file, or None (real data has none)."""
-    return load_sidecar(data_path)
+def load_oracle(data_path: Path, competition: Competition | None = None, use: bool = True) -> Sidecar | None:
+    """The simulator's oracle sidecar for this file, or None (real data has none; a user's own
+    file at the sidecar's place is not one, and ``use=False`` is ``--no-oracle``); a stale
+    sidecar of ours raises ``SidecarMismatch``."""
+    return read_oracle(data_path, competition, use=use)
 
 
 def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> Latency | None:
@@ -55,8 +58,9 @@ def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> Latency | None:
 
 
 def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
-              bootstrap: int) -> Score | None:
-    """Scores of a finished run against ``y_true``, the targets of the replayed rows."""
+              bootstrap: int, sidecar: Sidecar | None = None) -> Score | None:
+    """Scores of a finished run against ``y_true``, the targets of the replayed rows, beside
+    ``sidecar``'s oracle (read before the run, so a stale one stops it before any work)."""
     if outcome.predictions is None or not outcome.ok:
         return None
     y_pred = outcome.predictions
@@ -68,7 +72,6 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
     if len(starts) >= 2 and bootstrap:
         stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
         score.interval95 = tuple(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
-    sidecar = load_oracle(source.path)
     hidden = None
     if sidecar is not None:
         score.oracle = score_oracle(comp, y_true, sidecar, score.headline)
@@ -177,6 +180,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     tap = TargetTap(comp)
     for _ in tap(source.blocks(max_sequences=opts.sequences)):  # a bad file fails here, before any candidate runs
         pass
+    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here too, before the run
     limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
     sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
                                   max_sequences=opts.sequences, block_network=opts.block_network)
@@ -185,7 +189,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     report = SimulationReport(
         candidate=str(candidate), data=str(source.path), competition=comp.key, metric=comp.metric,
         error=outcome.error, sequences=outcome.rows // SEQUENCE_LENGTH, rows=outcome.rows,
-        score=score_run(comp, source, outcome, tap.targets(), opts.bootstrap),
+        score=score_run(comp, source, outcome, tap.targets(), opts.bootstrap, sidecar),
         timing=timing_report(comp, outcome, limits.seconds, opts.safety, test_sequences),
         memory=Memory(outcome.peak_rss_bytes, limits.memory_bytes),
         sandbox=SandboxFacts(outcome.cpu, outcome.cores_used, outcome.network, exit_code=outcome.exit_code,

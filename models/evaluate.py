@@ -24,18 +24,16 @@ def offline_predictions(predictor, data: SequenceSet) -> np.ndarray:
 
 def oracle_scores(data: SequenceSet, candidate: float | None = None) -> dict | None:
     """The simulator's oracle scores on ``data`` and ``candidate``'s fraction of them
-    (``harness.market.oracle.score_oracle``); None without a sidecar.
+    (``harness.market.oracle.score_oracle``); None when the set carries no oracle rows.
 
-    The sidecar lists the file's scored rows in file order, so it lines up with a set read from
-    the start of its file (``load_sequences(path, max_sequences=n)``), not with an arbitrary subset.
+    The rows travel with the set (``SequenceSet.oracle``), so a subset is scored beside its own
+    part of the oracle.
     """
-    if data.source is None:
+    if data.oracle is None:
         return None
-    from harness.market.base import load_sidecar
     from harness.market.oracle import score_oracle
 
-    sidecar = load_sidecar(Path(data.source), data.competition)
-    return None if sidecar is None else score_oracle(data.competition, data.scored_targets(), sidecar, candidate)
+    return score_oracle(data.competition, data.scored_targets(), data.oracle, candidate)
 
 
 def evaluate(predictor, data: SequenceSet) -> dict:

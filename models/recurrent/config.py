@@ -65,7 +65,12 @@ class RecurrentConfig:
     preset and extra steps, ``models.config.FeaturesConfig``) whose outputs replace the raw row
     as the network's input, in training and at inference alike. ``skip``: a linear map from the cell input straight to the outputs, ``learned`` with the rest or fitted
     first as a ridge (``ridge_alpha``, on ``ridge_sequences``) and frozen, so the recurrent part
-    learns what the linear model leaves (a GRU on a ridge base)."""
+    learns what the linear model leaves (a GRU on a ridge base).
+
+    ``converge``: train until ``patience`` epochs pass without a better selection score, up to
+    ``converge_cap`` epochs (``epochs`` is then unused), so a run ends when the model converged
+    rather than when a guessed count ran out. ``stop_on="valid"`` chooses the epoch on one half
+    of valid's sequences and reports the score on the other (``selection_split``)."""
 
     cell: str = "gru"
     hidden: int = 128
@@ -89,6 +94,8 @@ class RecurrentConfig:
     grad_clip: float = 1.0
     chunk: int = 0
     epochs: int = 30
+    converge: bool = False
+    converge_cap: int = 200
     max_minutes: float | None = None
     patience: int = 6
     plateau_patience: int = 2
@@ -113,7 +120,10 @@ class RecurrentConfig:
         require(self.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {self.loss.name!r}")
         require(self.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {self.loss_steps!r}")
         require(self.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {self.stop_on!r}")
-        for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
+        require(isinstance(self.converge, bool), "converge", "must be true or false")
+        require(not self.converge or self.patience > 0, "converge",
+                "needs patience > 0 (training stops when the selection score stops improving)")
+        for key in ("hidden", "layers", "batch_size", "epochs", "converge_cap", "eval_batch", "threads", "check_sequences",
                     "features_fit_sequences", "ridge_sequences"):
             value = getattr(self, key)
             require(isinstance(value, int) and value >= 1, key, "must be a positive integer")

@@ -2,7 +2,9 @@
 
 The loop: AdamW, gradient-norm clipping, ReduceLROnPlateau and early stopping, all driven by
 the competition's own metric (``SequenceSet.score``, i.e. ``harness.metrics``) on the stopping
-set: the valid file or a sequence-grouped fold of the train file. Whole sequences are fed
+set: one half of the valid file's sequences (the record's valid score is on the other half,
+which no choice touched) or a sequence-grouped fold of the train file. A best epoch that is
+the last one run is warned about (console and record): the model was still improving. Whole sequences are fed
 from a zero state, as the grader replays them; ``chunk`` > 0 cuts them into truncated
 back-propagation windows that carry the state forward. Seeds fix the initialization, the
 batch order and the augmentation draws, and torch runs on a fixed thread count, so the same
@@ -161,21 +163,50 @@ def _loss(cfg: RecurrentConfig, net: RecurrentNet, y_std: torch.Tensor, y: torch
     return loss
 
 
+SELECTION_SEED = 0
+"""Fixed seed of valid's selection / report split: the same file always splits the same way,
+whatever the model's seed, so two models' reported scores are on the same sequences."""
+
+
+def selection_split(valid: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """(selection positions, report positions): valid's sequences split in two halves by
+    sequence (``cv.group_folds``, fixed seed). The epoch is chosen on the first; the second is
+    touched by no choice, so its score is an honest estimate."""
+    if len(valid) < 2:
+        raise TrainingError(f"valid has {len(valid)} sequence(s); choosing the epoch on one half and reporting on "
+                            "the other needs at least 2 (pass more --valid-sequences, or stop_on \"fold\")")
+    halves = cv.group_folds(valid.seq_ix, 2, SELECTION_SEED)
+    return np.flatnonzero(halves == 0), np.flatnonzero(halves == 1)
+
+
 def _stopping_sets(cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet,
-                   seed: int) -> tuple[SequenceSet, SequenceSet, str]:
-    """(fit set, stopping set, its label): the valid file, or a sequence-grouped fold of train;
-    at most ``stop_sequences`` of it, because the stopping set is scored after every epoch. Only
-    the first ``train_limit`` train sequences are used, when set."""
+                   seed: int) -> tuple[SequenceSet, SequenceSet, str, np.ndarray | None]:
+    """(fit set, stopping set, its label, valid positions to report on): a sequence-grouped
+    fold of train (report on all of valid), or one half of valid (report on the other half,
+    ``selection_split``); at most ``stop_sequences`` of the stopping set, because it is scored
+    after every epoch. Only the first ``train_limit`` train sequences are used, when set."""
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(np.arange(cfg.train_limit))  # the first sequences: bounded memory and time
     if cfg.stop_on == "fold":
         fit, held = cv.fold_split(len(train), cfg.folds, cfg.fold, seed)
-        fit_set, stop, label = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}"
+        fit_set, stop, label, report = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}", None
     else:
-        fit_set, stop, label = train, valid, "valid"
+        chosen, report = selection_split(valid)
+        fit_set, stop, label = train, valid.subset(chosen), "valid selection half"
     if cfg.stop_sequences is not None and cfg.stop_sequences < len(stop):
         stop = stop.subset(np.arange(cfg.stop_sequences))
-    return fit_set, stop, label
+    return fit_set, stop, label, report
+
+
+def still_improving(result: "FitResult", cfg: RecurrentConfig) -> str | None:
+    """The warning when the best epoch is the last one run and no patience stop ended the
+    run: the model was still improving, so more epochs (or a higher cap) would likely help."""
+    if result.best_epoch != result.epochs_run or result.stopped_by == "patience":
+        return None
+    if cfg.converge:
+        return (f"still improving at the last epoch ({result.epochs_run}, {result.stopped_by}): "
+                "raise converge_cap or max_minutes")
+    return f"still improving at the last epoch ({result.epochs_run}): raise epochs, or set converge"
 
 
 # -- the optional feature front-end ------------------------------------------------------------
@@ -251,16 +282,17 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
     n_batches = -(-per_epoch // cfg.batch_size)
     metric = comp.metric
     best, best_epoch, best_state, stale = -np.inf, 0, None, 0
-    stopped_by = "epochs"
+    stopped_by = "cap" if cfg.converge else "epochs"
     history: list[dict] = []
     console = console or Console(quiet=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        epochs_task = bar.add_task(f"epochs ({stop_label} {metric}: -)", total=cfg.epochs)
+        limit = cfg.converge_cap if cfg.converge else cfg.epochs
+        epochs_task = bar.add_task(f"epochs ({stop_label} {metric}: -)", total=limit)
         batch_task = bar.add_task("batches", total=n_batches)
         epoch = 0
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, limit + 1):
             t_epoch = time.perf_counter()
             net.train()
             order = rng.permutation(len(train))[:per_epoch]
@@ -298,7 +330,7 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
                 stopped_by = "patience"
                 break
             elapsed = time.perf_counter() - started
-            if cfg.max_minutes is not None and epoch < cfg.epochs and elapsed * (epoch + 1) / epoch > cfg.max_minutes * 60:
+            if cfg.max_minutes is not None and epoch < limit and elapsed * (epoch + 1) / epoch > cfg.max_minutes * 60:
                 console.print(f"time budget: another epoch would end past {cfg.max_minutes:g} min; best epoch "
                               f"{best_epoch}", highlight=False)
                 stopped_by = "time budget"
@@ -390,7 +422,9 @@ class RecurrentFamily:
     def train(self, cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
         comp = train.competition
         with torch_threads(cfg.threads):
-            fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
+            fit_set, stop_set, label, report_index = _stopping_sets(cfg, train, valid, cfg.seed)
+            if report_index is not None:  # scores below are on the half no choice was made on
+                valid = valid.subset(report_index)
             raw_valid = valid
             pipeline = None
             meta = {"competition": comp.key, "family": self.name, "config": to_dict(cfg)}
@@ -411,14 +445,21 @@ class RecurrentFamily:
             # int8 weights are checked against the same int8 network evaluated whole-sequence
             reference = run_sequences(shipped, check_x) if cfg.quantize else net.predict(check_x)
             int8_score = valid.score(run_sequences(quantize(spec), valid.features))[comp.metric]
+        warning = still_improving(result, cfg)
+        if warning:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         record = {"config": to_dict(cfg), "stop_on": label, "stop_score": result.best_score,
+                  "selection": {"on": label, "sequences": len(stop_set), "score": result.best_score},
+                  "report": {"on": "valid" if report_index is None else "valid report half",
+                             "sequences": len(valid)},
+                  "warnings": [warning] if warning else [],
                   "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped_by": result.stopped_by,
                   "history": result.history, "parameters": spec.n_parameters(), "torch_valid_score": torch_score,
                   "int8": {"valid_score": int8_score, "cost": torch_score - int8_score, "shipped": cfg.quantize},
                   "train_sequences": len(fit_set), "fit_seconds": result.seconds}
         console.print(f"valid {comp.metric} {torch_score:.4f} (PyTorch); int8 {int8_score:.4f}", highlight=False)
         model = RecurrentModel(shipped, pipeline, raw_valid.features[: cfg.check_sequences], reference)
-        return Trained(model, record)
+        return Trained(model, record, report_index=report_index)
 
     def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
         """Write the named artifacts, then check the written runtimes against PyTorch."""

@@ -151,3 +151,50 @@ def test_fold_split_holds_out_whole_sequences_fixed_by_the_seed():
         fold_split(2, 3, 0)
     with pytest.raises(ConfigError, match="fold"):
         fold_split(11, 3, 3)
+
+
+def test_valid_splits_into_a_selection_half_and_a_report_half_fixed_by_the_file(data):
+    from models.recurrent.train import selection_split
+
+    _, valid = data["A"]
+    chosen, report = selection_split(valid)
+    assert len(chosen) and len(report) and set(chosen).isdisjoint(report)
+    assert sorted([*chosen, *report]) == list(range(len(valid)))
+    with pytest.raises(TrainingError, match="at least 2"):
+        selection_split(valid.subset(np.array([0])))
+
+
+def test_stopping_on_valid_reports_the_score_on_the_half_not_chosen_on(data, tmp_path):
+    from models.recurrent.train import selection_split
+
+    train, valid = data["A"]
+    manifest = {"competition": "A", "trained": True, "family": "gru", "train": {**TINY, "stop_on": "valid"},
+                "artifacts": ["model.npz"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    chosen, report = selection_split(valid)
+    assert record["selection"]["sequences"] == len(chosen) and record["report"]["sequences"] == len(report)
+    assert record["valid_scored_sequences"] == len(report)
+    # the written files scored on the report half equal the PyTorch net's score there
+    assert abs(record["valid_score"] - record["torch_valid_score"]) < 1e-4
+    best = max(h["stop_score"] for h in record["history"])
+    assert record["selection"]["score"] == best
+
+
+def test_a_best_epoch_at_the_end_warns_to_raise_epochs():
+    from models.recurrent.train import FitResult, still_improving
+
+    cfg = parse_config(TINY)
+    assert "raise epochs" in still_improving(FitResult(None, 0.1, 2, 2), cfg)
+    assert still_improving(FitResult(None, 0.1, 1, 2), cfg) is None
+    assert still_improving(FitResult(None, 0.1, 4, 4, stopped_by="patience"), cfg) is None
+    assert "converge_cap" in still_improving(FitResult(None, 0.1, 3, 3, stopped_by="cap"),
+                                             parse_config({**TINY, "converge": True}))
+
+
+def test_converge_trains_past_epochs_up_to_the_cap(data):
+    train, valid = data["A"]
+    cfg = parse_config({**TINY, "epochs": 1, "converge": True, "converge_cap": 3, "patience": 5})
+    result = fit(cfg, C.A, train, valid)
+    assert result.epochs_run == 3 and result.stopped_by == "cap"
+    with pytest.raises(ConfigError, match="converge"):
+        parse_config({**TINY, "converge": True, "patience": 0})
