@@ -53,3 +53,11 @@ def test_a_successful_training_moves_the_new_artifacts_and_record_in(tmp_path, a
     assert (folder / "weights.npz").read_bytes() != old
     assert len(list(runs.glob("sol-*.oof.npz"))) == 2 and len(list(runs.glob("sol-*.json"))) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "sol"]
+
+
+def test_a_staging_copy_left_by_a_killed_run_is_not_a_solution_to_train(tmp_path):
+    from models.cli import trainable
+
+    folder = _solution(tmp_path / "sol", lags=1)
+    left = _solution(tmp_path / ".sol.training-abc123", lags=1)
+    assert trainable(folder) and not trainable(left)
