@@ -13,6 +13,8 @@ from models.config import ConfigError, from_dict
 from models.cv import fold_split
 from models.data import load_sequences
 from models.recurrent.config import RecurrentConfig
+from models.recurrent.runtime_numpy import NumpyStep
+from models.recurrent.runtime_onnx import OnnxStep
 from models.recurrent.spec import NetSpec
 from models.recurrent.train import TrainingError, check_runtimes, fit
 from models.registry import train_solution as train_folder
@@ -105,9 +107,10 @@ def test_export_check_refuses_a_runtime_that_disagrees(data, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     trained = train_folder(tmp_path, train, valid, Console(quiet=True))
     model = trained.model
-    check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference)
+    steps = {"onnx": OnnxStep(tmp_path / "model.onnx"), "numpy": NumpyStep(model.spec)}
+    check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference)
     with pytest.raises(TrainingError, match="disagrees"):
-        check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference + 1e-3)
+        check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference + 1e-3)
 
 
 def test_ridge_skip_is_the_least_squares_fit_and_stays_frozen(data):
