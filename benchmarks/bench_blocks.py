@@ -1,4 +1,4 @@
-"""Per-row latency of the ``tcn`` and ``window_attn`` families, one step at a time in numpy.
+"""Per-row latency of the ``tcn`` and ``window_attn`` families, one step at a time (numpy; onnx body for window_attn).
 
 Targets (issue #16): ``tcn`` at the default size (64 channels, dilations 1..16, kernel 3) at
 most 0.2 ms a row; ``window_attn`` has none: its cost grows with the window W, measured here
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench_recurrent import in_process  # noqa: E402
 
 from harness import competitions as C  # noqa: E402
+from models.recurrent.export_blocks import export_window_onnx  # noqa: E402
 from models.recurrent.runtime_blocks import step_runtime  # noqa: E402
 
 TCN_TARGET_US = 200.0
@@ -62,22 +64,28 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000, help="rows stepped per variant")
     parser.add_argument("--windows", type=int, nargs="+", default=[25, 50, 100], help="window_attn windows")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     rows = np.random.default_rng(0).standard_normal((args.rows, C.A.n_features))
-    table = Table(title="tcn and window_attn one step in numpy, microseconds per row")
-    for col in ("family", "size", "parameters", "wall", "CPU", "target"):
+    table = Table(title="tcn and window_attn one step, microseconds per row (onnx: 1 thread)")
+    for col in ("family", "size", "runtime", "parameters", "wall", "CPU", "target"):
         table.add_column(col, justify="right" if col in ("parameters", "wall", "CPU") else "left")
     load_before = os.getloadavg()[0]
-    for name, size, spec in specs(args.windows):
-        # window_attn at large W is slow: fewer rows keep the run short (still hundreds of steps)
-        n = args.rows if name == "tcn" else max(200, args.rows * 25 // spec.window // 4)
-        wall, cpu = in_process(step_runtime(spec), rows[:n])
-        if name == "tcn":
-            verdict = "[green]met[/]" if wall <= TCN_TARGET_US else "[red]missed[/]"
-            target = f"<= {TCN_TARGET_US:g}: {verdict}"
-        else:
-            target = "measured (grows with W)"
-        table.add_row(name, size, f"{spec.n_parameters():,}", f"{wall:.1f}", f"{cpu:.1f}", target)
+    with tempfile.TemporaryDirectory(prefix="bench-blocks-") as tmp:
+        for name, size, spec in specs(args.windows):
+            backends = {"numpy": None}
+            if name == "window_attn":
+                backends["onnx"] = export_window_onnx(spec, Path(tmp) / f"w{spec.window}.onnx")
+            for backend, onnx_path in backends.items():
+                # numpy window_attn at large W is slow: fewer rows keep the run short (still hundreds)
+                slow = name == "window_attn" and backend == "numpy"
+                n = max(200, args.rows * 25 // spec.window // 4) if slow else args.rows
+                wall, cpu = in_process(step_runtime(spec, onnx_path), rows[:n])
+                if name == "tcn":
+                    verdict = "[green]met[/]" if wall <= TCN_TARGET_US else "[red]missed[/]"
+                    target = f"<= {TCN_TARGET_US:g}: {verdict}"
+                else:
+                    target = "measured (grows with W)"
+                table.add_row(name, size, backend, f"{spec.n_parameters():,}", f"{wall:.1f}", f"{cpu:.1f}", target)
     console.print(table)
     console.print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores "
                   "(a shared machine: compare rows of one run)")

@@ -147,9 +147,57 @@ class WindowStep:
         return self.back(self.net.tops(*windows)[0], self.u, s)
 
 
-def step_runtime(spec: BlockSpec):
-    """The one-step runtime of ``spec``'s kind."""
-    return TcnStep(spec) if spec.kind == "tcn" else WindowStep(spec)
+class WindowOnnxStep:
+    """``WindowStep`` with the body in onnxruntime (``export_blocks``): the ring holds the last W
+    cell inputs, and each row copies the window into a buffer bound once to the graph's input,
+    runs it (one thread, as ``runtime_onnx`` sets it up) and applies the numpy head."""
+
+    def __init__(self, spec: BlockSpec, path: str | Path):
+        import onnxruntime as ort
+
+        from models.recurrent.runtime_onnx import session_options
+
+        self.spec = spec
+        self.session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+        self.prep = RowPrep(spec)
+        self.back = RowHead(spec)
+        w, n_in = spec.window, spec.n_inputs
+        self.u = np.zeros(n_in, dtype=F32)
+        self.ring = np.zeros((w, n_in), dtype=F32)
+        self.window = np.zeros((w, 1, n_in), dtype=F32)
+        self.window_rows = self.window.reshape(w, n_in)
+        self.top = np.zeros((1, 4 * spec.hidden), dtype=F32)
+        self.io = self.session.io_binding()
+        self.io.bind_ortvalue_input("u", ort.OrtValue.ortvalue_from_numpy(self.window))
+        self.io.bind_ortvalue_output("top", ort.OrtValue.ortvalue_from_numpy(self.top))
+        self.order = [(p + 1 + np.arange(w)) % w for p in range(w)]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the sequence: rows before the first are zero."""
+        self.ring.fill(0.0)
+        self.prep.reset()
+        self.t = 0
+
+    def step(self, row: np.ndarray) -> np.ndarray:
+        """Feed one row of features; return the prediction as a new float64 array (K,)."""
+        s = self.prep(row, self.u)
+        p = self.t % self.spec.window
+        self.ring[p] = self.u
+        np.take(self.ring, self.order[p], axis=0, out=self.window_rows)
+        self.session.run_with_iobinding(self.io)
+        self.t += 1
+        return self.back(self.top[0], self.u, s)
+
+
+def step_runtime(spec: BlockSpec, onnx_path: str | Path | None = None):
+    """The one-step runtime of ``spec``'s kind: numpy, or for window_attn the ONNX body at
+    ``onnx_path`` when given."""
+    if spec.kind == "tcn":
+        if onnx_path is not None:
+            raise ValueError("the tcn family runs in numpy only")
+        return TcnStep(spec)
+    return WindowStep(spec) if onnx_path is None else WindowOnnxStep(spec, onnx_path)
 
 
 def load(path: str | Path):

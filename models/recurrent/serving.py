@@ -72,19 +72,19 @@ def _is_block(spec) -> bool:
 def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime:
     """The one-step runtime of the model in ``folder`` (``step(row) -> (K,) float64``).
 
-    ``model.npz`` is read in both cases: it holds the numpy net and the feature steps. The
-    block families (tcn, window_attn) run in numpy only.
+    ``model.npz`` is read in both cases: it holds the numpy net and the feature steps. Of the
+    block families, only window_attn has an ONNX form (its body; ``runtime_blocks.WindowOnnxStep``).
     """
     if backend not in ARTIFACTS:
         raise ValueError(f"unknown backend {backend!r}; use one of {sorted(ARTIFACTS)}")
     folder = Path(folder)
     spec = _spec(folder)
     if _is_block(spec):
-        if backend != "numpy":
+        if backend == "onnx" and spec.kind != "window_attn":
             raise ValueError(f"{folder}: the {spec.kind} family runs in numpy only; use backend 'numpy'")
         from models.recurrent.runtime_blocks import step_runtime
 
-        model = step_runtime(spec)
+        model = step_runtime(spec, folder / ARTIFACTS["onnx"] if backend == "onnx" else None)
     elif backend == "onnx":
         from models.recurrent import runtime_onnx
 

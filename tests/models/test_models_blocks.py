@@ -15,9 +15,11 @@ from models.config import ConfigError, from_dict
 from models.recurrent.block_nets import TcnNet, WindowAttnNet
 from models.recurrent.block_spec import BlockSpec
 from models.recurrent.config import TcnConfig, WindowAttnConfig
+from models.recurrent.export_blocks import export_window_onnx
 from models.recurrent.runtime_blocks import run_sequences, step_runtime
 from models.recurrent.spec import SpecError
 from models.recurrent.train import run_steps
+from models.recurrent.serving import load_runtime
 from models.registry import family
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,12 +54,15 @@ KINDS = ["tcn", "window_attn"]
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seqnorm,skip,head_hidden", [(False, False, 0), (True, True, 6)])
-def test_one_step_numpy_equals_pytorch_over_whole_sequences(kind, seqnorm, skip, head_hidden, sequences):
+def test_one_step_runtimes_equal_pytorch_over_whole_sequences(kind, seqnorm, skip, head_hidden, sequences, tmp_path):
     net = tiny_net(kind, seqnorm, skip, head_hidden)
     reference = net.predict(sequences)
     spec = net.to_spec()
     assert np.abs(run_steps(step_runtime(spec), sequences) - reference).max() <= TOL
     assert np.abs(run_sequences(spec, sequences) - reference).max() <= TOL
+    if kind == "window_attn":  # the body in onnxruntime too
+        onnx_step = step_runtime(spec, export_window_onnx(spec, tmp_path / "w.onnx"))
+        assert np.abs(run_steps(onnx_step, sequences) - reference).max() <= TOL
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -142,7 +147,8 @@ def test_python_m_models_train_writes_checked_artifacts_and_oof(kind, tmp_path, 
     folder = tmp_path / "sol"
     folder.mkdir()
     (folder / "solution.py").write_text((ROOT / "solutions" / "a_gru" / "solution.py").read_text())
-    manifest = {"competition": "A", "trained": True, "family": kind, "train": TRAIN[kind], "artifacts": ["model.npz"]}
+    artifacts = ["model.npz"] + (["model.onnx"] if kind == "window_attn" else [])
+    manifest = {"competition": "A", "trained": True, "family": kind, "train": TRAIN[kind], "artifacts": artifacts}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     runs = tmp_path / "runs"
     done = subprocess.run([sys.executable, "-m", "models", "train", str(folder), "--train", str(a_random), "--valid",
@@ -152,6 +158,7 @@ def test_python_m_models_train_writes_checked_artifacts_and_oof(kind, tmp_path, 
     [path] = runs.glob("sol-*.json")
     record = json.loads(path.read_text())
     assert record["family"] == kind and record["export"]["numpy_max_abs_diff"] <= TOL
+    assert ("onnx_max_abs_diff" in record["export"]) == (kind == "window_attn")
     # valid_score comes from the written files through numpy, torch_valid_score from PyTorch
     assert abs(record["valid_score"] - record["torch_valid_score"]) < 1e-4
     with np.load(path.with_suffix(".oof.npz")) as oof:
@@ -161,6 +168,7 @@ def test_python_m_models_train_writes_checked_artifacts_and_oof(kind, tmp_path, 
 
     rows = load_sequences(a_random, 1).features
     fam = family(kind)
-    online = run_steps(fam.load_online(folder), rows)
     offline = fam.load_offline(folder).predict_sequences(rows)
-    assert np.abs(online - offline).max() <= TOL
+    assert np.abs(run_steps(fam.load_online(folder), rows) - offline).max() <= TOL
+    if kind == "window_attn":
+        assert np.abs(run_steps(load_runtime(folder, "onnx"), rows) - offline).max() <= TOL
