@@ -1,4 +1,5 @@
-"""Training the recurrent family: the fit loop and the ``train_solution`` entry point.
+"""Training the network families (``gru`` here, ``tcn`` and ``window_attn`` in ``block_family``):
+the fit loop and the family entry point they share.
 
 The loop: AdamW, gradient-norm clipping, ReduceLROnPlateau and early stopping, all driven by
 the competition's own metric (``SequenceSet.score``, i.e. ``harness.metrics``) on the stopping
@@ -8,10 +9,12 @@ back-propagation windows that carry the state forward. Seeds fix the initializat
 batch order and the augmentation draws, and torch runs on a fixed thread count, so the same
 config and data give the same weights.
 
-``FAMILY`` implements ``models.family.Family``: ``train`` fits the network and measures the
-8-bit variant's score; ``write`` writes the artifacts the manifest names (``.npz`` spec for the
-numpy runtime, ``.onnx`` one-step graph) and checks the written files against PyTorch over whole
-sequences.
+``NetFamily`` implements ``models.family.Family`` for every network: ``train`` fits it (and,
+stopped on a train fold, hands that fold's predictions over as out-of-fold predictions);
+``write`` writes the artifacts the manifest names and checks the written one-step runtimes
+against PyTorch over whole sequences. ``FAMILY`` (``gru``) also measures the 8-bit variant's
+score and writes the ``.onnx`` one-step graph when named. ``step_sample`` trains on sampled
+steps of whole sequences (what makes a windowed body affordable).
 """
 
 from __future__ import annotations
@@ -398,8 +401,6 @@ class NetModel:
     check_rows: np.ndarray
     reference: np.ndarray
 
-
-RecurrentModel = NetModel
 
 
 def fold_oof(stop_set: SequenceSet, predictions: np.ndarray) -> dict[str, np.ndarray]:
