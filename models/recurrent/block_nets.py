@@ -25,10 +25,13 @@ class TcnNet(SequenceNet):
 
     def __init__(self, *, channels: int = 64, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3,
                  **frame):
+        self.channels, self.dilations, self.kernel = channels, tuple(dilations), kernel
         super().__init__(width=channels, **frame)
-        self.dilations = tuple(dilations)
-        self.inp = nn.Linear(self.n_in, channels)
-        self.convs = nn.ModuleList(nn.Conv1d(channels, channels, kernel, dilation=d) for d in self.dilations)
+
+    def make_body(self) -> None:
+        self.inp = nn.Linear(self.n_in, self.channels)
+        self.convs = nn.ModuleList(nn.Conv1d(self.channels, self.channels, self.kernel, dilation=d)
+                                   for d in self.dilations)
 
     def body(self, u: torch.Tensor, state: State, at: torch.Tensor | None) -> tuple[torch.Tensor, State]:
         h = self.inp(u).transpose(1, 2)  # (B, C, T)
@@ -49,11 +52,13 @@ class WindowAttnNet(SequenceNet):
     """A bidirectional GRU over the trailing ``window`` rows, pooled by attention to the last row."""
 
     def __init__(self, *, hidden: int = 64, window: int = 100, attn_dim: int = 64, **frame):
+        self.hidden, self.window, self.attn_dim = hidden, int(window), attn_dim
         super().__init__(width=4 * hidden, **frame)
-        self.window = int(window)
-        self.rnn = nn.GRU(self.n_in, hidden, batch_first=True, bidirectional=True)
-        self.q = nn.Linear(2 * hidden, attn_dim, bias=False)
-        self.k = nn.Linear(2 * hidden, attn_dim, bias=False)
+
+    def make_body(self) -> None:
+        self.rnn = nn.GRU(self.n_in, self.hidden, batch_first=True, bidirectional=True)
+        self.q = nn.Linear(2 * self.hidden, self.attn_dim, bias=False)
+        self.k = nn.Linear(2 * self.hidden, self.attn_dim, bias=False)
 
     def pool(self, windows: torch.Tensor) -> torch.Tensor:
         """Top features (N, 4H) of windows (N, W, n_in), the current row last."""

@@ -39,7 +39,8 @@ class SequenceNet(nn.Module):
     and the causal per-sequence rescale (``prepare``), one head per target group on the body's
     top features, the optional linear skip, target scaling, batched ``predict``.
 
-    A subclass builds ``self.body``'s layers and implements ``body(u, state, at)``: top features
+    A subclass sets its sizes, then calls this constructor, which calls its ``make_body`` (the
+    body's layers) before making the heads; it implements ``body(u, state, at)``: top features
     (B, T', width) of cell inputs ``u`` (B, T, n_in), at the steps ``at`` (all when None).
     """
 
@@ -67,6 +68,7 @@ class SequenceNet(nn.Module):
         self.register_buffer("out_shift", buf(out_shift, n_out, 0.0))
         self.register_buffer("out_scale", buf(out_scale, n_out, 1.0))
         self.n_in = n_features * (1 + int(self.mean_prior > 0)) + int(self.seqnorm_log_input)
+        self.make_body()  # before the heads: the order parameters are drawn in, so a seed gives the same net
         self.heads = nn.ModuleList(Head(width, head_hidden, len(g)) for g in self.groups)
         self.skip = nn.Linear(self.n_in, n_out) if skip else None
         order = [i for g in self.groups for i in g]
@@ -93,6 +95,10 @@ class SequenceNet(nn.Module):
             mean = (torch.cumsum(zd, dim=1) / (self.mean_prior + n)[None, :, None]).float()
             parts.append(mean / scale)
         return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0], scale
+
+    def make_body(self) -> None:
+        """Create the body's layers (``self.n_in`` is known; the subclass set its sizes before)."""
+        raise NotImplementedError
 
     def body(self, u: torch.Tensor, state: State, at: torch.Tensor | None) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
@@ -156,10 +162,12 @@ class RecurrentNet(SequenceNet):
 
     def __init__(self, *, n_features: int, output_names: tuple[str, ...], groups: list[list[int]], cell: str = "gru",
                  hidden: int = 128, layers: int = 2, **frame):
+        self.cell, self.hidden, self.layers = cell, hidden, layers
         super().__init__(n_features=n_features, output_names=output_names, groups=groups, width=hidden, **frame)
-        self.cell = cell
-        rnn = nn.GRU if cell == "gru" else nn.LSTM
-        self.rnn = rnn(self.n_in, hidden, num_layers=layers, batch_first=True)
+
+    def make_body(self) -> None:
+        rnn = nn.GRU if self.cell == "gru" else nn.LSTM
+        self.rnn = rnn(self.n_in, self.hidden, num_layers=self.layers, batch_first=True)
 
     def body(self, u: torch.Tensor, state: State, at: torch.Tensor | None) -> tuple[torch.Tensor, State]:
         h, state = self.rnn(u, state)

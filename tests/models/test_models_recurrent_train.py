@@ -12,6 +12,7 @@ from harness.randomdata import write_random_file
 from models.config import ConfigError, from_dict
 from models.cv import fold_split
 from models.data import load_sequences
+from models.recurrent import serving
 from models.recurrent.config import RecurrentConfig
 from models.recurrent.runtime_numpy import NumpyStep
 from models.recurrent.runtime_onnx import OnnxStep
@@ -154,3 +155,23 @@ def test_fold_split_holds_out_whole_sequences_fixed_by_the_seed():
         fold_split(2, 3, 0)
     with pytest.raises(ConfigError, match="fold"):
         fold_split(11, 3, 3)
+
+
+def test_fold_stopped_network_hands_over_the_held_out_fold_as_oof(data, tmp_path):
+    train, valid = data["A"]
+    cfg = {**TINY, "epochs": 1, "stop_on": "fold", "folds": 2}
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru", "train": cfg,
+                                                        "artifacts": ["model.npz"]}))
+    trained = train_folder(tmp_path, train, valid, Console(quiet=True))
+    _, held = fold_split(len(train), 2, 0, 0)
+    scored = np.flatnonzero(train.scored)
+    oof = trained.oof
+    np.testing.assert_array_equal(oof["seq_ix"], np.repeat(train.seq_ix[held], len(scored)))
+    np.testing.assert_array_equal(oof["step"], np.tile(scored, len(held)))
+    # the predictions of the shipped network on those sequences, not of some other epoch
+    shipped = serving.load_offline(tmp_path).predict_sequences(train.features[held])[:, scored]
+    assert np.abs(oof["prediction"] - shipped.reshape(-1, 32)).max() < 1e-5
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru",
+                                                        "train": {**cfg, "stop_on": "valid"},
+                                                        "artifacts": ["model.npz"]}))
+    assert train_folder(tmp_path, train, valid, Console(quiet=True)).oof is None  # valid chose the epoch
