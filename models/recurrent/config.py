@@ -194,7 +194,7 @@ class TcnConfig(NetTrainConfig):
                 "must be a non-empty list of positive integers")
 
     def describe(self) -> str:
-        return f"tcn {len(self.dilations)}x{self.channels} (kernel {self.kernel}, dilations {self.dilations})"
+        return f"{len(self.dilations)}x{self.channels} (kernel {self.kernel}, dilations {self.dilations})"
 
 
 @dataclass
@@ -216,7 +216,7 @@ class WindowAttnConfig(NetTrainConfig):
             require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
 
     def describe(self) -> str:
-        return f"window_attn bi-GRU {self.hidden} over {self.window} rows"
+        return f"bi-GRU {self.hidden} over {self.window} rows, attention {self.attn_dim}"
 
 
 def head_groups(cfg: NetTrainConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:
