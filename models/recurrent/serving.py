@@ -66,7 +66,10 @@ def _spec(folder: Path):
 
 
 def _is_block(spec) -> bool:
-    return hasattr(spec, "kind")
+    """Whether ``spec`` is a tcn/window_attn ``BlockSpec`` (else a GRU/LSTM ``NetSpec``)."""
+    from models.recurrent.block_spec import BlockSpec
+
+    return isinstance(spec, BlockSpec)
 
 
 def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime:
