@@ -18,6 +18,8 @@ FAMILIES: dict[str, str] = {
     "ridge_poly": "models.linear:RIDGE_POLY",
     "lightgbm": "models.boosting:FAMILY",
     "gru": "models.recurrent.train:FAMILY",
+    "tcn": "models.recurrent.block_family:TCN",
+    "window_attn": "models.recurrent.block_family:WINDOW_ATTN",
 }
 """Family name -> "module:attribute" of its ``Family`` object."""
 

@@ -12,7 +12,10 @@ from harness.randomdata import write_random_file
 from models.config import ConfigError, from_dict
 from models.cv import fold_split
 from models.data import load_sequences
+from models.recurrent import serving
 from models.recurrent.config import RecurrentConfig
+from models.recurrent.runtime_numpy import NumpyStep
+from models.recurrent.runtime_onnx import OnnxStep
 from models.recurrent.spec import NetSpec
 from models.recurrent.train import TrainingError, check_runtimes, fit
 from models.registry import train_solution as train_folder
@@ -105,9 +108,10 @@ def test_export_check_refuses_a_runtime_that_disagrees(data, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     trained = train_folder(tmp_path, train, valid, Console(quiet=True))
     model = trained.model
-    check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference)
+    steps = {"onnx": OnnxStep(tmp_path / "model.onnx"), "numpy": NumpyStep(model.spec)}
+    check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference)
     with pytest.raises(TrainingError, match="disagrees"):
-        check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference + 1e-3)
+        check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference + 1e-3)
 
 
 def test_ridge_skip_is_the_least_squares_fit_and_stays_frozen(data):
@@ -198,3 +202,23 @@ def test_converge_trains_past_epochs_up_to_the_cap(data):
     assert result.epochs_run == 3 and result.stopped_by == "cap"
     with pytest.raises(ConfigError, match="converge"):
         parse_config({**TINY, "converge": True, "patience": 0})
+
+
+def test_fold_stopped_network_hands_over_the_held_out_fold_as_oof(data, tmp_path):
+    train, valid = data["A"]
+    cfg = {**TINY, "epochs": 1, "stop_on": "fold", "folds": 2}
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru", "train": cfg,
+                                                        "artifacts": ["model.npz"]}))
+    trained = train_folder(tmp_path, train, valid, Console(quiet=True))
+    _, held = fold_split(len(train), 2, 0, 0)
+    scored = np.flatnonzero(train.scored)
+    oof = trained.oof
+    np.testing.assert_array_equal(oof["seq_ix"], np.repeat(train.seq_ix[held], len(scored)))
+    np.testing.assert_array_equal(oof["step"], np.tile(scored, len(held)))
+    # the predictions of the shipped network on those sequences, not of some other epoch
+    shipped = serving.load_offline(tmp_path).predict_sequences(train.features[held])[:, scored]
+    assert np.abs(oof["prediction"] - shipped.reshape(-1, 32)).max() < 1e-5
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru",
+                                                        "train": {**cfg, "stop_on": "valid"},
+                                                        "artifacts": ["model.npz"]}))
+    assert train_folder(tmp_path, train, valid, Console(quiet=True)).oof is None  # valid chose the epoch
