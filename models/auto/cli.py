@@ -16,16 +16,18 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import competitions
 from harness.cli import competition_key, positive_float, positive_int
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.simulate import DEFAULT_SAFETY
 from models.auto import output, space
+from models.auto.progress import summary
 from models.auto.search import SearchPlan, run_search
 from models.auto.split import split_valid
 from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
-from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
+from models.record import environment, file_sha256, utc_stamp, write_record
 
 WIDE = 160
 """Columns of the printed table when the output is not a terminal."""
@@ -59,12 +61,8 @@ def _check_out(out: Path, force: bool) -> None:
         raise ConfigError(f"{out} exists and is not a folder; choose another --out")
 
 
-def run_auto(args: argparse.Namespace) -> int:
-    """Check the inputs, search, choose, write DIR and the run record; print the trials table."""
-    started = time.time()
-    console = Console()
-    if not console.is_terminal:
-        console.width = max(console.width, WIDE)  # a log or a pipe: the trials table unwrapped
+def _plan(args: argparse.Namespace, console, started: float) -> tuple[SearchPlan, SequenceSet, SequenceSet]:
+    """The search plan, the report part and the selection part; every input checked first."""
     out = Path(args.out)
     _check_out(out, args.force)
     families = space.searchable(args.families.split(",") if args.families else None)
@@ -73,50 +71,62 @@ def run_auto(args: argparse.Namespace) -> int:
         train_count = _count_sequences(train_path, args.competition, args.train_sequences)
         valid = _load_valid(valid_path, args.competition)
         report, select = split_valid(valid)
-    from harness import competitions
-
-    comp = competitions.get(args.competition)
-    features = space.feature_choices(comp)
+    features = space.feature_choices(competitions.get(args.competition))
     plan = SearchPlan(args.competition, train_path, valid_path, args.train_sequences, train_count, families, features,
                       args.minutes, args.workers, args.seed, args.trials, args.latency_sequences, args.grader_minutes,
-                      args.safety)
-    console.print(f"auto {comp.key}: {train_count} train sequences; valid {len(valid)} = {len(select)} for selection "
-                  f"+ {len(report)} for the report; families {', '.join(families)}; features {', '.join(features)}; "
-                  f"{args.minutes:g} min on {args.workers} worker(s)", highlight=False)
+                      args.safety, started)
+    return plan, report, select
+
+
+def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, results: list, started_utc: str) -> dict:
+    """The run record's facts of the search (the choice and the report score are added after)."""
+    return {"command": "auto", "competition": plan.competition, "started_utc": started_utc,
+            "data": {"train": {"path": str(plan.train), "sha256": file_sha256(plan.train),
+                               "sequences": plan.train_count},
+                     "valid": {"path": str(plan.valid), "sha256": file_sha256(plan.valid),
+                               "sequences": len(report) + len(select), "report_sequences": len(report),
+                               "selection_sequences": len(select)}},
+            "search": {"minutes": plan.minutes, "workers": plan.workers, "seed": plan.seed,
+                       "max_trials": plan.max_trials, "families": plan.families, "features": list(plan.features),
+                       "latency_sequences": plan.latency_sequences, "grader_minutes": plan.grader_minutes,
+                       "safety": plan.safety},
+            "trials": [r.to_dict() for r in results], "environment": environment()}
+
+
+def run_auto(args: argparse.Namespace) -> int:
+    """Check the inputs, search, choose, write DIR and the run record; print the trials table."""
+    started, started_utc = time.time(), utc_stamp()
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, WIDE)  # a log or a pipe: the trials table unwrapped
+    plan, report, select = _plan(args, console, started)
+    comp = competitions.get(plan.competition)
+    out = Path(args.out)
+    console.print(f"auto {comp.key}: {plan.train_count} train sequences; valid {len(report) + len(select)} = "
+                  f"{len(select)} for selection + {len(report)} for the report; families {', '.join(plan.families)}; "
+                  f"features {', '.join(plan.features)}; {plan.minutes:g} min on {plan.workers} worker(s)",
+                  highlight=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.auto-", dir=out.parent))
     try:
         results = run_search(plan, work, console)
         chosen = output.choose(results)
         console.print(output.trials_table(results, comp.metric_label, chosen))
-        record = {"command": "auto", "competition": comp.key, "started_utc": utc_stamp(),
-                  "data": {"train": {"path": str(train_path), "sha256": file_sha256(train_path),
-                                     "sequences": train_count},
-                           "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path),
-                                     "sequences": len(valid), "report_sequences": len(report),
-                                     "selection_sequences": len(select)}},
-                  "search": {"minutes": args.minutes, "workers": args.workers, "seed": args.seed,
-                             "max_trials": args.trials, "families": families, "features": list(features),
-                             "latency_sequences": args.latency_sequences, "grader_minutes": args.grader_minutes,
-                             "safety": args.safety},
-                  "trials": [r.to_dict() for r in results], "environment": environment()}
+        record = _record(plan, report, select, results, started_utc)
+        record["chosen"] = None if chosen is None else chosen.to_dict()
         if chosen is None:
-            record["chosen"] = None
             record["seconds"] = time.time() - started
             path = write_record(f"auto-{comp.key}", record, args.runs)
-            console.print(f"[red]no trial finished within the time limit[/]; nothing written to {out}; run record "
-                          f"{path}")
+            console.print(f"[red]no trial both finished and fit the grader's time limit[/] "
+                          f"({summary(results)}); nothing written to {out}; run record {path}", highlight=False)
             return 1
         staged = output.stage(chosen, work / "solution")
-        scores = output.report_scores(staged, report)
-        record["chosen"] = chosen.to_dict()
-        record["report"] = scores
+        record["report"] = scores = output.report_scores(staged, report)
         record["seconds"] = time.time() - started
         path = write_record(f"auto-{comp.key}", record, args.runs)
         (staged / output.RUN_RECORD).write_text(path.read_text())
         output.install(staged, out, args.force, work / "replaced")
-        oracle = scores.get("oracle") or {}
-        fraction = oracle.get("fraction_of_observable")
+        fraction = (scores.get("oracle") or {}).get("fraction_of_observable")
         console.print(f"chosen: trial {chosen.number} ({chosen.family}), selection {chosen.score:.4f}; report part "
                       f"{scores['score']:.4f}" + ("" if fraction is None else f" ({fraction:.3f} of the oracle)")
                       + f"; {out} written, run record {path}", highlight=False)

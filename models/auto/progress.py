@@ -19,7 +19,8 @@ def summary(results: list[TrialResult], max_trials: int | None = None) -> str:
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     kinds = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    done = f"{len(results)}{'' if max_trials is None else f' of {max_trials}'} trials"
+    total = len(results) if max_trials is None else max_trials
+    done = f"{len(results)}{'' if max_trials is None else f' of {max_trials}'} trial{'' if total == 1 else 's'}"
     text = f"{done} ({kinds})" if kinds else done
     ok = [r for r in results if r.status == OK]
     if ok:

@@ -2,9 +2,10 @@
 
 The search creates the study (the first trials of each family enqueued, cheapest first), starts
 ``workers`` processes (``models.auto.worker``) and watches their trials' result files, showing
-progress. Workers start no trial after the deadline and a network's training stops itself
-before it; a trial still running at the deadline (a long tree fit) is ended with its worker's
-process group and its result, saved as ``running`` when it started, is marked ``cut``, so the search never runs past its minutes. A worker that
+progress. The minutes count from the command's start. Workers start no trial after the
+deadline and a network's training stops itself before it; a trial still running at the
+deadline (a long tree fit) is ended with its worker's process group, and its result, saved as
+``running`` when it started, is marked ``cut``: the search never runs past its minutes. A worker that
 dies on its own is a bug: the search stops and shows the tail of its log.
 """
 
@@ -27,7 +28,7 @@ from models.auto.worker import STUDY, WorkerSpec, storage
 POLL_S = 0.5
 """Seconds between two looks at the trials' result files."""
 
-FINISH_RESERVE_S = 20.0
+FINISH_RESERVE_S = 30.0
 """Seconds of the budget kept for after the search (scoring the report part, writing the folder);
 at most a tenth of the budget."""
 
@@ -54,9 +55,12 @@ class SearchPlan:
     latency_sequences: int
     grader_minutes: float | None
     safety: float
+    started: float
+    """When the command started (``time.time()``): the minutes count from there."""
 
     @property
     def search_seconds(self) -> float:
+        """Seconds from the command's start until the workers' deadline."""
         total = self.minutes * 60
         return max(1.0, total - min(FINISH_RESERVE_S, total / 10))
 
@@ -106,7 +110,7 @@ def run_search(plan: SearchPlan, work: Path, console) -> list[TrialResult]:
     trials_dir = work / "trials"
     trials_dir.mkdir(parents=True)
     journal = work / "study.journal"
-    started = time.time()
+    started = plan.started
     deadline = started + plan.search_seconds
     context = Context(competitions.get(plan.competition), plan.train_count, plan.features, plan.seed,
                       plan.search_seconds / 60)

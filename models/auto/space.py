@@ -32,6 +32,14 @@ ROW_BUDGET = 1_000_000
 """Sampled training rows the pipeline families keep at most (every k-th scored step), so a
 trial's memory and time stay bounded on large train sets such as B's."""
 
+EPOCH_SEQUENCES = 256
+"""Train sequences a network sees per epoch: short epochs let early stopping and the time cap
+act often on large train sets (an epoch is a random draw of this many sequences)."""
+
+GRU_TIME_SHARE = 0.8
+"""Share of the search's minutes left that a network's epochs may take: the rest is for its
+feature pipeline, export checks and the timing replay, so it ends before the deadline cuts it."""
+
 PIPELINE_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a feature pipeline and a head (manifest.json)."""
 
 from pathlib import Path
@@ -168,8 +176,9 @@ def gru(trial, ctx: Context) -> Candidate:
         "seqnorm": {"enabled": trial.suggest_categorical("gru.seqnorm", [False, True])},
         "skip": trial.suggest_categorical("gru.skip", ["none", "ridge"]),
         "loss": {"name": loss}, "loss_steps": "scored", "chunk": 200, "batch_size": 32,
-        "epochs": 200, "patience": 4, "plateau_patience": 1, "stop_on": "valid", "train_limit": 3000,
-        "max_minutes": round(max(0.05, ctx.minutes_left), 2), "seed": ctx.seed, "threads": 1}
+        "epochs": 200, "patience": 6, "plateau_patience": 2, "stop_on": "valid", "train_limit": 3000,
+        "train_sequences": min(ctx.train_sequences, EPOCH_SEQUENCES),
+        "max_minutes": round(max(0.05, GRU_TIME_SHARE * ctx.minutes_left), 2), "seed": ctx.seed, "threads": 1}
     artifacts = [RECURRENT_ARTIFACTS["numpy"]]
     if choice != RAW:
         train["features"] = {"preset": choice}

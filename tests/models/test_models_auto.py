@@ -90,7 +90,7 @@ def test_an_infeasible_time_budget_is_pruned_and_nothing_is_written(b_files, tmp
     [trial] = record["trials"]
     assert trial["status"] == "infeasible" and trial["projected_minutes"] > trial["limit_minutes"]
     assert record["chosen"] is None
-    assert "no trial finished within the time limit" in capsys.readouterr().out
+    assert "no trial both finished and fit the grader's time limit (1 trial (1 infeasible))" in capsys.readouterr().out
 
 
 def test_two_workers_run_trials_side_by_side(b_files, tmp_path):
