@@ -15,7 +15,7 @@ from models.auto import space
 from models.auto.progress import TrialProgress
 from models.auto.search import cut_trials
 from models.auto.split import split_valid
-from models.auto.trial import CUT, OK, RUNNING, TrialResult
+from models.auto.trial import CUT, FAILED, OK, RUNNING, TimeBudget, TrialResult, run_trial
 from models.cli import main
 from models.config import ConfigError
 from models.data import load_sequences
@@ -173,6 +173,15 @@ def test_each_space_gives_a_config_its_family_accepts():
                 candidate = space.SPACES[name](study.ask(), ctx)
                 from_dict(family(name).config, candidate.train)
                 assert candidate.family == name and "manifest.json" not in candidate.artifacts
+
+
+def test_a_failing_trial_is_recorded_and_raises_nothing(b_files, tmp_path):
+    train, valid = b_files
+    _, select = split_valid(load_sequences(valid))
+    candidate = space.Candidate("ridge_var", {"lagz": 3}, list(space.PIPELINE_FILES), space.PIPELINE_SOLUTION)
+    result = run_trial(0, {"ridge_var.lagz": 3}, candidate, tmp_path / "t", load_sequences(train), select,
+                       TimeBudget(train, 2))
+    assert result.status == FAILED and "unknown key(s) ['lagz']" in result.error and result.score is None
 
 
 def test_trials_running_at_the_deadline_are_recorded_as_cut():
