@@ -147,7 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=positive_float, default=30.0, help="wall-clock budget of the search (default 30)")
     p.add_argument("--workers", type=positive_int, default=1, help="trials run in parallel, one process each")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial (default 0)")
-    p.add_argument("--trials", type=positive_int, help="stop after this many trials (default: only the minutes)")
+    p.add_argument("--trials", type=positive_int,
+                   help="start no trial after this many (default: only the minutes bound the search)")
     p.add_argument("--families", help=f"comma-separated families to search (default: all of "
                                       f"{','.join(space.SPACES)})")
     p.add_argument("--train-sequences", type=positive_int, help="use only the first N train sequences")

@@ -40,7 +40,7 @@ GRU_TIME_SHARE = 0.8
 """Share of the search's minutes left that a network's epochs may take: the rest is for its
 feature pipeline, export checks and the timing replay, so it ends before the deadline cuts it."""
 
-PIPELINE_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a feature pipeline and a head (manifest.json)."""
+PIPELINE_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a feature pipeline and a head."""
 
 from pathlib import Path
 
@@ -53,7 +53,7 @@ class PredictionModel(SequenceModel):
         super().__init__(load(Path(__file__).resolve().parent))
 '''
 
-RECURRENT_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a recurrent network stepped in numpy (manifest.json)."""
+RECURRENT_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a recurrent network, stepped in numpy."""
 
 from pathlib import Path
 
