@@ -36,6 +36,10 @@ EPOCH_SEQUENCES = 256
 """Train sequences a network sees per epoch: short epochs let early stopping and the time cap
 act often on large train sets (an epoch is a random draw of this many sequences)."""
 
+STOP_SEQUENCES = 256
+"""Selection sequences a network is scored on after each epoch (its best epoch is chosen on
+them); the trial's selection score still reads the whole selection part."""
+
 GRU_TIME_SHARE = 0.8
 """Share of the search's minutes left that a network's epochs may take: the rest is for its
 feature pipeline, export checks and the timing replay, so it ends before the deadline cuts it."""
@@ -177,7 +181,7 @@ def gru(trial, ctx: Context) -> Candidate:
         "skip": trial.suggest_categorical("gru.skip", ["none", "ridge"]),
         "loss": {"name": loss}, "loss_steps": "scored", "chunk": 200, "batch_size": 32,
         "epochs": 200, "patience": 6, "plateau_patience": 2, "stop_on": "valid", "train_limit": 3000,
-        "train_sequences": min(ctx.train_sequences, EPOCH_SEQUENCES),
+        "train_sequences": min(ctx.train_sequences, EPOCH_SEQUENCES), "stop_sequences": STOP_SEQUENCES,
         "max_minutes": round(max(0.05, GRU_TIME_SHARE * ctx.minutes_left), 2), "seed": ctx.seed, "threads": 1}
     artifacts = [RECURRENT_ARTIFACTS["numpy"]]
     if choice != RAW:
