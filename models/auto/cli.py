@@ -78,8 +78,9 @@ def _plan(args: argparse.Namespace, console, started: float) -> tuple[SearchPlan
     return plan, report, select
 
 
-def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, results: list, started_utc: str) -> dict:
-    """The run record's facts of the search (the choice and the report score are added after)."""
+def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, started_utc: str) -> dict:
+    """The run record's facts of the search before it runs (the data's hashes are taken here, so
+    none of the search's minutes go to them); trials, choice and report score are added after."""
     return {"command": "auto", "competition": plan.competition, "started_utc": started_utc,
             "data": {"train": {"path": str(plan.train), "sha256": file_sha256(plan.train),
                                "sequences": plan.train_count},
@@ -90,7 +91,7 @@ def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, results:
                        "max_trials": plan.max_trials, "families": plan.families, "features": list(plan.features),
                        "latency_sequences": plan.latency_sequences, "grader_minutes": plan.grader_minutes,
                        "safety": plan.safety},
-            "trials": [r.to_dict() for r in results], "environment": environment()}
+            "environment": environment()}
 
 
 def run_auto(args: argparse.Namespace) -> int:
@@ -100,6 +101,7 @@ def run_auto(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console.width = max(console.width, WIDE)  # a log or a pipe: the trials table unwrapped
     plan, report, select = _plan(args, console, started)
+    record = _record(plan, report, select, started_utc)
     comp = competitions.get(plan.competition)
     out = Path(args.out)
     console.print(f"auto {comp.key}: {plan.train_count} train sequences; valid {len(report) + len(select)} = "
@@ -112,7 +114,7 @@ def run_auto(args: argparse.Namespace) -> int:
         results = run_search(plan, work, console)
         chosen = output.choose(results)
         console.print(output.trials_table(results, comp.metric_label, chosen))
-        record = _record(plan, report, select, results, started_utc)
+        record["trials"] = [r.to_dict() for r in results]
         record["chosen"] = None if chosen is None else chosen.to_dict()
         if chosen is None:
             record["seconds"] = time.time() - started

@@ -28,9 +28,9 @@ from models.auto.worker import STUDY, WorkerSpec, storage
 POLL_S = 0.5
 """Seconds between two looks at the trials' result files."""
 
-FINISH_RESERVE_S = 30.0
-"""Seconds of the budget kept for after the search (scoring the report part, writing the folder);
-at most a tenth of the budget."""
+FINISH_RESERVE_S = 60.0
+"""Seconds of the budget kept for after the search (scoring the report part, writing the folder:
+about 50 s for a network on A's 64 report sequences at load average 8); at most a tenth of it."""
 
 
 class WorkerCrashed(RuntimeError):
