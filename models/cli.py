@@ -180,7 +180,7 @@ def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``train`` and ``parity`` (the ``wunderbench`` command lists them beside the harness's)."""
+    """Add ``train``, ``parity`` and ``auto`` (the ``wunderbench`` command lists them beside the harness's)."""
     p = sub.add_parser("train", help="train a solution (or --all) and write its artifacts")
     p.add_argument("solution", nargs="?", help="solution folder, e.g. solutions/a_ridge_var")
     p.add_argument("--all", action="store_true", help="every solution whose manifest names a family")
@@ -201,6 +201,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
+    from models.auto.cli import register as register_auto
+
+    register_auto(sub)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m models") -> int:

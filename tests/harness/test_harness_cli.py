@@ -165,6 +165,8 @@ USER_ERRORS = {
     "data": ["data", "--only", "A/nope"],
     "train": ["train", "no/such/folder"],
     "parity": ["parity", "no/such/folder"],
+    "auto": ["auto", "--competition", "A", "--train", "no/such.parquet", "--valid", "no/such.parquet",
+             "--out", "no/such/folder"],
 }
 
 
