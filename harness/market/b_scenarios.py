@@ -1,0 +1,87 @@
+"""B's scenario draw: an integer -> a whole market structure (a ``BParams``).
+
+What varies: which hidden effects move the mid-price and how strongly (book flow, its hidden
+followed/faded response, the drift regime, the trade-flow evidence for it), their memory
+(flow persistence, regime and response switching rates), how volatility scales the signal (a
+non-linearity), book dynamics (how much of the flow one row hides, how loudly the book shows
+it, volatility persistence), volume distributions (book and trade size spreads; signed trade
+prints, so zero and negative volumes; empty levels reading exactly 0) and tails (jumps and
+volatility bursts). What does not: the process family and the targets' construction (t0's
+kernel, t1's 40-step window), so the oracle stays exact and the targets keep their form.
+
+Target scales are set from a pilot run so t0 and t1 keep the real standard deviations; the
+first sub-draw whose pilot keeps every form row (``form.pilot_rows``) is the scenario's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+
+from harness.competitions import B
+from harness.market.b_params import BParams
+
+SCENARIO_SALT = 0x5CE4B
+PILOT_SEQUENCES = 240
+MAX_TRIES = 8
+TARGET_STD = (0.84, 1.11)
+"""The real t0 and t1 standard deviations (calibration.md): what the target scales aim at."""
+
+
+def _draw(rng: np.random.Generator) -> BParams:
+    u = rng.uniform
+    signed = rng.random() < 0.5
+    empty = rng.random() < 0.5
+    return BParams(
+        vol_ar=u(0.99, 0.998), vol_ar_sd=u(0.02, 0.04),
+        burst_rate=u(0.0005, 0.002), burst_size=u(1.8, 3.0), burst_decay=u(0.96, 0.99),
+        jump_prob=u(0.001, 0.006), jump_scale=u(3.0, 7.0),
+        flow_ar=u(0.5, 0.9), flow_beta=u(0.1, 0.4),
+        flow_beta_spread=float(rng.choice([0.0, u(0.2, 0.5)], p=[0.25, 0.75])),
+        response_switch=u(0.0005, 0.01),
+        flow_display=u(1.2, 2.4), flow_memory=u(0.6, 0.95),
+        regime_switch=u(0.003, 0.015), drift=u(0.04, 0.12), signal_vol_power=u(0.5, 1.2),
+        flow_signal=u(0.1, 0.4), trade_flow_display=u(0.3, 0.8),
+        volume_log_sd=u(0.4, 0.9), trade_volume_sd=u(0.3, 0.6),
+        trade_volume_offset=u(0.2, 0.5) if signed else 0.0,
+        empty_volume_prob=u(0.01, 0.1) if empty else 0.0,
+    )
+
+
+def _pilot(params: BParams, salt: int) -> tuple[np.ndarray, np.ndarray]:
+    from harness.market.b import simulate_chunk
+
+    rng = np.random.default_rng([SCENARIO_SALT, salt])
+    chunk = simulate_chunk(np.arange(PILOT_SEQUENCES), params, rng)
+    assert chunk.targets is not None  # B chunks always carry targets
+    return chunk.features, chunk.targets.astype(np.float64)
+
+
+def _scaled(params: BParams, targets: np.ndarray) -> tuple[BParams, np.ndarray]:
+    """``params`` with target scales that give t0 and t1 the real standard deviations on a pilot,
+    and the pilot's targets as those scales make them (a target is affine in its scale's inverse)."""
+    scored = targets[:, B.first_scored_step : B.last_scored_step + 1]
+    ratio = np.array([scored[..., 0].std() / TARGET_STD[0], scored[..., 1].std() / TARGET_STD[1]])
+    means = np.array([params.t0_mean, params.t1_mean])
+    rescaled = (targets - means) / ratio + means
+    return replace(params, t0_scale=params.t0_scale * ratio[0], t1_scale=params.t1_scale * ratio[1]), rescaled
+
+
+@lru_cache(maxsize=16)
+def draw_params(scenario: int) -> BParams:
+    """The B market parameters of scenario ``scenario`` (a non-negative integer). Deterministic;
+    cached per process."""
+    from harness.market.form import pilot_rows
+
+    if scenario < 0:
+        raise ValueError(f"a scenario is a non-negative integer, got {scenario}")
+    for attempt in range(MAX_TRIES):
+        params = _draw(np.random.default_rng([SCENARIO_SALT, int(scenario), attempt]))
+        params.validate()
+        features, targets = _pilot(params, attempt)
+        params, targets = _scaled(params, targets)
+        if all(row.ok for row in pilot_rows("B", features, targets)):
+            return params
+    raise RuntimeError(f"B scenario {scenario}: no draw kept the data's form in {MAX_TRIES} tries")
