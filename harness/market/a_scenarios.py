@@ -26,11 +26,14 @@ from threadpoolctl import threadpool_limits
 from harness.market.a_process import ACTIVATIONS, ADesign, ComponentShares, Link, Unit, build_process, simulate
 
 SCENARIO_SALT = 0x5CE4A
-PILOT_SEQUENCES = 40
+PILOT_SEQUENCES = 64
 MAX_TRIES = 8
 CORRECTIONS = 2
 WITHIN_TARGET, POOLED_TARGET = 0.15, 0.30
 """Where a correction aims: the middle of the real lag-1 ranges (within a sequence, pooled)."""
+WITHIN_MARGIN, POOLED_MARGIN = 0.03, 0.03
+"""A pilot must land this close to those middles (inside the bands, so a set drawn with
+another seed stays inside them too)."""
 N_FEATURES = 32
 
 
@@ -163,7 +166,7 @@ def draw_design(scenario: int) -> ADesign:
                 ok, pooled, within = _pilot(design)
             except ValueError:  # e.g. too little white noise left: not a usable market
                 break
-            if ok:
+            if ok and abs(within - WITHIN_TARGET) <= WITHIN_MARGIN and abs(pooled - POOLED_TARGET) <= POOLED_MARGIN:
                 return design
             slow = float(np.clip(WITHIN_TARGET / max(within, 1e-3), 0.5, 3.0))
             level = float(np.clip((POOLED_TARGET - WITHIN_TARGET) / max(pooled - within, 1e-3), 0.5, 2.0))

@@ -31,18 +31,21 @@ TARGET_STD = (0.84, 1.11)
 
 
 def _draw(rng: np.random.Generator) -> BParams:
+    """One free draw. Ranges are wide where the form does not care and narrower where it does:
+    flow memory sets t0's autocorrelation, volatility bursts and the signal's volatility power
+    set t1's tails (pilots outside these ranges mostly broke those rows)."""
     u = rng.uniform
     signed = rng.random() < 0.5
     empty = rng.random() < 0.5
     return BParams(
         vol_ar=u(0.99, 0.998), vol_ar_sd=u(0.02, 0.04),
-        burst_rate=u(0.0005, 0.002), burst_size=u(1.8, 3.0), burst_decay=u(0.96, 0.99),
-        jump_prob=u(0.001, 0.006), jump_scale=u(3.0, 7.0),
-        flow_ar=u(0.5, 0.9), flow_beta=u(0.1, 0.4),
+        burst_rate=u(0.0005, 0.002), burst_size=u(2.2, 3.0), burst_decay=u(0.97, 0.99),
+        jump_prob=u(0.001, 0.006), jump_scale=u(4.0, 7.0),
+        flow_ar=u(0.68, 0.88), flow_beta=u(0.1, 0.4),
         flow_beta_spread=float(rng.choice([0.0, u(0.2, 0.5)], p=[0.25, 0.75])),
         response_switch=u(0.0005, 0.01),
         flow_display=u(1.2, 2.4), flow_memory=u(0.6, 0.95),
-        regime_switch=u(0.003, 0.015), drift=u(0.04, 0.12), signal_vol_power=u(0.5, 1.2),
+        regime_switch=u(0.003, 0.015), drift=u(0.04, 0.12), signal_vol_power=u(0.8, 1.15),
         flow_signal=u(0.1, 0.4), trade_flow_display=u(0.3, 0.8),
         volume_log_sd=u(0.4, 0.9), trade_volume_sd=u(0.3, 0.6),
         trade_volume_offset=u(0.2, 0.5) if signed else 0.0,
