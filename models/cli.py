@@ -164,7 +164,7 @@ def run_generalize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be non-negative, got {args.seed}")
     options = GeneralizeOptions(scenarios, args.sequences, args.valid_sequences, args.test_sequences, args.seed,
                                 Path(args.cache) if args.cache else None, args.blas_threads)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)  # piped: whole columns, not 80-wide wraps
     # Training prints its own CV tables; here only the scenario table matters.
     result = generalize(Path(args.solution), options, Console(file=io.StringIO()) if not args.verbose else console)
     result = {"started_utc": utc_stamp(), "environment": environment(), **to_plain(result)}

@@ -56,6 +56,14 @@ def failures(key: str, rows: list[CalRow]) -> list[str]:
     return [f"{r.statistic}: {r.generated_text()} not in {r.accept}" for r in form_rows(key, rows) if not r.ok]
 
 
+def floor_margin_holds(row: CalRow, margin: float) -> bool:
+    """Whether a row with only a lower bound clears it by ``margin`` (a fraction of the bound):
+    a pilot run that just clears a noisy floor (a kurtosis) would fail it on the next seed."""
+    if row.lo is None or row.hi is not None:
+        return bool(row.ok)
+    return isinstance(row.generated, float) and row.generated >= row.lo + margin * abs(row.lo)
+
+
 def pilot_rows(key: str, features: np.ndarray, targets: np.ndarray | None) -> list[CalRow]:
     """The form rows of arrays of a pilot run (no files): A from (S, T, F) features, B from
     features and (S, T, 2) targets. Used when drawing a scenario, to keep only forms that hold."""

@@ -115,3 +115,12 @@ def test_generate_and_calibrate_cli_take_a_scenario(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--scenario" in err and len(err.strip().splitlines()) == 1
     assert main(["calibrate", "-c", "B", "--scenario", "-3"]) == 2
+
+
+def test_a_pilot_clears_a_floor_only_with_margin():
+    from harness.market.calrow import CalRow
+    from harness.market.form import floor_margin_holds
+
+    assert floor_margin_holds(CalRow.ranged("k", "-", 20.0, 15.0, None), 0.25)
+    assert not floor_margin_holds(CalRow.ranged("k", "-", 16.0, 15.0, None), 0.25)  # passes the row, not the margin
+    assert floor_margin_holds(CalRow.ranged("c", "-", 0.5, 0.4, 0.6), 0.25)  # two-sided rows: the row's own verdict
