@@ -62,7 +62,8 @@ def _pilot(params: BParams, salt: int) -> tuple[np.ndarray, np.ndarray]:
 
     rng = np.random.default_rng([SCENARIO_SALT, salt])
     chunk = simulate_chunk(np.arange(PILOT_SEQUENCES), params, rng)
-    assert chunk.targets is not None  # B chunks always carry targets
+    if chunk.targets is None:
+        raise RuntimeError("the B simulator returned a chunk without targets")
     return chunk.features, chunk.targets.astype(np.float64)
 
 
