@@ -48,22 +48,22 @@ def main() -> int:
     for name, target in TARGETS_US.items():
         folder = ROOT / "solutions" / name
         manifest = read_manifest(folder)
-        if not all((folder / artifact).is_file() for artifact in manifest.get("artifacts", [])):
+        if not all((folder / artifact).is_file() for artifact in manifest.artifacts):
             console.print(f"[yellow]{name}: not trained (make train SOLUTION={name}); skipped[/]")
             continue
         with console.status(f"replaying {name}"):
-            report = package_and_replay(folder, ensure(manifest["competition"], "valid", quiet=True), args.sequences)
-        if report["status"] != "ok":
-            console.print(f"[red]{name}: {report['status']}: {report['error']}[/]")
+            report = package_and_replay(folder, ensure(manifest.competition, "valid", quiet=True), args.sequences)
+        if not report.ok:
+            console.print(f"[red]{name}: {report.error}[/]", markup=False)
             failed = True
             continue
-        scored = report["timing"]["scored"]
-        ok = target is None or scored["mean_us"] <= target
+        scored = report.timing.scored
+        ok = target is None or scored.mean_us <= target
         failed |= not ok
         verdict = "-" if target is None else "[green]ok[/]" if ok else "[red]over[/]"
-        table.add_row(name, str(scored["rows"]), f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}",
-                      f"{scored['p99_us']:.1f}", "-" if target is None else f"{target:.0f}", verdict,
-                      f"{report['score']['headline']:.4f}")
+        table.add_row(name, str(scored.rows), f"{scored.mean_us:.1f}", f"{scored.p50_us:.1f}",
+                      f"{scored.p99_us:.1f}", "-" if target is None else f"{target:.0f}", verdict,
+                      f"{report.score.headline:.4f}")
     console.print(table)
     console.print("Timings on a shared machine are noisy; p50 is the steadier figure.")
     return 1 if failed else 0

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -82,9 +83,9 @@ def sandbox(spec: NetSpec, backend: str, data: Path, sequences: int, work: Path)
     (folder / "manifest.json").write_text(json.dumps({"competition": "A", "artifacts": artifacts}))
     archive = build_zip(folder, work / f"{folder.name}.zip")
     report = simulate(archive, data, options=SimulateOptions(sequences=sequences, bootstrap=0))
-    if report["status"] != "ok":
-        raise RuntimeError(f"{folder.name}: the sandbox run ended with {report['status']}: {report['error']}")
-    return report["timing"]["scored"] | {"size_kb": archive.stat().st_size / 1024}
+    if not report.ok:
+        raise RuntimeError(f"{folder.name}: the sandbox run ended with {report.error}")
+    return asdict(report.timing.scored) | {"size_kb": archive.stat().st_size / 1024}
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import autocorr, cross, distribution, lags, orderbook, pairs, regime, rolling, smoothing, spectral  # noqa: F401
+from . import autocorr, cross, distribution, lags, orderbook, pairs, regime, robust, rolling, smoothing, spectral  # noqa: F401
 from .base import TRANSFORMS, Transform
 from .compose import _Composite
 from .orderbook import OrderBookLayout
@@ -146,13 +146,57 @@ def a_lags_ema_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
             _step("rolling_moments", outputs=[["mean", None], ["std", None], ["zscore", None]])]
 
 
+def a_robust_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """A, tuned on no market: the state, changes over 1 and 5 steps, 5 lags, EMAs over 5, 20 and
+    100 steps, the expanding mean and the expanding and 50-step standard deviations. Nothing
+    divides by a statistic that can be near 0 (no z-scores, no ratios), so no feature can
+    explode on a market whose scale or volatility differs from the simulator's."""
+    return [_step("identity"), _step("differences", periods=[1, 5]), _step("lags", lags=[1, 2, 3, 4, 5]),
+            _step("ema", spans=[5, 20, 100]), _step("rolling_moments", outputs=[["mean", None], ["std", None], ["std", 50]])]
+
+
+def b_robust_steps(input_names: Sequence[str]) -> list[dict[str, Any]]:
+    """B, tuned on no market: prices and their 1- and 5-step changes; every volume through a
+    signed log1p; signed log ratios of bid against ask volume per level and of the first two
+    trade volumes, with EMAs of the level-0, level-1 and trade ratios; EMAs of the trade prices.
+    No log with a tiny floor and no imbalance over a sum that can be near 0, so zero or
+    negative volumes give ordinary values (``features.robust``)."""
+    layout = OrderBookLayout.from_names(input_names)
+    names = list(input_names)
+    prices = [names[i] for i in layout.bid_prices + layout.ask_prices + layout.trade_prices]
+    volumes = [names[i] for i in layout.bid_volumes + layout.ask_volumes + layout.trade_volumes]
+    levels = [[names[b], names[a]] for b, a in zip(layout.bid_volumes, layout.ask_volumes)]
+    trades = [[names[i] for i in layout.trade_volumes[:2]]] if len(layout.trade_volumes) >= 2 else []
+    flows = levels[:2] + trades
+    steps = [_step("select", columns=prices), _chain(_step("select", columns=prices), _step("differences", periods=[1, 5])),
+             _chain(_step("select", columns=volumes), _step("signed_log1p")),
+             _step("signed_log_ratio", pairs=levels + trades),
+             _chain(_step("signed_log_ratio", pairs=flows, prefix="slre_"), _step("ema", spans=[5, 20, 100]))]
+    if layout.trade_prices:
+        steps.append(_chain(_step("select", columns=[names[i] for i in layout.trade_prices]),
+                            _step("ema", spans=[5, 20, 100])))
+    return steps
+
+
 PRESETS: dict[str, Callable[[Sequence[str]], list[dict[str, Any]]]] = {
     "next_state": next_state_steps,
     "lob": lob_steps,
     "a_lags_ema": a_lags_ema_steps,
     "b_book": b_book_steps,
     "b_book_products": b_book_products_steps,
+    "a_robust": a_robust_steps,
+    "b_robust": b_robust_steps,
 }
+
+COMPETITION_PRESETS: dict[str, tuple[str, ...]] = {
+    "A": ("next_state", "a_lags_ema", "a_robust"),
+    "B": ("lob", "b_book", "b_book_products", "b_robust"),
+}
+"""The presets that fit each competition's inputs, by competition key (what a search such as
+``models auto`` tries besides the raw row); every preset is listed under exactly one."""
+
+ROBUST_PRESETS: dict[str, str] = {"A": "a_robust", "B": "b_robust"}
+"""Per competition key, the preset tuned on no market (no feature can explode)."""
 
 
 def resolve(input_names: Sequence[str], preset: str | None = None,

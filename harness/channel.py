@@ -29,6 +29,7 @@ import numpy as np
 
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import Block
+from harness.errors import CandidateError
 
 _HEADER = struct.Struct("<qqq")  # first_row, rows, columns; rows -1 ends the stream
 MAX_LINE_BYTES = 4096
@@ -90,10 +91,12 @@ def wait_go(fd: int) -> None:
         raise ProtocolError("the harness's go-ahead was not on the data pipe")
 
 
-def send_block(fd: int, block: Block) -> None:
+def send_block(fd: int, block: Block) -> int:
+    """Write ``block`` (header, then its rows); return the bytes written."""
     values = np.ascontiguousarray(block.values, dtype=np.float64)
     _write_all(fd, _HEADER.pack(block.first_row, values.shape[0], values.shape[1]))
     _write_all(fd, values)
+    return _HEADER.size + values.nbytes
 
 
 def send_end(fd: int) -> None:
@@ -190,13 +193,23 @@ def _seconds(v: object) -> bool:
     return v is None or (type(v) is float and v >= 0)
 
 
-def _error_ok(v: object) -> bool:
-    return v is None or (isinstance(v, dict) and all(isinstance(v.get(k, ""), str) for k in ("kind", "message", "traceback"))
-                         and all(v.get(k) is None or type(v.get(k)) is int for k in ("seq_ix", "step", "row")))
+def _checked_status(result: dict) -> None:
+    """``status`` is "ok" without an error, or the kind of the error beside it, which becomes a
+    ``CandidateError`` (the only place the pipe's dictionary is read)."""
+    status, error = result["status"], result.get("error")
+    if status == "ok" and error is None:
+        return
+    try:
+        result["error"] = CandidateError.from_dict(error)
+    except ValueError as exc:
+        raise ProtocolError(f"result.json has a malformed 'error' ({exc})") from exc
+    if status != result["error"].kind:
+        raise ProtocolError(f"result.json has status {str(status)[:40]!r} beside an error of kind {result['error'].kind}")
 
 
 def checked_result(out_dir: Path, rows_sent: int) -> dict | None:
-    """The child's result.json, checked field by field; None if it wrote none."""
+    """The child's result.json, checked field by field, its ``error`` a ``CandidateError``; None
+    if it wrote none."""
     data = read_regular(out_dir / "result.json", MAX_RESULT_BYTES)
     if data is None:
         return None
@@ -205,8 +218,7 @@ def checked_result(out_dir: Path, rows_sent: int) -> dict | None:
     except ValueError as exc:
         raise ProtocolError(f"result.json is not JSON ({exc})") from exc
     checks = {
-        "status": lambda v: isinstance(v, str) and v.replace("_", "").isalpha() and len(v) < 40,
-        "error": _error_ok,
+        "status": lambda v: isinstance(v, str) and len(v) < 40,
         "rows": lambda v: type(v) is int and 0 <= v <= rows_sent,
         "seq_ids": lambda v: _list_of(int)(v) and len(v) <= rows_sent // SEQUENCE_LENGTH,
         "import_s": _seconds, "construct_s": _seconds, "replay_s": _seconds,
@@ -222,6 +234,10 @@ def checked_result(out_dir: Path, rows_sent: int) -> dict | None:
     for key in THREAD_REPORTS:
         if key in result and not _threads_ok(result[key]):
             raise ProtocolError(f"result.json has a malformed {key!r}")
+    _checked_status(result)
+    if "sequence_s" in result and len(result["sequence_s"]) != len(result.get("seq_ids", [])):
+        raise ProtocolError(f"result.json times {len(result['sequence_s'])} sequences of "
+                            f"{len(result.get('seq_ids', []))} replayed")
     if result["status"] == "ok" and result.get("rows") != rows_sent:
         raise ProtocolError(f"the child reports {result.get('rows')} rows replayed of {rows_sent} sent")
     return result

@@ -25,7 +25,8 @@ import numpy as np
 
 from harness import competitions
 from harness.channel import ProtocolError, read_blocks, read_job, wait_go
-from harness.replay import CandidateError, NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
+from harness.errors import CandidateError, ErrorKind
+from harness.replay import NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
 from harness.utils import install as install_utils
 
 THREAD_VARIABLES = (
@@ -121,16 +122,20 @@ class _Run:
         self.threads_before = _thread_report()
         self.modules_before = set(_top_level_modules())
 
-    def fail(self, kind: str, exc: BaseException, message: str) -> _Stop:
+    def record(self, error: CandidateError) -> None:
+        """The run's failure, in the pipe's form (the parent reads it back with ``from_dict``)."""
+        self.result.update(status=str(error.kind), error=error.to_dict())
+
+    def fail(self, kind: ErrorKind, exc: BaseException, message: str) -> _Stop:
         if isinstance(exc, TimeLimitExceeded):
-            kind, message = "time_limit", f"{exc} during {self.phase}"
+            kind, message = ErrorKind.TIME_LIMIT, f"{exc} during {self.phase}"
         elif isinstance(exc, MemoryError):
-            kind, message = "out_of_memory", f"an allocation failed under the memory cap during {self.phase}"
-        self.result.update(status=kind, error={"kind": kind, "message": message, "traceback": candidate_traceback(exc)})
+            kind, message = ErrorKind.OUT_OF_MEMORY, f"an allocation failed under the memory cap during {self.phase}"
+        self.record(CandidateError(kind, message, traceback=candidate_traceback(exc)))
         return _Stop()
 
     def layout(self, message: str) -> _Stop:
-        self.result.update(status="layout", error={"kind": "layout", "message": message, "traceback": ""})
+        self.record(CandidateError(ErrorKind.LAYOUT, message))
         return _Stop()
 
     def import_solution(self) -> type:
@@ -144,7 +149,7 @@ class _Run:
             sys.modules["solution"] = module
             spec.loader.exec_module(module)
         except BaseException as exc:  # noqa: BLE001
-            raise self.fail("import_error", exc, f"importing solution.py raised {type(exc).__name__}: {exc}") from None
+            raise self.fail(ErrorKind.IMPORT_ERROR, exc, f"importing solution.py raised {type(exc).__name__}: {exc}") from None
         self.result["import_s"] = time.perf_counter() - t0
         cls = getattr(module, "PredictionModel", None)
         if not isinstance(cls, type):
@@ -159,10 +164,10 @@ class _Run:
             model = cls()
         except TypeError as exc:
             if "argument" in str(exc):
-                raise self.fail("constructor_error", exc, f"PredictionModel() must take no arguments: {exc}") from None
-            raise self.fail("constructor_error", exc, f"PredictionModel() raised TypeError: {exc}") from None
+                raise self.fail(ErrorKind.CONSTRUCTOR_ERROR, exc, f"PredictionModel() must take no arguments: {exc}") from None
+            raise self.fail(ErrorKind.CONSTRUCTOR_ERROR, exc, f"PredictionModel() raised TypeError: {exc}") from None
         except BaseException as exc:  # noqa: BLE001
-            raise self.fail("constructor_error", exc, f"PredictionModel() raised {type(exc).__name__}: {exc}") from None
+            raise self.fail(ErrorKind.CONSTRUCTOR_ERROR, exc, f"PredictionModel() raised {type(exc).__name__}: {exc}") from None
         self.result["construct_s"] = time.perf_counter() - t0
         self.result["modules_after_constructor"] = sorted(set(_top_level_modules()) - self.modules_before)
         self.result["threads_before"] = self.threads_before
@@ -185,9 +190,8 @@ class _Run:
         try:
             outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence)
         except (EOFError, ProtocolError) as exc:
-            self.result.update(status="protocol", error={
-                "kind": "protocol", "traceback": "",
-                "message": f"{exc}: the candidate read from, closed or replaced the harness's data pipe"})
+            self.record(CandidateError(
+                ErrorKind.PROTOCOL, f"{exc}: the candidate read from, closed or replaced the harness's data pipe"))
             return
         result = self.result
         result["replay_s"] = time.perf_counter() - seq_ends[0]
@@ -199,11 +203,11 @@ class _Run:
         _save_fresh(self.out_dir / "predictions.npy", outcome.predictions)
         _save_fresh(self.out_dir / "latency_ns.npy", outcome.latency_ns)
         if outcome.error is not None:
-            result.update(status=outcome.error.kind, error=outcome.error.to_dict())
+            self.record(outcome.error)
         elif _network_attempts:
-            result.update(status="network", error=CandidateError(
-                "network", f"the candidate tried the network ({_network_attempts[0]}) and carried on; the grader has none"
-            ).to_dict())
+            self.record(CandidateError(
+                ErrorKind.NETWORK,
+                f"the candidate tried the network ({_network_attempts[0]}) and carried on; the grader has none"))
 
     def __call__(self) -> dict:
         def on_time_limit(signum, frame):  # noqa: ARG001
@@ -261,8 +265,8 @@ def main(data_fd: int) -> None:
     try:
         result = _Run(job, data_fd)()
     except BaseException as exc:  # noqa: BLE001 - the harness itself failed: say so, never hang
-        result = {"status": "harness_error", "error": {
-            "kind": "harness_error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}}
+        error = CandidateError(ErrorKind.HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        result = {"status": str(error.kind), "error": error.to_dict()}
     result["network_attempts"] = _network_attempts
     _write_result(Path(job["out_dir"]), result)
     sys.stdout.flush()

@@ -7,7 +7,7 @@ Sources and the reasoning behind each value: ``shared/contracts.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SEQUENCE_LENGTH = 1000
 """Every sequence holds exactly this many steps, 0 .. SEQUENCE_LENGTH - 1, in time order."""
@@ -39,6 +39,10 @@ class Limits:
     @property
     def seconds(self) -> float:
         return self.minutes * 60.0
+
+    def overridden(self, memory_gb: float | None = None, minutes: float | None = None) -> Limits:
+        """These limits with the user's ``--memory-gb`` / ``--minutes`` where given."""
+        return replace(self, memory_gb=memory_gb or self.memory_gb, minutes=minutes or self.minutes)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ class Block:
     def need(self) -> np.ndarray:
         return self.values[:, 2]
 
+    def sequence_pieces(self) -> Iterator[Block]:
+        """This block cut where sequences start (views, no copies); the first and last piece may
+        be parts of sequences that began before or end after the block."""
+        bounds = sorted({0, *np.flatnonzero(self.step == 0).tolist(), self.values.shape[0]})
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            yield Block(self.values[a:b], self.first_row + a)
+
 
 def _open(path: Path) -> pq.ParquetFile:
     if not path.exists():
@@ -252,51 +259,67 @@ class _ContractChecker:
         )
 
     def check(self, block: Block) -> None:
-        comp = self.comp
+        """Raise DataError at the first row of ``block`` that breaks the contract, in the order:
+        integer ids and steps, step order across sequences, unique ids, need_prediction, finite values."""
         v = block.values
-        seq, step, need = v[:, 0], v[:, 1], v[:, 2]
-        n = v.shape[0]
-        if n == 0:
+        if v.shape[0] == 0:
             return
+        seq, step = v[:, 0], v[:, 1]
         prev_seq = np.concatenate(([np.nan if self.prev_seq is None else self.prev_seq], seq[:-1]))
         prev_step = np.concatenate(([np.nan if self.prev_step is None else self.prev_step], step[:-1]))
         new_seq = seq != prev_seq
+        self._check_order(block, prev_seq, prev_step, new_seq)
+        self._check_ids(block, new_seq)
+        self._check_need(block)
+        self._check_finite(block)
+        self.prev_seq = float(seq[-1])
+        self.prev_step = float(step[-1])
 
+    def _check_order(self, block: Block, prev_seq: np.ndarray, prev_step: np.ndarray, new_seq: np.ndarray) -> None:
+        """Integer ids and steps; a new sequence starts at 0 right after the previous one's last step."""
+        seq, step = block.values[:, 0], block.values[:, 1]
         bad_int = (step != np.round(step)) | (seq != np.round(seq))
         if bad_int.any():
             self._fail(block, int(np.argmax(bad_int)), "seq_ix and step_in_seq must be integers")
-        # A new sequence must start at step 0, right after the previous one reached the last step.
         last = SEQUENCE_LENGTH - 1
         bad_start = new_seq & (step != 0)
         bad_end = new_seq & ~np.isnan(prev_step) & (prev_step != last)
         bad_next = ~new_seq & (step != prev_step + 1)
         problems = bad_start | bad_end | bad_next
-        if problems.any():
-            i = int(np.argmax(problems))
-            if bad_end[i]:
-                self._fail(
-                    block, i,
-                    f"the previous sequence ({prev_seq[i]:.0f}) ended at step {prev_step[i]:.0f}, "
-                    f"not {last}: every sequence must have exactly {SEQUENCE_LENGTH} steps",
-                )
-            if not new_seq[i] and step[i] == 0 and prev_step[i] == last:
-                self._fail(
-                    block, i,
-                    f"seq_ix {seq[i]:.0f} is used again by the sequence starting here (the previous sequence "
-                    f"has the same seq_ix); every sequence needs its own seq_ix",
-                )
-            if bad_start[i]:
-                self._fail(block, i, f"a new sequence starts at step {step[i]:.0f}; sequences must start at 0")
+        if not problems.any():
+            return
+        i = int(np.argmax(problems))
+        if bad_end[i]:
             self._fail(
                 block, i,
-                f"step_in_seq goes from {prev_step[i]:.0f} to {step[i]:.0f}; rows of a sequence must be "
-                f"consecutive and in time order (0..{last})",
+                f"the previous sequence ({prev_seq[i]:.0f}) ended at step {prev_step[i]:.0f}, "
+                f"not {last}: every sequence must have exactly {SEQUENCE_LENGTH} steps",
             )
+        if not new_seq[i] and step[i] == 0 and prev_step[i] == last:
+            self._fail(
+                block, i,
+                f"seq_ix {seq[i]:.0f} is used again by the sequence starting here (the previous sequence "
+                f"has the same seq_ix); every sequence needs its own seq_ix",
+            )
+        if bad_start[i]:
+            self._fail(block, i, f"a new sequence starts at step {step[i]:.0f}; sequences must start at 0")
+        self._fail(
+            block, i,
+            f"step_in_seq goes from {prev_step[i]:.0f} to {step[i]:.0f}; rows of a sequence must be "
+            f"consecutive and in time order (0..{last})",
+        )
+
+    def _check_ids(self, block: Block, new_seq: np.ndarray) -> None:
+        """Each sequence's rows are contiguous: no seq_ix comes back later in the file."""
         for i in np.flatnonzero(new_seq):
-            sid = int(seq[i])
+            sid = int(block.values[i, 0])
             if sid in self.seen:
                 self._fail(block, int(i), "this seq_ix appeared earlier in the file; sequences must be contiguous")
             self.seen.add(sid)
+
+    def _check_need(self, block: Block) -> None:
+        comp = self.comp
+        step, need = block.values[:, 1], block.values[:, 2]
         expected = (step >= comp.first_scored_step) & (step <= comp.last_scored_step)
         wrong_need = (need != 0) & (need != 1) | ((need == 1) != expected)
         if wrong_need.any():
@@ -306,13 +329,14 @@ class _ContractChecker:
                 f"need_prediction is {need[i]:g} but the {comp.key} contract has it 1 exactly at steps "
                 f"{comp.first_scored_step}..{comp.last_scored_step} and 0 elsewhere",
             )
+
+    def _check_finite(self, block: Block) -> None:
+        v = block.values
         finite = np.isfinite(v[:, self.value_start :])
         if not finite.all():
             i, j = np.argwhere(~finite)[0]
-            column = (comp.feature_columns + comp.target_columns)[j]
+            column = (self.comp.feature_columns + self.comp.target_columns)[j]
             self._fail(block, int(i), f"column {column!r} is {v[i, 3 + j]}; features and targets must be finite")
-        self.prev_seq = float(seq[-1])
-        self.prev_step = float(step[-1])
 
     def finish(self) -> None:
         if self.prev_step is not None and self.prev_step != SEQUENCE_LENGTH - 1:

@@ -31,10 +31,11 @@ import numpy as np
 
 from harness import candidate as candidate_mod, grader_env, lookahead, metrics
 from harness.baselines import baseline_predictions
-from harness.competitions import Competition
+from harness.competitions import GIB, Competition, Limits
 from harness.data import ParquetSource, targets_of
+from harness.errors import ErrorKind
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulate import DEFAULT_SAFETY, describe_error, impossible_score, load_oracle, projection, thread_warnings
+from harness.simulate import DEFAULT_SAFETY, impossible_score, load_oracle, projection, thread_warnings
 
 CHECKS = ("layout", "archive", "size", "dependencies", "runs_clean", "not_degenerate", "deterministic",
           "causality", "state_reset", "threads", "time", "memory", "score")
@@ -218,7 +219,7 @@ def check_threads(outcomes: list[RunOutcome]) -> CheckResult:
 
 
 def check_memory(outcomes: list[RunOutcome], margin_gb: float, comp: Competition) -> CheckResult:
-    peak_gb = max(o.peak_rss_bytes for o in outcomes) / 1024**3
+    peak_gb = max(o.peak_rss_bytes for o in outcomes) / GIB
     line = f"peak {peak_gb:.2f} GB, margin {margin_gb:g} GB of {comp.limits.memory_gb:g}"
     return CheckResult("memory", "PASS" if peak_gb <= margin_gb else "FAIL", line)
 
@@ -227,7 +228,7 @@ def check_determinism_and_causality(comp: Competition, first: RunOutcome, altere
                                     sample: lookahead.CutSample) -> tuple[CheckResult, CheckResult]:
     """Judge the replay of the cut copy against the first replay (see ``harness.lookahead``)."""
     if not altered.ok or altered.seq_ids != first.seq_ids:
-        error = describe_error(altered.error or {"kind": altered.status})
+        error = str(altered.error) if altered.error is not None else "a different set of sequences"
         return (CheckResult("deterministic", "SKIP", "the replay of the copy did not finish"),
                 CheckResult("causality", "FAIL", f"the replay of a copy of the sample in a fresh folder ended with "
                             f"{error}: does the candidate read files beside the data (the original file, a sidecar)?"))
@@ -273,6 +274,7 @@ class _Gate:
         self.outcomes: list[RunOutcome] = []
         self.base_cmd = f"python -m harness gate {shlex.quote(str(self.origin))} --data {shlex.quote(str(options.data))}"
         self.check_sequences = min(options.check_sequences, options.sequences or options.check_sequences)
+        self.limits: Limits = self.comp.limits.overridden(options.memory_gb, options.minutes)
 
     def wanted(self, name: str) -> bool:
         return not self.opts.only or name in self.opts.only
@@ -294,11 +296,9 @@ class _Gate:
 
     def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
                 data: Path | None = None) -> RunOutcome:
-        comp = self.comp
-        memory = int((self.opts.memory_gb or comp.limits.memory_gb) * 1024**3)
-        limit = (self.opts.minutes or comp.limits.minutes) * 60
-        opts = SandboxOptions(memory_bytes=memory, time_limit_s=limit, order=order, max_sequences=sequences)
-        outcome = run_in_sandbox(self.origin, data or self.source.path, comp, opts,
+        opts = SandboxOptions(memory_bytes=self.limits.memory_bytes, time_limit_s=self.limits.seconds, order=order,
+                              max_sequences=sequences)
+        outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp, opts,
                                  on_progress=self.opts.on_progress)
         self.outcomes.append(outcome)
         return outcome
@@ -367,13 +367,13 @@ class _Gate:
     def check_runs_clean(self, outcome: RunOutcome, sequences: int) -> CheckResult:
         if outcome.ok:
             return CheckResult("runs_clean", "PASS", f"{len(outcome.seq_ids)} sequences, every output valid")
-        err = outcome.error or {"kind": outcome.status}
+        err = outcome.error
         cmd = self.simulate_cmd(sequences)
-        if outcome.status == "out_of_memory":
-            self.add(CheckResult("memory", "FAIL", err.get("message", "out of memory"), cmd))
-        if outcome.status == "time_limit":
-            self.add(CheckResult("time", "FAIL", err.get("message", "time limit"), cmd))
-        return CheckResult("runs_clean", "FAIL", describe_error(err), cmd)
+        if err.kind == ErrorKind.OUT_OF_MEMORY:
+            self.add(CheckResult("memory", "FAIL", err.message, cmd))
+        if err.kind in (ErrorKind.TIME_LIMIT, ErrorKind.TIMINGS):
+            self.add(CheckResult("time", "FAIL", err.message, cmd))
+        return CheckResult("runs_clean", "FAIL", str(err), cmd)
 
     def check_cut_replay(self, first: RunOutcome) -> tuple[CheckResult, CheckResult]:
         with tempfile.TemporaryDirectory(prefix="wunderbench-cut-") as tmp:
@@ -416,10 +416,10 @@ class _Gate:
         opts, comp = self.opts, self.comp
         test_sequences = opts.test_sequences or comp.test_sequences
         proj = projection(scored, test_sequences, opts.safety)
-        limit_s = (opts.minutes or comp.limits.minutes) * 60
-        line = (f"projected {proj['projected_test_s'] / 60:.1f} min for {test_sequences} sequences "
+        limit_s = self.limits.seconds
+        line = (f"projected {proj.projected_test_s / 60:.1f} min for {test_sequences} sequences "
                 f"(x{opts.safety} safety) of {limit_s / 60:g} min")
-        if proj["projected_test_s"] <= limit_s:
+        if proj.projected_test_s <= limit_s:
             return CheckResult("time", "PASS", line)
         return CheckResult("time", "FAIL", line, self.simulate_cmd(len(scored.seq_ids)))
 
@@ -432,11 +432,11 @@ class _Gate:
         y = targets_of(comp, self.source.blocks(max_sequences=n))
         preds = scored.predictions
         score = metrics.score(comp, y, preds)[comp.metric]
-        sidecar = load_oracle(self.source.path)
+        sidecar = load_oracle(self.source.path, comp)
         hidden = sidecar.hidden[: len(y)] if sidecar is not None and sidecar.hidden is not None else None
         impossible = impossible_score(comp, y, preds, hidden, opts.bootstrap)
-        if impossible and impossible[0] == "FAIL":
-            return CheckResult("score", "FAIL", impossible[1], cmd)
+        if impossible is not None and impossible.status == "FAIL":
+            return CheckResult("score", "FAIL", impossible.reason, cmd)
         if opts.min_score is not None:
             bar, what = opts.min_score, f"threshold{' (' + opts.min_score_reason + ')' if opts.min_score_reason else ''}"
         else:
@@ -458,8 +458,8 @@ class _Gate:
         if lo <= 0:
             return CheckResult("score", "WARN", f"{line}: not distinguishable from the bar on {n} sequences; run "
                                "with more (--sequences, --score-seconds)")
-        if impossible:
-            return CheckResult("score", "WARN", f"{line}; but {impossible[1]}")
+        if impossible is not None:
+            return CheckResult("score", "WARN", f"{line}; but {impossible.reason}")
         return CheckResult("score", "PASS", line)
 
     def ordered(self) -> list[CheckResult]:

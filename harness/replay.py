@@ -36,6 +36,7 @@ import numpy as np
 
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.data import Block
+from harness.errors import CandidateError, ErrorKind
 
 
 @dataclass
@@ -55,30 +56,6 @@ class TimeLimitExceeded(BaseException):
 
 class NetworkBlocked(PermissionError):
     """Raised when the candidate opens an internet socket: the grader has no network."""
-
-
-@dataclass
-class CandidateError(Exception):
-    """The candidate broke the contract or failed; ``kind`` names the verdict."""
-
-    kind: str
-    message: str
-    seq_ix: int | None = None
-    step: int | None = None
-    row: int | None = None
-    traceback: str = ""
-
-    def __str__(self) -> str:
-        where = ""
-        if self.seq_ix is not None:
-            where = f" at seq_ix {self.seq_ix}, step_in_seq {self.step} (row {self.row})"
-        return f"{self.kind}{where}: {self.message}"
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": self.kind, "message": self.message, "seq_ix": self.seq_ix,
-            "step": self.step, "row": self.row, "traceback": self.traceback,
-        }
 
 
 @dataclass
@@ -120,19 +97,19 @@ def _error_from_exception(exc: BaseException) -> CandidateError:
     if isinstance(exc, CandidateError):
         return exc
     if isinstance(exc, TimeLimitExceeded):
-        return CandidateError("time_limit", str(exc) or "the wall-clock limit was reached")
+        return CandidateError(ErrorKind.TIME_LIMIT, str(exc) or "the wall-clock limit was reached")
     if isinstance(exc, MemoryError):
         return CandidateError(
-            "out_of_memory", "an allocation failed under the memory cap (MemoryError)", traceback=candidate_traceback(exc)
+            ErrorKind.OUT_OF_MEMORY, "an allocation failed under the memory cap (MemoryError)", traceback=candidate_traceback(exc)
         )
     if isinstance(exc, NetworkBlocked):
-        return CandidateError("network", str(exc), traceback=candidate_traceback(exc))
+        return CandidateError(ErrorKind.NETWORK, str(exc), traceback=candidate_traceback(exc))
     if isinstance(exc, SystemExit):
         return CandidateError(
-            "sys_exit", f"the candidate called sys.exit({exc.code!r}); the grader would stop", traceback=candidate_traceback(exc)
+            ErrorKind.SYS_EXIT, f"the candidate called sys.exit({exc.code!r}); the grader would stop", traceback=candidate_traceback(exc)
         )
     return CandidateError(
-        "predict_error", f"predict raised {type(exc).__name__}: {exc}", traceback=candidate_traceback(exc)
+        ErrorKind.PREDICT_ERROR, f"predict raised {type(exc).__name__}: {exc}", traceback=candidate_traceback(exc)
     )
 
 
@@ -148,7 +125,7 @@ def _as_prediction(out: object, k: int) -> np.ndarray:
     widths, reject everything the organizers' grader would not survive."""
     if type(out) is np.ndarray and out.shape == (k,) and out.dtype.kind == "f":
         return out.astype(np.float64)
-    raise CandidateError("missing_prediction" if out is None else "bad_output", _describe(out, k))
+    raise CandidateError(ErrorKind.MISSING_PREDICTION if out is None else ErrorKind.BAD_OUTPUT, _describe(out, k))
 
 
 def private_states(features: np.ndarray) -> list[np.ndarray]:
@@ -156,6 +133,76 @@ def private_states(features: np.ndarray) -> list[np.ndarray]:
     that row (see the module's docstring): no state can reach another row, past or future."""
     doubled = np.repeat(features, 2, axis=1)
     return list(map(_EVERY_OTHER, map(np.ndarray.copy, doubled)))
+
+
+@dataclass(frozen=True)
+class _StepTables:
+    """Per-step values made once per replay: the grader's scalars and which steps are scored."""
+
+    steps: tuple
+    needs: tuple
+    wanted: tuple
+
+    @classmethod
+    def of(cls, comp: Competition) -> _StepTables:
+        return cls(_STEP_SCALARS, tuple(np.float64(comp.need_prediction_at(t)) for t in range(SEQUENCE_LENGTH)),
+                   tuple(comp.need_prediction_at(t) for t in range(SEQUENCE_LENGTH)))
+
+
+def _call_rows(predict: Callable[[DataPoint], object], chunk: np.ndarray, tables: _StepTables,
+               comp: Competition) -> tuple[list[bytes], list[int], CandidateError | None]:
+    """The hot loop over one sequence's rows: the predictions' bytes, every call's time, and the
+    failure that stopped it (its ``step`` set; the latencies then end with the failing call).
+
+    ``chunk`` and ``i`` are what a candidate finds in this frame: the causality check is there
+    for candidates that read them."""
+    k = comp.n_outputs
+    shape = (k,)
+    s0 = int(chunk[0, 1])
+    m = chunk.shape[0]
+    seq = chunk[0, 0]
+    states = private_states(chunk[:, 3 : 3 + comp.n_features])
+    steps, needs, wanted = (t[s0 : s0 + m] for t in (tables.steps, tables.needs, tables.wanted))
+    clock = time.perf_counter_ns
+    ndarray = np.ndarray
+    lat = [0] * m
+    outs: list[bytes] = []
+    keep = outs.append
+    i = 0
+    try:
+        for i in range(m):
+            dp = DataPoint(seq, steps[i], needs[i], states[i])
+            t0 = clock()
+            out = predict(dp)
+            lat[i] = clock() - t0
+            if wanted[i]:
+                if type(out) is not ndarray or out.shape != shape or out.dtype is not _F64:
+                    out = _as_prediction(out, k)
+                keep(out.tobytes())
+            elif out is not None:
+                raise CandidateError(
+                    ErrorKind.UNEXPECTED_PREDICTION,
+                    f"returned {type(out).__name__} where need_prediction is 0; it must return None "
+                    "(the organizers' grader raises here)",
+                )
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a verdict
+        err = _error_from_exception(exc)
+        err.step = s0 + i
+        return outs, lat[: i + 1], err
+    return outs, lat, None
+
+
+def _non_finite(preds: np.ndarray, wanted: tuple, comp: Competition) -> tuple[int, CandidateError] | None:
+    """(row in ``preds``, the error) at the first non-finite prediction of a sequence, or None."""
+    bad = ~np.isfinite(preds)
+    if not bad.any():
+        return None
+    r = int(np.argmax(bad.any(axis=1)))
+    col = int(np.argmax(bad[r]))
+    error = CandidateError(ErrorKind.NON_FINITE, f"returned {preds[r, col]} in output {comp.prediction_names[col]!r}; "
+                           "predictions must be finite (the organizers' scorer turns this into NaN or a crash)")
+    error.step = int(np.flatnonzero(wanted)[r])  # the step within the piece; the caller offsets it
+    return r, error
 
 
 def replay(
@@ -173,84 +220,33 @@ def replay(
     """
     comp = competition
     k = comp.n_outputs
-    shape = (k,)
-    n_feat = comp.n_features
-    steps_all = _STEP_SCALARS
-    needs_all = tuple(np.float64(comp.need_prediction_at(t)) for t in range(SEQUENCE_LENGTH))
-    wanted_all = tuple(comp.need_prediction_at(t) for t in range(SEQUENCE_LENGTH))
-    clock = time.perf_counter_ns
-    ndarray = np.ndarray
+    tables = _StepTables.of(comp)
+    result = ReplayResult(comp, np.empty((0, k)), np.empty(0, dtype=np.int64))
     pred_parts: list[np.ndarray] = []
     lat_parts: list[np.ndarray] = []
-    result = ReplayResult(comp, np.empty((0, k)), np.empty(0, dtype=np.int64))
     rows = 0
-
-    def finish(error: CandidateError | None) -> ReplayResult:
-        result.rows = rows
-        result.predictions = np.concatenate(pred_parts) if pred_parts else np.empty((0, k))
-        result.latency_ns = np.concatenate(lat_parts) if lat_parts else np.empty(0, dtype=np.int64)
-        result.error = error
-        return result
-
-    for block in blocks:
-        v = block.values
-        bounds = np.flatnonzero(v[:, 1] == 0).tolist()
-        bounds = sorted(set([0] + bounds + [v.shape[0]]))
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            chunk = v[a:b]
-            m = b - a
-            s0 = int(chunk[0, 1])
-            seq = chunk[0, 0]
-            states = private_states(chunk[:, 3 : 3 + n_feat])
-            steps = steps_all[s0 : s0 + m]
-            needs = needs_all[s0 : s0 + m]
-            wanted = wanted_all[s0 : s0 + m]
-            lat = [0] * m
-            outs: list[bytes] = []
-            keep = outs.append
-            i = 0
-            try:
-                for i in range(m):
-                    dp = DataPoint(seq, steps[i], needs[i], states[i])
-                    t0 = clock()
-                    out = predict(dp)
-                    lat[i] = clock() - t0
-                    if wanted[i]:
-                        if type(out) is not ndarray or out.shape != shape or out.dtype is not _F64:
-                            out = _as_prediction(out, k)
-                        keep(out.tobytes())
-                    elif out is not None:
-                        raise CandidateError(
-                            "unexpected_prediction",
-                            f"returned {type(out).__name__} where need_prediction is 0; it must return None "
-                            "(the organizers' grader raises here)",
-                        )
-            except BaseException as exc:  # noqa: BLE001 - every failure becomes a verdict
-                err = _error_from_exception(exc)
-                err.seq_ix, err.step, err.row = int(seq), s0 + i, block.first_row + a + i
-                lat_parts.append(np.array(lat[: i + 1], dtype=np.int64))
-                rows += i + 1
-                pred_parts.append(np.frombuffer(b"".join(outs), dtype=np.float64).reshape(-1, k))
-                return finish(err)
-            preds = np.frombuffer(b"".join(outs), dtype=np.float64).reshape(-1, k)
-            lat_parts.append(np.array(lat, dtype=np.int64))
-            bad = ~np.isfinite(preds)
-            if bad.any():
-                r = int(np.argmax(bad.any(axis=1)))
-                i = int(np.flatnonzero(wanted)[r])
-                col = int(np.argmax(bad[r]))
-                rows += m
-                pred_parts.append(preds[:r])
-                return finish(CandidateError(
-                    "non_finite",
-                    f"returned {preds[r, col]} in output {comp.prediction_names[col]!r}; predictions must be "
-                    "finite (the organizers' scorer turns this into NaN or a crash)",
-                    int(seq), s0 + i, block.first_row + a + i,
-                ))
-            pred_parts.append(preds)
-            rows += m
-            if s0 + m == SEQUENCE_LENGTH:
-                result.seq_ids.append(int(seq))
-                if on_sequence is not None:
-                    on_sequence(rows, int(seq))
-    return finish(None)
+    error: CandidateError | None = None
+    for piece in (piece for block in blocks for piece in block.sequence_pieces()):
+        chunk, first_row = piece.values, piece.first_row
+        s0, seq = int(chunk[0, 1]), int(chunk[0, 0])
+        outs, lat, error = _call_rows(predict, chunk, tables, comp)
+        preds = np.frombuffer(b"".join(outs), dtype=np.float64).reshape(-1, k)
+        lat_parts.append(np.array(lat, dtype=np.int64))
+        rows += len(lat)
+        if error is None and (found := _non_finite(preds, tables.wanted[s0 : s0 + len(lat)], comp)) is not None:
+            r, error = found
+            preds = preds[:r]
+            error.step += s0
+        pred_parts.append(preds)
+        if error is not None:
+            error.seq_ix, error.row = seq, first_row + error.step - s0
+            break
+        if s0 + len(lat) == SEQUENCE_LENGTH:
+            result.seq_ids.append(seq)
+            if on_sequence is not None:
+                on_sequence(rows, seq)
+    result.rows = rows
+    result.predictions = np.concatenate(pred_parts) if pred_parts else np.empty((0, k))
+    result.latency_ns = np.concatenate(lat_parts) if lat_parts else np.empty(0, dtype=np.int64)
+    result.error = error
+    return result

@@ -34,10 +34,11 @@ import numpy as np
 import psutil
 
 from harness import candidate as candidate_mod
-from harness import channel, isolation
+from harness import channel, clock, isolation
 from harness.child import THREAD_VARIABLES
 from harness.competitions import Competition
 from harness.data import Block, DataError, ParquetSource
+from harness.errors import CandidateError, ErrorKind
 from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -73,10 +74,12 @@ class SandboxOptions:
 
 @dataclass
 class RunOutcome:
-    """What the sandbox saw. ``status`` is "ok" or the kind of failure."""
+    """What the sandbox saw: ``error`` is None for a run that finished, else why it did not.
 
-    status: str
-    error: dict | None
+    ``import_s`` .. ``sequence_s`` and ``latency_ns`` are the child's word; ``measured_run_s``
+    and ``steady_floor_s`` the parent's own clock (``harness.clock``), which bounds them."""
+
+    error: CandidateError | None = None
     rows: int = 0
     seq_ids: list[int] = field(default_factory=list)
     predictions: np.ndarray | None = None
@@ -97,10 +100,17 @@ class RunOutcome:
     modules: list[str] = field(default_factory=list)
     stderr_tail: str = ""
     run_dir: str | None = None
+    measured_run_s: float | None = None
+    steady_floor_s: float | None = None
+
+    @property
+    def status(self) -> str:
+        """"ok" or the error's kind (an ``ErrorKind``, which compares equal to its word)."""
+        return "ok" if self.error is None else self.error.kind
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.error is None
 
     @property
     def startup_s(self) -> float | None:
@@ -182,7 +192,8 @@ def _landlock_paths(layout: _Layout, data_path: Path) -> dict:
 
 
 class _Feeder(threading.Thread):
-    """Sends the job and then every block down the data pipe; stops quietly when the child goes."""
+    """Sends the job and then every block down the data pipe, one sequence per piece, noting
+    when each piece went (``clock``); stops quietly when the child goes."""
 
     def __init__(self, fd: int, job: dict, blocks: Iterator[Block]):
         super().__init__(daemon=True, name="wunderbench-feeder")
@@ -190,15 +201,18 @@ class _Feeder(threading.Thread):
         self.rows_sent = 0
         self.error: DataError | None = None
         self.harness_gone = threading.Event()
+        self.clock = clock.ParentClock(clock.pipe_capacity(fd))
 
     def run(self) -> None:
         try:
             channel.send_job(self.fd, self.job)
             self.harness_gone.wait()
+            self.clock.go()
             channel.send_go(self.fd)
             for block in self.blocks:
-                channel.send_block(self.fd, block)
-                self.rows_sent += block.values.shape[0]
+                for piece in block.sequence_pieces():  # the clock counts on one sequence a piece
+                    self.clock.wrote(channel.send_block(self.fd, piece), piece.values.shape[0])
+                    self.rows_sent += piece.values.shape[0]
             channel.send_end(self.fd)
         except OSError:  # the child is gone (or stopped reading): its verdict says why
             pass
@@ -393,6 +407,7 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
             child.send(signal.SIGUSR1)
         if stop_sent_at is not None and now > stop_sent_at + STOP_GRACE_S:
             stop_for("time_limit")
+    child.feeder.clock.end()
     watch.finished = _finished_report(report)
     return watch
 
@@ -457,8 +472,9 @@ def run_in_sandbox(
             raise child.feeder.error
         outcome = _collect(layout, child, watch, competition, options)
         if outcome.error is not None:  # name the user's files, not the temporary copy
-            for key in ("message", "traceback"):
-                outcome.error[key] = to_user_paths(outcome.error.get(key, ""), layout.candidate, Path(candidate))
+            error = outcome.error
+            error.message = to_user_paths(error.message, layout.candidate, Path(candidate))
+            error.traceback = to_user_paths(error.traceback, layout.candidate, Path(candidate))
         outcome.stderr_tail = to_user_paths(outcome.stderr_tail, layout.candidate, Path(candidate))
         return outcome
     finally:
@@ -486,18 +502,19 @@ def _end(child: _Child) -> None:
     if child.pidfd is not None:
         os.close(child.pidfd)
     child.feeder.join(timeout=10)
-def _describe_death(code: int, progress: dict) -> tuple[str, str]:
+def _describe_death(code: int, progress: dict) -> CandidateError:
     where = _where(progress)
     if code < 0:
         sig = signal.Signals(-code)
         if sig == signal.SIGKILL:
-            return "killed", (f"the process was killed (SIGKILL) {where}; usually the kernel's out-of-memory "
-                              "killer: check the peak memory")
+            return CandidateError(ErrorKind.KILLED, f"the process was killed (SIGKILL) {where}; usually the kernel's "
+                                  "out-of-memory killer: check the peak memory")
         if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL):
-            return "crashed", f"the process crashed with {sig.name} {where}, in native code (a C extension)"
-        return "killed", f"the process was stopped by {sig.name} {where}"
-    return "exited", (f"the process exited with status {code} {where} without finishing: the candidate called "
-                      "os._exit() or a native library ended the process")
+            return CandidateError(ErrorKind.CRASHED,
+                                  f"the process crashed with {sig.name} {where}, in native code (a C extension)")
+        return CandidateError(ErrorKind.KILLED, f"the process was stopped by {sig.name} {where}")
+    return CandidateError(ErrorKind.EXITED, f"the process exited with status {code} {where} without finishing: the "
+                          "candidate called os._exit() or a native library ended the process")
 
 
 _PHASES = {"start-up": "during start-up", "import": "while importing solution.py", "construct": "in the constructor"}
@@ -530,7 +547,7 @@ def _protections(facts: dict, finished: dict | None) -> dict[str, str]:
 
 
 def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> None:
-    outcome.status, outcome.error = result["status"], result.get("error")
+    outcome.error = result.get("error")  # a CandidateError or None (``channel.checked_result``)
     outcome.rows = result.get("rows", 0)
     outcome.seq_ids = result.get("seq_ids", [])
     outcome.import_s, outcome.construct_s = result.get("import_s"), result.get("construct_s")
@@ -542,19 +559,15 @@ def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> 
                              | set(result.get("modules_after_replay", [])))
     if arrays is not None:
         outcome.predictions, outcome.latency_ns = arrays
-    if outcome.status == "time_limit" and outcome.error is not None:
-        outcome.error["message"] += f"; stopped {_where(progress)}"
-
-
-def _failure(kind: str, message: str) -> dict:
-    return {"kind": kind, "message": message, "traceback": ""}
+    if outcome.status == ErrorKind.TIME_LIMIT:
+        outcome.error.message += f"; stopped {_where(progress)}"
 
 
 def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, options: SandboxOptions) -> RunOutcome:
     """Turn what the run left behind into a verdict, believing nothing from the child unchecked."""
     finished = watch.finished
     wall = time.perf_counter() - child.started_at
-    outcome = RunOutcome(status="ok", error=None, wall_s=wall,
+    outcome = RunOutcome(error=None, wall_s=wall,
                          exit_code=finished["exit_code"] if finished else child.supervisor.returncode,
                          isolation=_protections(child.facts, finished),
                          run_dir=str(layout.run_dir) if options.keep_dir else None)
@@ -575,25 +588,22 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
         except channel.ProtocolError as exc:
             protocol, result = str(exc), None
     if protocol is not None:
-        outcome.status = "protocol"
-        outcome.error = _failure("protocol", f"the harness's channel from the child was tampered with: {protocol}; "
-                                             "the candidate wrote into the harness's pipe or files")
+        outcome.error = CandidateError(ErrorKind.PROTOCOL, f"the harness's channel from the child was tampered with: "
+                                       f"{protocol}; the candidate wrote into the harness's pipe or files")
     elif result is not None:
         _apply_result(outcome, result, arrays, watch.progress)
     elif watch.killed_for == "time_limit":
-        outcome.status = "time_limit"
-        outcome.error = _failure("time_limit", (
+        outcome.error = CandidateError(ErrorKind.TIME_LIMIT, (
             f"the wall-clock limit of {options.time_limit_s:.0f} s was reached and the candidate did not stop "
             f"when asked; killed {_where(watch.progress)}"))
     elif watch.killed_for == "out_of_memory":
-        outcome.status = "out_of_memory"
-        outcome.error = _failure("out_of_memory", (
+        outcome.error = CandidateError(ErrorKind.OUT_OF_MEMORY, (
             f"resident memory of the candidate and its children passed the cap of "
             f"{options.memory_bytes / 1024**3:.2f} GiB {_where(watch.progress)}; killed"))
     else:
-        outcome.status, message = _describe_death(outcome.exit_code, watch.progress)
-        outcome.error = _failure(outcome.status, message)
+        outcome.error = _describe_death(outcome.exit_code, watch.progress)
     _judge_cores(outcome, finished)
+    _judge_timings(outcome, child.feeder.clock)
     return outcome
 
 
@@ -603,7 +613,19 @@ def _judge_cores(outcome: RunOutcome, finished: dict | None) -> None:
     if not outcome.ok or finished is None or outcome.cores_used is None:
         return
     if outcome.cores_used > MAX_CORES and finished["cpu_s"] - finished["wall_s"] > 0.1:
-        outcome.status = "cores"
-        outcome.error = _failure("cores", (
+        outcome.error = CandidateError(ErrorKind.CORES, (
             f"used {outcome.cores_used:.2f} cores; the grader has one, so these timings are not the grader's "
             "(the candidate changed its CPU affinity or ran work outside the pinned core)"))
+
+
+def _judge_timings(outcome: RunOutcome, parent: clock.ParentClock) -> None:
+    """Keep the parent's measures beside the child's, and FAIL a finished run whose reported
+    times are far below them (``harness.clock``)."""
+    outcome.measured_run_s = parent.run_s
+    if not outcome.ok or outcome.startup_s is None or outcome.replay_s is None:
+        return  # a failed run's times cover only the rows before the failure
+    outcome.steady_floor_s = parent.steady_floor_s(len(outcome.sequence_s))
+    steady = float(np.mean(outcome.sequence_s[1:])) if len(outcome.sequence_s) > 1 else None
+    reason = clock.check(parent, outcome.startup_s + outcome.replay_s, steady, len(outcome.sequence_s))
+    if reason is not None:
+        outcome.error = CandidateError(ErrorKind.TIMINGS, reason)

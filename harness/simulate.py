@@ -1,6 +1,7 @@
 """One local grading: run a candidate in the sandbox, score it, time it and judge it.
 
-The result is a plain dictionary (the JSON report); ``harness.report`` renders it for people.
+The result is a ``harness.simulation.SimulationReport`` (its JSON form is the ``--json`` file);
+``harness.report`` renders it for people.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Callable
 import numpy as np
 
 from harness import metrics
-from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.competitions import GIB, SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
-from harness.market.base import load_sidecar
+from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
+from harness.simulation import Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
 DEFAULT_SAFETY = 1.5
 """Participants saw the grader run about 2x slower than their machines; 1.5 is the default margin."""
@@ -35,26 +37,30 @@ class SimulateOptions:
     bootstrap: int = 1000
     block_network: bool = True
     plot: str | Path | None = None
+    oracle: bool = True
 
 
-def load_oracle(data_path: Path):
-    """The simulator's oracle sidecar for this file, or None (real data has none)."""
-    return load_sidecar(data_path)
+def load_oracle(data_path: Path, competition: Competition | None = None, use: bool = True) -> Sidecar | None:
+    """The simulator's oracle sidecar for this file, or None (real data has none; a user's own
+    file at the sidecar's place is not one, and ``use=False`` is ``--no-oracle``); a stale
+    sidecar of ours raises ``SidecarMismatch``."""
+    return read_oracle(data_path, competition, use=use)
 
 
-def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> dict | None:
+def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> Latency | None:
     """Percentiles of per-call ``predict`` time in microseconds for the rows in ``mask``."""
     values = latency_ns[mask]
     if values.size == 0:
         return None
     p50, p90, p99 = np.percentile(values, [50, 90, 99]) / 1e3
-    return {"p50_us": p50, "p90_us": p90, "p99_us": p99, "max_us": values.max() / 1e3,
-            "mean_us": values.mean() / 1e3, "rows": int(values.size)}
+    return Latency(float(p50), float(p90), float(p99), float(values.max() / 1e3), float(values.mean() / 1e3),
+                   int(values.size))
 
 
 def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
-              bootstrap: int) -> dict | None:
-    """Scores of a finished run against ``y_true``, the targets of the replayed rows."""
+              bootstrap: int, sidecar: Sidecar | None = None) -> Score | None:
+    """Scores of a finished run against ``y_true``, the targets of the replayed rows, beside
+    ``sidecar``'s oracle (read before the run, so a stale one stops it before any work)."""
     if outcome.predictions is None or not outcome.ok:
         return None
     y_pred = outcome.predictions
@@ -62,23 +68,22 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
         raise RuntimeError(f"internal: {y_pred.shape[0]} predictions for {y_true.shape[0]} scored rows")
     scores = metrics.score(comp, y_true, y_pred)
     starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
-    out = {"headline": scores[comp.metric], "per_output": {n: scores[n] for n in comp.prediction_names}}
+    score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names})
     if len(starts) >= 2 and bootstrap:
         stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
-        out["interval95"] = list(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
-    sidecar = load_oracle(source.path)
+        score.interval95 = tuple(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
     hidden = None
     if sidecar is not None:
-        out["oracle"] = score_oracle(comp, y_true, sidecar, out["headline"])
+        score.oracle = score_oracle(comp, y_true, sidecar, score.headline)
         if sidecar.hidden is not None:
             hidden = sidecar.hidden[:len(y_true)]
-    out["impossible"] = impossible_score(comp, y_true, y_pred, hidden, bootstrap)
-    return out
+    score.impossible = impossible_score(comp, y_true, y_pred, hidden, bootstrap)
+    return score
 
 
 def impossible_score(comp: Competition, y_true: np.ndarray, y_pred: np.ndarray, hidden: np.ndarray | None,
-                     bootstrap: int = 1000) -> tuple[str, str] | None:
-    """("FAIL" | "WARN", reason) for a score no causal model can reach, or None.
+                     bootstrap: int = 1000) -> Flag | None:
+    """FAIL or WARN, with the reason, for a score no causal model can reach; None otherwise.
 
     FAIL: above the hidden-state oracle, the best prediction possible for this data, by a paired
     bootstrap interval over the sequences that lies wholly above 0 (so that a model close to the
@@ -93,42 +98,47 @@ def impossible_score(comp: Competition, y_true: np.ndarray, y_pred: np.ndarray, 
                                                   n_resamples=bootstrap or 1000)
         if lo > 0:
             bound = metrics.score(comp, y_true, hidden)[comp.metric]
-            return "FAIL", (f"{comp.metric} {headline:.4f} is above the best possible score for this data "
-                            f"(the hidden-state oracle's {bound:.4f}): look-ahead?")
+            return Flag("FAIL", f"{comp.metric} {headline:.4f} is above the best possible score for this data "
+                                f"(the hidden-state oracle's {bound:.4f}): look-ahead?")
     if headline > IMPLAUSIBLE_SCORE:
-        return "WARN", (f"{comp.metric} {headline:.4f} is above {IMPLAUSIBLE_SCORE}, far beyond any real model "
-                        f"(the winners scored {comp.leaderboard_best}): look-ahead?")
+        return Flag("WARN", f"{comp.metric} {headline:.4f} is above {IMPLAUSIBLE_SCORE}, far beyond any real model "
+                            f"(the winners scored {comp.leaderboard_best}): look-ahead?")
     return None
 
 
-def timing_report(comp: Competition, outcome: RunOutcome, limit_s: float, safety: float, test_sequences: int) -> dict:
-    timing: dict = {"import_s": outcome.import_s, "construct_s": outcome.construct_s,
-                    "startup_s": outcome.startup_s, "wall_s": outcome.wall_s, "replay_s": outcome.replay_s,
-                    "limit_s": limit_s, "safety": safety, "test_sequences": test_sequences}
+def timing_report(comp: Competition, outcome: RunOutcome, limit_s: float, safety: float,
+                  test_sequences: int) -> Timing:
+    """The child's times beside the parent's, the latencies and, for a finished run, the projection."""
+    timing = Timing(outcome.import_s, outcome.construct_s, outcome.startup_s, outcome.wall_s, outcome.replay_s,
+                    limit_s, safety, test_sequences, outcome.measured_run_s, outcome.steady_floor_s)
     if outcome.latency_ns is not None and outcome.rows and outcome.replay_s:
         steps = np.arange(outcome.rows) % SEQUENCE_LENGTH
         scored = (steps >= comp.first_scored_step) & (steps <= comp.last_scored_step)
-        timing["warmup"] = latency_summary(outcome.latency_ns, ~scored)
-        timing["scored"] = latency_summary(outcome.latency_ns, scored)
+        timing.warmup = latency_summary(outcome.latency_ns, ~scored)
+        timing.scored = latency_summary(outcome.latency_ns, scored)
         if outcome.ok:  # a failed run's times cover only the rows before the failure: no projection
-            timing.update(projection(outcome, test_sequences, safety))
-            timing["headroom_s"] = limit_s - timing["projected_test_s"]
+            timing.projection = projection(outcome, test_sequences, safety)
     return timing
 
 
-def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> dict:
-    """Projected full test-set time from a partial run.
+def projection(outcome: RunOutcome, test_sequences: int, safety: float) -> Projection:
+    """Projected full test-set time from a partial run, times ``safety``.
 
     The first sequence carries one-time costs (lazy imports, the first read, caches warming), so
-    it is counted once and the rest of the test set at the mean of the later sequences.
+    it is counted once and the rest of the test set at the mean of the later sequences. The
+    child's figures are bounded by the parent's (``harness.clock``): the later sequences' mean is
+    at least the floor the data stream gives, and the projection at least the parent's measure
+    of the whole run plus the sequences still to come at that mean.
     """
     seq_s = outcome.sequence_s
     first = seq_s[0] if seq_s else outcome.replay_s
     steady = float(np.mean(seq_s[1:])) if len(seq_s) > 1 else first
+    steady = max(steady, outcome.steady_floor_s or 0.0)
     per_row = steady / SEQUENCE_LENGTH
-    projected = (outcome.startup_s + first + (test_sequences - 1) * steady) * safety
-    return {"rows_per_s": 1 / per_row, "per_row_us": per_row * 1e6, "first_sequence_s": first,
-            "test_sequences": test_sequences, "projected_test_s": projected, "safety": safety}
+    projected = outcome.startup_s + first + (test_sequences - 1) * steady
+    if outcome.measured_run_s is not None:
+        projected = max(projected, outcome.measured_run_s + (test_sequences - len(seq_s)) * steady)
+    return Projection(1 / per_row, per_row * 1e6, first, projected * safety)
 
 
 def thread_warnings(threads: dict) -> list[str]:
@@ -162,69 +172,58 @@ def thread_warnings(threads: dict) -> list[str]:
 
 def simulate(candidate: str | Path, data: str | Path, competition: Competition | str | None = None,
              options: SimulateOptions | None = None,
-             on_progress: Callable[[dict], None] | None = None) -> dict:
-    """Grade ``candidate`` on ``data`` and return the report dictionary."""
+             on_progress: Callable[[dict], None] | None = None) -> SimulationReport:
+    """Grade ``candidate`` on ``data`` and return the report (``harness.simulation``)."""
     opts = options or SimulateOptions()
     source = ParquetSource(data, competition)
     comp = source.competition
     tap = TargetTap(comp)
     for _ in tap(source.blocks(max_sequences=opts.sequences)):  # a bad file fails here, before any candidate runs
         pass
-    limits = comp.limits
-    memory_bytes = int((opts.memory_gb or limits.memory_gb) * 1024**3)
-    limit_s = (opts.minutes or limits.minutes) * 60
-    sandbox_opts = SandboxOptions(memory_bytes=memory_bytes, time_limit_s=limit_s,
+    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here too, before the run
+    limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
+    sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
                                   max_sequences=opts.sequences, block_network=opts.block_network)
     outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress)
     test_sequences = opts.test_sequences or comp.test_sequences
-    report = {
-        "candidate": str(candidate), "data": str(source.path), "competition": comp.key,
-        "metric": comp.metric, "status": outcome.status, "error": outcome.error,
-        "sequences": outcome.rows // SEQUENCE_LENGTH, "rows": outcome.rows,
-        "score": score_run(comp, source, outcome, tap.targets(), opts.bootstrap),
-        "timing": timing_report(comp, outcome, limit_s, opts.safety, test_sequences),
-        "memory": {"peak_bytes": outcome.peak_rss_bytes, "limit_bytes": memory_bytes},
-        "sandbox": {"cpu": outcome.cpu, "cores_used": outcome.cores_used, "network": outcome.network,
-                    **outcome.isolation, "exit_code": outcome.exit_code},
-        "threads": thread_warnings(outcome.threads),
-        "modules": outcome.modules,
-        "stderr_tail": outcome.stderr_tail if not outcome.ok else "",
-    }
-    report["verdict"], report["reasons"] = verdict(report)
+    report = SimulationReport(
+        candidate=str(candidate), data=str(source.path), competition=comp.key, metric=comp.metric,
+        error=outcome.error, sequences=outcome.rows // SEQUENCE_LENGTH, rows=outcome.rows,
+        score=score_run(comp, source, outcome, tap.targets(), opts.bootstrap, sidecar),
+        timing=timing_report(comp, outcome, limits.seconds, opts.safety, test_sequences),
+        memory=Memory(outcome.peak_rss_bytes, limits.memory_bytes),
+        sandbox=SandboxFacts(outcome.cpu, outcome.cores_used, outcome.network, exit_code=outcome.exit_code,
+                             **outcome.isolation),
+        threads=thread_warnings(outcome.threads), modules=outcome.modules,
+        stderr_tail=outcome.stderr_tail if not outcome.ok else "",
+    )
+    report.verdict, report.reasons = verdict(report)
     if opts.plot:
         from harness.plots import write_report_png
 
-        report["plot"] = str(write_report_png(report, outcome.latency_ns, comp, opts.plot))
+        report.plot = str(write_report_png(report, outcome.latency_ns, comp, opts.plot))
     return report
 
 
-def describe_error(error: dict) -> str:
-    """One line: the kind of failure, where it happened, and what it was."""
-    where = ""
-    if error.get("seq_ix") is not None:
-        where = f" at seq_ix {error['seq_ix']}, step_in_seq {error['step']} (row {error['row']})"
-    return f"{error.get('kind', 'error')}{where}: {error.get('message', '')}"
-
-
-def verdict(report: dict) -> tuple[str, list[str]]:
+def verdict(report: SimulationReport) -> tuple[str, list[str]]:
     """PASS, WARN or FAIL, with one line per reason."""
+    if report.error is not None:
+        return "FAIL", [str(report.error)]
     reasons = []
-    if report["status"] != "ok":
-        return "FAIL", [describe_error(report["error"] or {"kind": report["status"]})]
-    timing = report["timing"]
-    if timing.get("projected_test_s") is not None and timing["projected_test_s"] > timing["limit_s"]:
+    timing = report.timing
+    if timing.projection is not None and timing.projection.projected_test_s > timing.limit_s:
         reasons.append(
-            f"projected test-set time {timing['projected_test_s'] / 60:.1f} min (x{timing['safety']} safety) "
-            f"exceeds the {timing['limit_s'] / 60:.0f} min limit")
-    mem = report["memory"]
-    if mem["peak_bytes"] > mem["limit_bytes"]:
-        reasons.append(f"peak memory {mem['peak_bytes'] / 1024**3:.2f} GiB exceeds {mem['limit_bytes'] / 1024**3:.0f} GiB")
-    impossible = (report["score"] or {}).get("impossible")
-    if impossible and impossible[0] == "FAIL":
-        reasons.append(impossible[1])
+            f"projected test-set time {timing.projection.projected_test_s / 60:.1f} min (x{timing.safety} safety) "
+            f"exceeds the {timing.limit_s / 60:.0f} min limit")
+    mem = report.memory
+    if mem.peak_bytes > mem.limit_bytes:
+        reasons.append(f"peak memory {mem.peak_bytes / GIB:.2f} GiB exceeds {mem.limit_bytes / GIB:.0f} GiB")
+    impossible = report.score.impossible if report.score is not None else None
+    if impossible is not None and impossible.status == "FAIL":
+        reasons.append(impossible.reason)
     if reasons:
         return "FAIL", reasons
-    warnings = [impossible[1]] if impossible else []
-    if report["threads"]:
-        warnings.append("threads raised above 1: " + "; ".join(report["threads"]))
+    warnings = [impossible.reason] if impossible is not None else []
+    if report.threads:
+        warnings.append("threads raised above 1: " + "; ".join(report.threads))
     return ("WARN", warnings) if warnings else ("PASS", [])

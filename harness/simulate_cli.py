@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from harness.cli import UserError, add_data_options, add_limit_options, options_
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
+from harness.market.base import SidecarMismatch, foreign_notice
 from harness.progress import PlainProgress
 from harness.simulate import SimulateOptions, simulate
 
@@ -93,21 +95,24 @@ def run_simulate(args: argparse.Namespace) -> int:
         source = ParquetSource(data, args.competition)
     except DataError as exc:
         raise UserError(str(exc)) from exc
+    if not args.no_oracle and (line := foreign_notice(source.path)) is not None:
+        print(line, file=sys.stderr)  # stdout carries the report alone
     sequences = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
     on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
     try:
         with bar or nullcontext():
-            result = simulate(candidate, data, args.competition, options_from(args, SimulateOptions), on_progress)
-    except DataError as exc:
+            options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
+            result = simulate(candidate, data, args.competition, options, on_progress)
+    except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:
         return _layout_failure(args, exc, console)
     report_mod.render(result, console)
     if args.json:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
-    if result.get("plot"):
-        console.print(f"plot written to {result['plot']}")
-    return 0 if result["verdict"] != "FAIL" else 1
+    if result.plot:
+        console.print(f"plot written to {result.plot}")
+    return 0 if result.verdict != "FAIL" else 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,4 +123,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
+    parser.add_argument("--no-oracle", action="store_true",
+                        help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")
     parser.set_defaults(func=run_simulate)

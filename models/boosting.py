@@ -61,6 +61,7 @@ class LightGBMConfig:
 
     seed: int = 0
     folds: int = cv.DEFAULT_FOLDS
+    stratify_folds: str | None = None
     features: FeaturesConfig = field(default_factory=lambda: FeaturesConfig(extra=[{"kind": "identity"}]))
     tree_columns: str | None = None
     base: BaseConfig | None = None
@@ -75,6 +76,7 @@ class LightGBMConfig:
     weight: str | None = None
 
     def __post_init__(self) -> None:
+        cv.check_stratify(self.stratify_folds)
         require(self.weight in WEIGHTS, "weight", f"must be one of {WEIGHTS}, got {self.weight!r}")
 
 
@@ -224,7 +226,7 @@ class LightGBMFamily(PipelineFamily):
         rows = sample_rows(pipeline, train, config.sample_stride, config.seed)
         console.print(f"lightgbm: {len(rows)} rows x {len(names)} pipeline outputs (trees read {len(tree_columns)}) "
                       f"in {timer():.0f} s")
-        folds = cv.group_folds(train.seq_ix, config.folds, config.seed)
+        folds = cv.folds_for(train, config.folds, config.seed, config.stratify_folds)
         row_fold = folds[rows.owner]
         base, fold_bases, final_base = ridge_bases(config.base, names, rows, row_fold, int(folds.max()) + 1, config,
                                                    console, timer)
@@ -233,7 +235,7 @@ class LightGBMFamily(PipelineFamily):
         summary = cv.summarize(comp, rows.y, oof, row_fold, sample_stride=config.sample_stride,
                                oof_base_only=None if base is None else metrics.score(comp, rows.y, oof_base)[comp.metric])
         per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
-        guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, config.guard_threshold)
+        guard = fit_guard(oof, rows.y, rows.y.mean(axis=0), per_output, config.guard_threshold, competition=comp)
         summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
         rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
         fit_rows = _subsample(np.arange(len(rows)), config.max_fit_rows, rng)

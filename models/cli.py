@@ -19,25 +19,34 @@ from threadpoolctl import threadpool_limits
 from features.storage import save_npz
 from harness.cli import OneLineParser, UserError, positive_int
 from harness.data import DataError
+from harness.market.base import SidecarMismatch
 from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
 from models.generalize import DEFAULT_SIZES
 from models.registry import FAMILIES, family, read_manifest, train_solution
+from models.staging import RECORD_STAGE, commit_staged, staging_copy
 
 SOLUTIONS_DIR = Path("solutions")
 
 
-def _load(path: Path, competition: str, sequences: int | None) -> SequenceSet:
-    """The sequences of a data file; ConfigError when the file is missing or breaks the contract."""
+def _load(path: Path, competition: str, sequences: int | None, oracle: bool = True,
+          console: Console | None = None) -> SequenceSet:
+    """The sequences of a data file with its oracle rows; ConfigError when the file is missing,
+    breaks the contract or has a stale oracle sidecar (checked here, before any training). A
+    foreign file at the sidecar's place is ignored with a one-line notice."""
+    notice = None if console is None else (lambda line: console.print(line, markup=False, highlight=False))
     try:
-        return load_sequences(path, max_sequences=sequences, competition=competition)
-    except (DataError, FileNotFoundError) as exc:
+        return load_sequences(path, max_sequences=sequences, competition=competition, oracle=oracle, notice=notice)
+    except (DataError, FileNotFoundError, SidecarMismatch) as exc:
         raise ConfigError(str(exc)) from exc
 
 
 def trainable(folder: Path) -> bool:
-    """Whether ``folder`` is a solution this command trains (a manifest with a known family)."""
+    """Whether ``folder`` is a solution this command trains (a manifest with a known family);
+    never a hidden folder (a staging copy a killed training left behind)."""
+    if folder.name.startswith("."):
+        return False
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         return False
@@ -61,10 +70,17 @@ def _table(name: str, record: dict, metric: str) -> Table:
     if cv:
         for i, value in enumerate(cv["fold_scores"]):
             table.add_row(f"CV fold {i + 1}", f"{value:.4f}")
+        if "fold_spread" in cv:
+            table.add_row("CV fold range", f"{cv['fold_spread']['range']:.4f}")
         table.add_row("OOF", f"{cv['oof_score']:.4f}")
         if "oof_guarded" in cv:
             table.add_row("OOF, guarded", f"{cv['oof_guarded']:.4f}")
-    table.add_row("valid", f"{record['valid_score']:.4f}")
+    held = record.get("valid_scored_sequences")
+    part = "" if held in (None, record["data"]["valid"]["sequences"]) else f" ({held} held-out sequences)"
+    if record.get("selection"):
+        selection = record["selection"]
+        table.add_row(f"selection ({selection['on']}, {selection['sequences']} seq)", f"{selection['score']:.4f}")
+    table.add_row(f"valid{part}", f"{record['valid_score']:.4f}")
     if record.get("oracle"):
         table.add_row("valid oracle (observable)", f"{record['oracle']['observable']:.4f}")
         if record["oracle"]["fraction_of_observable"] is not None:
@@ -74,34 +90,43 @@ def _table(name: str, record: dict, metric: str) -> Table:
 
 
 def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
-    """Train the solution in ``folder``: parse its config, train, write the artifacts, score
-    what was written on the valid set (the same way for every family); returns the run record."""
+    """Train the solution in ``folder``: check both data files (and their oracle sidecars) first,
+    then train, write the artifacts and score what was written on the valid set (the same way
+    for every family) in a staging copy of the folder; only when all of that succeeded are the
+    artifacts and the run record moved in, so a failure leaves the old ones byte for byte."""
     started = time.perf_counter()
     manifest = read_manifest(folder)
     name = family(manifest.family).name  # an unknown family fails before the data is read
     key = manifest.competition
     train_path, valid_path = _data_paths(key, args.train, args.valid)
     with console.status(f"reading {train_path} and {valid_path}"):
-        train = _load(train_path, key, args.sequences)
-        valid = _load(valid_path, key, args.valid_sequences)
+        train = _load(train_path, key, args.sequences, not args.no_oracle, console)
+        valid = _load(valid_path, key, args.valid_sequences, not args.no_oracle, console)
     console.print(f"[bold]{folder.name}[/]: {name} on {len(train)} train / {len(valid)} valid sequences")
-    with threadpool_limits(limits=args.blas_threads):
-        trained = train_solution(folder, train, valid, console)
-    record = {
-        "solution": folder.name,
-        "competition": key,
-        "started_utc": utc_stamp(),
-        "data": {
-            "train": {"path": str(train_path), "sha256": file_sha256(train_path), "sequences": len(train)},
-            "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path), "sequences": len(valid)},
-        },
-        "environment": environment(),
-        **trained.record,
-        "seconds": time.perf_counter() - started,
-    }
-    path = write_record(folder.name, record, args.runs)
-    if trained.oof is not None:
-        save_npz(path.with_suffix(".oof.npz"), trained.oof)
+    with staging_copy(folder) as stage:
+        try:
+            with threadpool_limits(limits=args.blas_threads):
+                trained = train_solution(stage, train, valid, console)
+        except ConfigError as exc:  # messages name the solution, not its staging copy
+            raise ConfigError(str(exc).replace(str(stage), str(folder))) from exc
+        record = {
+            "solution": folder.name,
+            "competition": key,
+            "started_utc": utc_stamp(),
+            "data": {
+                "train": {"path": str(train_path), "sha256": file_sha256(train_path), "sequences": len(train)},
+                "valid": {"path": str(valid_path), "sha256": file_sha256(valid_path), "sequences": len(valid)},
+            },
+            "environment": environment(),
+            **trained.record,
+            "seconds": time.perf_counter() - started,
+        }
+        staged = write_record(folder.name, record, stage / RECORD_STAGE)
+        if trained.oof is not None:
+            save_npz(staged.with_suffix(".oof.npz"), trained.oof)
+        path = commit_staged(stage, folder, list(manifest.artifacts), Path(args.runs))
+    for line in record.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     console.print(_table(folder.name, record, train.competition.metric_label))
     console.print(f"artifacts written to {folder}; run record {path}")
     return to_plain(record)
@@ -130,19 +155,19 @@ def run_parity(args: argparse.Namespace) -> int:
     manifest = read_manifest(folder)
     fam = family(manifest.family)
     data_path = Path(args.data) if args.data else _data_paths(manifest.competition, None, None)[1]
-    data = _load(data_path, manifest.competition, args.sequences)
+    data = _load(data_path, manifest.competition, args.sequences, console=console)
     with console.status(f"offline evaluation of {folder} on {len(data)} sequences"):
         offline = evaluate(fam.load_offline(folder), data)
     with console.status(f"packaging {folder} and replaying it in the sandbox"):
         online = package_and_replay(folder, data_path, args.sequences)
     result = parity(offline, online)
-    scored = online["timing"]["scored"]
+    scored = online.timing.scored
     table = Table(title=f"{folder.name}: offline vs online on {len(data)} sequences of {data_path}")
     for column in ("offline", "online", "max |diff|", "mean us/row", "p50 us/row", "fraction of oracle"):
         table.add_column(column, justify="right")
     fraction = offline["oracle"]["fraction_of_observable"] if "oracle" in offline else None
     table.add_row(f"{result['offline_score']:.6f}", f"{result['online_score']:.6f}", f"{result['max_abs_diff']:.1e}",
-                  f"{scored['mean_us']:.1f}", f"{scored['p50_us']:.1f}", "-" if fraction is None else f"{fraction:.3f}")
+                  f"{scored.mean_us:.1f}", f"{scored.p50_us:.1f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)
     ok = result["max_abs_diff"] <= args.tolerance
     console.print("[green]parity holds[/]" if ok else f"[red]offline and online differ by more than {args.tolerance:g}[/]")
@@ -190,6 +215,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequences", type=positive_int, help="use only the first N train sequences")
     p.add_argument("--valid-sequences", type=positive_int, help="use only the first N valid sequences")
     p.add_argument("--runs", default="runs", help="folder for run records (default runs/)")
+    p.add_argument("--no-oracle", action="store_true",
+                   help="do not read the data files' oracle sidecars (no oracle scores in the record)")
     p.add_argument("--blas-threads", type=positive_int, default=1,
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")

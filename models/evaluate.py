@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.competitions import Competition
+from harness.simulation import SimulationReport
 from models.data import SequenceSet
 
 
@@ -23,18 +24,16 @@ def offline_predictions(predictor, data: SequenceSet) -> np.ndarray:
 
 def oracle_scores(data: SequenceSet, candidate: float | None = None) -> dict | None:
     """The simulator's oracle scores on ``data`` and ``candidate``'s fraction of them
-    (``harness.market.oracle.score_oracle``); None without a sidecar.
+    (``harness.market.oracle.score_oracle``); None when the set carries no oracle rows.
 
-    The sidecar lists the file's scored rows in file order, so it lines up with a set read from
-    the start of its file (``load_sequences(path, max_sequences=n)``), not with an arbitrary subset.
+    The rows travel with the set (``SequenceSet.oracle``), so a subset is scored beside its own
+    part of the oracle.
     """
-    if data.source is None:
+    if data.oracle is None:
         return None
-    from harness.market.base import load_sidecar
     from harness.market.oracle import score_oracle
 
-    sidecar = load_sidecar(Path(data.source), data.competition)
-    return None if sidecar is None else score_oracle(data.competition, data.scored_targets(), sidecar, candidate)
+    return score_oracle(data.competition, data.scored_targets(), data.oracle, candidate)
 
 
 def evaluate(predictor, data: SequenceSet) -> dict:
@@ -48,14 +47,15 @@ def evaluate(predictor, data: SequenceSet) -> dict:
     return report
 
 
-def online_replay(candidate: str | Path, data_path: str | Path, sequences: int | None = None) -> dict:
-    """The harness's sandboxed replay of a solution folder or zip (its report dictionary)."""
+def online_replay(candidate: str | Path, data_path: str | Path, sequences: int | None = None) -> SimulationReport:
+    """The harness's sandboxed replay of a solution folder or zip (its report)."""
     from harness.simulate import SimulateOptions, simulate
 
     return simulate(candidate, data_path, options=SimulateOptions(sequences=sequences, bootstrap=0))
 
 
-def package_and_replay(solution: str | Path, data_path: str | Path, sequences: int | None = None) -> dict:
+def package_and_replay(solution: str | Path, data_path: str | Path,
+                       sequences: int | None = None) -> SimulationReport:
     """Build the upload zip of ``solution`` (as ``python -m harness package``) and replay it online."""
     from harness.package import build_zip
 
@@ -64,13 +64,13 @@ def package_and_replay(solution: str | Path, data_path: str | Path, sequences: i
         return online_replay(archive, data_path, sequences)
 
 
-def parity(offline: dict, online: dict) -> dict:
+def parity(offline: dict, online: SimulationReport) -> dict:
     """Largest absolute difference between offline and online scores (headline and per output)."""
-    if online.get("status") != "ok" or online.get("score") is None:
-        raise RuntimeError(f"the online replay did not finish: {online.get('status')}: {online.get('error')}")
-    score = online["score"]
-    diffs = {"headline": abs(offline["score"] - score["headline"])}
+    if online.error is not None or online.score is None:
+        raise RuntimeError(f"the online replay did not finish: {online.error or online.status}")
+    score = online.score
+    diffs = {"headline": abs(offline["score"] - score.headline)}
     for name, value in offline["per_output"].items():
-        diffs[name] = abs(value - score["per_output"][name])
-    return {"max_abs_diff": max(diffs.values()), "headline_diff": diffs["headline"], "online_score": score["headline"],
+        diffs[name] = abs(value - score.per_output[name])
+    return {"max_abs_diff": max(diffs.values()), "headline_diff": diffs["headline"], "online_score": score.headline,
             "offline_score": offline["score"]}

@@ -14,6 +14,8 @@ trains, writes, then scores the written files
 through ``load_offline`` on the valid set, the same way for every family, so a record's valid
 score is always the score of what ships. ``Trained.oof`` carries out-of-fold predictions for
 ensembles (None where the family's stopping rule gives none, e.g. a network stopped on valid).
+A family that chooses on part of valid names the rest in ``Trained.report_index``, and the
+record's valid score is measured there: a score is never reported on data it was chosen on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Trained:
     model: Any
     record: dict[str, Any]
     oof: dict[str, np.ndarray] | None = None
+    report_index: np.ndarray | None = None
+    """Positions of the valid sequences no choice was made on, when the family chose something
+    (an epoch) on the others; the record's valid score is measured on these only."""
 
 
 @runtime_checkable

@@ -29,10 +29,12 @@ LINEAR_TERMS = ("all", "top")
 
 @dataclass
 class RidgeConfig:
-    """What both ridge families share: seeds, folds, the alphas tried, the guard, row sampling."""
+    """What both ridge families share: seeds, folds (``stratify_folds``: balance them by a
+    per-sequence statistic, ``models.cv.STRATIFY``), the alphas tried, the guard, row sampling."""
 
     seed: int = 0
     folds: int = cv.DEFAULT_FOLDS
+    stratify_folds: str | None = None
     alphas: list[float] = field(default_factory=lambda: [1e-6, 1e-5, 1e-4, 1e-3])
     guard_threshold: float = 0.0
     sample_stride: int = 1
@@ -46,6 +48,7 @@ class RidgeVarConfig(RidgeConfig):
     lags: int = 16
 
     def __post_init__(self) -> None:
+        cv.check_stratify(self.stratify_folds)
         require(isinstance(self.lags, int) and self.lags >= 1, "lags", f"a VAR order is at least 1, got {self.lags}")
 
 
@@ -63,6 +66,7 @@ class RidgePolyConfig(RidgeConfig):
     threads: int = 1
 
     def __post_init__(self) -> None:
+        cv.check_stratify(self.stratify_folds)
         require(self.linear in LINEAR_TERMS, "linear", f"must be one of {LINEAR_TERMS}, got {self.linear!r}")
 
 
@@ -134,7 +138,7 @@ class RidgeFamily(PipelineFamily):
             console.print(f"top {len(ranking)} by LightGBM importance: {', '.join(ranking)} ({timer():.0f} s)")
         width = pipeline.n_outputs if columns is None else len(columns)
         template = LinearHead(np.zeros((width + (0 if pairs is None else len(pairs)), k)), np.zeros(k), columns, pairs)
-        folds = cv.group_folds(train.seq_ix, config.folds, config.seed)
+        folds = cv.folds_for(train, config.folds, config.seed, config.stratify_folds)
         row_fold = folds[rows.owner]
         n_folds = int(folds.max()) + 1
         alphas = [float(a) for a in config.alphas]
@@ -148,7 +152,7 @@ class RidgeFamily(PipelineFamily):
         summary = cv.summarize(comp, rows.y, oof, row_fold, alpha=alpha, sample_stride=config.sample_stride,
                                oof_by_alpha={str(a): s for a, s in scores_by_alpha.items()})
         per_output = np.array([summary["oof_per_output"][name] for name in comp.prediction_names])
-        guard = fit_guard(oof, rows.y, total.mean_y, per_output, config.guard_threshold)
+        guard = fit_guard(oof, rows.y, total.mean_y, per_output, config.guard_threshold, competition=comp)
         summary["oof_guarded"] = metrics.score(comp, rows.y, guard.apply_batch(oof.copy()))[comp.metric]
         console.print(f"cross-validated {len(alphas)} alpha(s) x {n_folds} folds, alpha {alpha:g} ({timer():.0f} s)")
         payload = oof_payload(train, rows, oof)

@@ -18,6 +18,8 @@ FAMILIES: dict[str, str] = {
     "ridge_poly": "models.linear:RIDGE_POLY",
     "lightgbm": "models.boosting:FAMILY",
     "gru": "models.recurrent.train:FAMILY",
+    "tcn": "models.recurrent.block_family:TCN",
+    "window_attn": "models.recurrent.block_family:WINDOW_ATTN",
 }
 """Family name -> "module:attribute" of its ``Family`` object."""
 
@@ -40,17 +42,19 @@ def family(name: str | None) -> Family:
 
 def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console) -> Trained:
     """Train the solution in ``folder`` the one way: read its manifest, parse its config, train,
-    write the artifacts the manifest names, and score what was written on ``valid`` through ``load_offline`` (so a
-    record's valid score is the score of what ships). Returns the trained model with its record
+    write the artifacts the manifest names, and score what was written on ``valid`` (or the part of it
+    the family made no choice on, ``Trained.report_index``) through ``load_offline`` (so a
+    record's valid score is the score of what ships, on data it was not chosen on). Returns the trained model with its record
     completed (family, valid and per-output scores, the oracle beside them, artifact sizes)."""
     manifest = read_manifest(folder)
     fam = family(manifest.family)
     config = from_dict(fam.config, manifest.train, f"{manifest.path}: train")
     trained = fam.train(config, train, valid, console)
     files = fam.write(trained, folder, list(manifest.artifacts))
-    report = evaluate(fam.load_offline(folder), valid)
+    held_out = valid if trained.report_index is None else valid.subset(trained.report_index)
+    report = evaluate(fam.load_offline(folder), held_out)
     trained.record = {"family": fam.name, **trained.record, "valid_score": report["score"],
-                      "per_output": report["per_output"],
+                      "valid_scored_sequences": len(held_out), "per_output": report["per_output"],
                       **({"oracle": report["oracle"]} if "oracle" in report else {}),
                       "artifacts": {name: (folder / name).stat().st_size for name in files}}
     return trained

@@ -360,6 +360,45 @@ class SidecarMismatch(ValueError):
     """The sidecar exists but does not line up with its data file."""
 
 
+class ForeignSidecar(SidecarMismatch):
+    """A file sits where the sidecar goes, but ``write_set`` did not write it (no stamp, or other
+    columns): a user's own file that happens to share the name, not an oracle. Callers that
+    grade a user's data ignore it with a notice (``read_oracle``) rather than fail."""
+
+
+def foreign_reason(side: Path) -> str | None:
+    """Why the file ``side`` is not a sidecar of ours (unstamped, or not our columns), or None when
+    it is one. Reads the schema only, so a check before any work costs nothing."""
+    try:
+        schema = pq.read_schema(side)
+    except (OSError, pa.ArrowInvalid) as exc:
+        return f"not a parquet file ({exc})"
+    names = schema.names
+    if (schema.metadata or {}).get(STAMP_KEY) is None:
+        return "not stamped by `harness generate`"
+    if names[:2] != ["seq_ix", "step_in_seq"] or not any(n.startswith(ORACLE_PREFIX) for n in names):
+        return f"columns {names[:6]}{'...' if len(names) > 6 else ''} are not an oracle's"
+    return None
+
+
+def foreign_notice(data_path: Path) -> str | None:
+    """The one-line notice for a foreign file at ``data_path``'s sidecar place, or None (no file
+    there, or one of ours). Schema only: cheap enough to run before any work."""
+    side = sidecar_path(data_path)
+    reason = foreign_reason(side) if side.exists() else None
+    if reason is None:
+        return None
+    return f"notice: {side} is not an oracle sidecar ({reason}); ignored (no oracle scores for {Path(data_path).name})"
+
+
+def _stale_fix(data_path: Path) -> str:
+    """What to do about a stamped sidecar that does not fit its data: regenerate a generated set;
+    for a user's file, move the other set's sidecar away."""
+    if read_stamp(data_path) is not None:
+        return "regenerate the set"
+    return "it belongs to other data: move it away, or pass --no-oracle"
+
+
 def _scored_index(data_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """seq_ix and step_in_seq of the data file's scored rows, in file order."""
     meta = pq.read_table(data_path, columns=["seq_ix", "step_in_seq", "need_prediction"])
@@ -374,7 +413,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     """The oracle beside ``data_path``, aligned with its scored rows; None if there is none.
 
     Raises ``SidecarMismatch`` naming the first disagreement when the row count, a seq_ix or
-    a step differs, so a stale sidecar can never be scored silently against new data.
+    a step differs, so a stale sidecar can never be scored silently against new data, and
+    ``ForeignSidecar`` when the file there is not one of ours at all.
     """
     data_path = Path(data_path)
     side = sidecar_path(data_path)
@@ -382,6 +422,9 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
         return None
     if not data_path.exists():
         raise FileNotFoundError(f"{data_path} does not exist (its sidecar {side} does)")
+    reason = foreign_reason(side)
+    if reason is not None:
+        raise ForeignSidecar(f"{side} is not an oracle sidecar ({reason})")
     table = pq.read_table(side)
     names = table.column_names
     oracle_cols = [c for c in names if c.startswith(ORACLE_PREFIX)]
@@ -397,17 +440,34 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     s_step = table.column("step_in_seq").to_numpy().astype(np.int64)
     if s_seq.shape[0] != seq.shape[0]:
         raise SidecarMismatch(
-            f"{side} has {s_seq.shape[0]} rows but {data_path} has {seq.shape[0]} scored rows; regenerate the set"
+            f"{side} has {s_seq.shape[0]} rows but {data_path} has {seq.shape[0]} scored rows; {_stale_fix(data_path)}"
         )
     bad = np.flatnonzero((s_seq != seq) | (s_step != step))
     if bad.size:
         i = int(bad[0])
         raise SidecarMismatch(
             f"{side} row {i} is (seq_ix {s_seq[i]}, step {s_step[i]}) but scored row {i} of {data_path} is "
-            f"(seq_ix {seq[i]}, step {step[i]}); regenerate the set"
+            f"(seq_ix {seq[i]}, step {step[i]}); {_stale_fix(data_path)}"
         )
     observable = np.column_stack([table.column(c).to_numpy() for c in oracle_cols]).astype(np.float64)
     hidden = (
         np.column_stack([table.column(c).to_numpy() for c in hidden_cols]).astype(np.float64) if hidden_cols else None
     )
     return Sidecar(observable=observable, hidden=hidden)
+
+
+def read_oracle(data_path: Path, competition: Competition | None = None, use: bool = True,
+                notice: Callable[[str], None] | None = None) -> Sidecar | None:
+    """The oracle for a file a user hands in (training, ``simulate``): None when there is none,
+    when ``use`` is False (``--no-oracle``), or when the file there is foreign, which ``notice``
+    hears about in one line; a stale sidecar of ours raises ``SidecarMismatch``. Callers run it
+    before any work, so a mismatch stops a run before the fitting, not after."""
+    if not use:
+        return None
+    try:
+        return load_sidecar(data_path, competition)
+    except ForeignSidecar:
+        line = foreign_notice(data_path)
+        if notice is not None and line is not None:
+            notice(line)
+        return None

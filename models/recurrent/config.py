@@ -1,4 +1,4 @@
-"""The recurrent family's training configuration: ``manifest["train"]`` parsed and checked once.
+"""The network families' training configuration: ``manifest["train"]`` parsed and checked once.
 
 Every option has a default, so a manifest names only what it changes; an unknown key or a bad
 value is an error that names the key, because a typo that silently falls back to a default
@@ -60,16 +60,22 @@ class AugmentConfig:
 
 
 @dataclass
-class RecurrentConfig:
-    """Everything ``manifest["train"]`` may set. ``features``: an optional feature pipeline (a
-    preset and extra steps, ``models.config.FeaturesConfig``) whose outputs replace the raw row
-    as the network's input, in training and at inference alike. ``skip``: a linear map from the cell input straight to the outputs, ``learned`` with the rest or fitted
-    first as a ridge (``ridge_alpha``, on ``ridge_sequences``) and frozen, so the recurrent part
-    learns what the linear model leaves (a GRU on a ridge base)."""
+class NetTrainConfig:
+    """What every network family of this package (``gru``, ``tcn``, ``window_attn``) reads from
+    ``manifest["train"]``: the frame around the body, the data, the loss and the fit loop.
+    ``features``: an optional feature pipeline (a preset and extra steps,
+    ``models.config.FeaturesConfig``) whose outputs replace the raw row as the network's input,
+    in training and at inference alike. ``skip``: a linear map from the cell input straight to
+    the outputs, ``learned`` with the rest or fitted first as a ridge (``ridge_alpha``, on
+    ``ridge_sequences``) and frozen, so the network learns what the linear model leaves.
+    ``step_sample`` > 0: each batch's loss counts only that many steps drawn at random (the
+    same for the batch), which is what makes a windowed body affordable to train; 0 counts all.
 
-    cell: str = "gru"
-    hidden: int = 128
-    layers: int = 2
+    ``converge``: train until ``patience`` epochs pass without a better selection score, up to
+    ``converge_cap`` epochs (``epochs`` is then unused), so a run ends when the model converged
+    rather than when a guessed count ran out. ``stop_on="valid"`` chooses the epoch on one half
+    of valid's sequences and reports the score on the other (``selection_split``)."""
+
     head_hidden: int = 0
     heads: list[list[str]] | None = None
     skip: str = "none"
@@ -88,7 +94,10 @@ class RecurrentConfig:
     batch_size: int = 32
     grad_clip: float = 1.0
     chunk: int = 0
+    step_sample: int = 0
     epochs: int = 30
+    converge: bool = False
+    converge_cap: int = 200
     max_minutes: float | None = None
     patience: int = 6
     plateau_patience: int = 2
@@ -103,26 +112,29 @@ class RecurrentConfig:
     eval_batch: int = 256
     seed: int = 0
     threads: int = 1
-    quantize: bool = False
     check_sequences: int = 2
 
     def __post_init__(self) -> None:
-        require(self.cell in CELLS, "cell", f"must be one of {CELLS}, got {self.cell!r}")
         require(self.skip in SKIPS, "skip", f"must be one of {SKIPS}, got {self.skip!r}")
         require(self.ridge_alpha >= 0, "ridge_alpha", "must be non-negative")
         require(self.loss.name in LOSSES, "loss.name", f"must be one of {LOSSES}, got {self.loss.name!r}")
         require(self.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {self.loss_steps!r}")
         require(self.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {self.stop_on!r}")
-        for key in ("hidden", "layers", "batch_size", "epochs", "eval_batch", "threads", "check_sequences",
+        require(isinstance(self.converge, bool), "converge", "must be true or false")
+        require(not self.converge or self.patience > 0, "converge",
+                "needs patience > 0 (training stops when the selection score stops improving)")
+        for key in ("batch_size", "epochs", "converge_cap", "eval_batch", "threads", "check_sequences",
                     "features_fit_sequences", "ridge_sequences"):
             value = getattr(self, key)
             require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
-        for key in ("head_hidden", "chunk", "patience", "plateau_patience", "seed"):
+        for key in ("head_hidden", "chunk", "step_sample", "patience", "plateau_patience", "seed"):
             value = getattr(self, key)
             require(isinstance(value, int) and value >= 0, key, "must be a non-negative integer")
         for key in ("lr", "plateau_factor"):
             require(getattr(self, key) > 0, key, "must be positive")
         require(self.plateau_factor < 1, "plateau_factor", "must be below 1")
+        require(not (self.step_sample and self.chunk), "step_sample",
+                "samples steps of whole sequences; set chunk to 0 or step_sample to 0")
         for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
             require(getattr(self, key) >= 0, key, "must be non-negative (0 turns it off)")
         require(self.folds >= 2 and 0 <= self.fold < self.folds, "fold",
@@ -142,8 +154,82 @@ class RecurrentConfig:
                 isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in self.heads)
             require(ok, "heads", "must be null or a list of non-empty lists of output names")
 
+    def describe(self) -> str:
+        """The body in a few words, for the training log."""
+        raise NotImplementedError
 
-def head_groups(cfg: RecurrentConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:
+
+@dataclass
+class RecurrentConfig(NetTrainConfig):
+    """``gru``: stacked GRU/LSTM cells (``cell``, ``hidden``, ``layers``) carrying their state from
+    row to row; ``chunk`` > 0 trains on truncated back-propagation windows; ``quantize`` ships
+    int8 weights."""
+
+    cell: str = "gru"
+    hidden: int = 128
+    layers: int = 2
+    quantize: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.cell in CELLS, "cell", f"must be one of {CELLS}, got {self.cell!r}")
+        for key in ("hidden", "layers"):
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
+
+    def describe(self) -> str:
+        return f"{self.cell} {self.layers}x{self.hidden}"
+
+
+def _whole_sequences(cfg: NetTrainConfig) -> None:
+    require(cfg.chunk == 0, "chunk", "must be 0: this family carries no state between chunks (whole sequences only)")
+
+
+@dataclass
+class TcnConfig(NetTrainConfig):
+    """``tcn``: causal dilated convolutions of ``kernel`` taps, one residual layer per dilation,
+    ``channels`` wide (receptive field 1 + (kernel - 1) * sum(dilations) rows)."""
+
+    channels: int = 64
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    kernel: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _whole_sequences(self)
+        require(isinstance(self.channels, int) and self.channels >= 1, "channels", "must be a positive integer")
+        require(isinstance(self.kernel, int) and self.kernel >= 1, "kernel", "must be a positive integer")
+        require(isinstance(self.dilations, list) and bool(self.dilations)
+                and all(isinstance(d, int) and d >= 1 for d in self.dilations), "dilations",
+                "must be a non-empty list of positive integers")
+
+    def describe(self) -> str:
+        return f"{len(self.dilations)}x{self.channels} (kernel {self.kernel}, dilations {self.dilations})"
+
+
+@dataclass
+class WindowAttnConfig(NetTrainConfig):
+    """``window_attn``: a bidirectional GRU of width ``hidden`` over the trailing ``window`` rows,
+    pooled by scaled dot-product attention (``attn_dim``) to the current row. Training samples
+    ``step_sample`` steps per batch (every window is a GRU run of its own)."""
+
+    hidden: int = 64
+    window: int = 100
+    attn_dim: int = 64
+    step_sample: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _whole_sequences(self)
+        for key in ("hidden", "window", "attn_dim"):
+            value = getattr(self, key)
+            require(isinstance(value, int) and value >= 1, key, "must be a positive integer")
+
+    def describe(self) -> str:
+        return f"bi-GRU {self.hidden} over {self.window} rows, attention {self.attn_dim}"
+
+
+def head_groups(cfg: NetTrainConfig, output_names: tuple[str, ...], distinct_targets: bool) -> list[list[int]]:
     """Output indices of each head. Default: one head per target when the targets are distinct
     quantities (B's t0, t1), one head for a group of like outputs (A's next state)."""
     if cfg.heads is None:

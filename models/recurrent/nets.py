@@ -1,4 +1,4 @@
-"""The PyTorch network: causal, stateful GRU/LSTM stacks with one head per target group.
+"""The PyTorch networks: causal, stateful GRU/LSTM stacks with one head per target group.
 
 It computes exactly the maths written down in ``spec`` (normalization, causal per-sequence
 rescale, cells, heads, target scaling), over whole sequences for training, and hands itself
@@ -34,15 +34,23 @@ class Head(nn.Module):
         return h
 
 
-class RecurrentNet(nn.Module):
-    def __init__(self, *, n_features: int, output_names: tuple[str, ...], groups: list[list[int]], cell: str = "gru",
-                 hidden: int = 128, layers: int = 2, head_hidden: int = 0, in_shift: np.ndarray | None = None,
-                 in_scale: np.ndarray | None = None, in_clip: float = 0.0, out_shift: np.ndarray | None = None,
-                 out_scale: np.ndarray | None = None, seqnorm_prior: float = 0.0, seqnorm_log_input: bool = False,
-                 seqnorm_rescale_output: bool = False, mean_prior: float = 0.0, skip: bool = False):
+class SequenceNet(nn.Module):
+    """What every network of the recurrent package shares around its body: input normalization
+    and the causal per-sequence rescale (``prepare``), one head per target group on the body's
+    top features, the optional linear skip, target scaling, batched ``predict``.
+
+    A subclass sets its sizes, then calls this constructor, which calls its ``make_body`` (the
+    body's layers) before making the heads; it implements ``body(u, state, at)``: top features
+    (B, T', width) of cell inputs ``u`` (B, T, n_in), at the steps ``at`` (all when None).
+    """
+
+    def __init__(self, *, n_features: int, output_names: tuple[str, ...], groups: list[list[int]], width: int,
+                 head_hidden: int = 0, in_shift: np.ndarray | None = None, in_scale: np.ndarray | None = None,
+                 in_clip: float = 0.0, out_shift: np.ndarray | None = None, out_scale: np.ndarray | None = None,
+                 seqnorm_prior: float = 0.0, seqnorm_log_input: bool = False, seqnorm_rescale_output: bool = False,
+                 mean_prior: float = 0.0, skip: bool = False):
         super().__init__()
         n_out = len(output_names)
-        self.cell = cell
         self.output_names = tuple(output_names)
         self.groups = [list(g) for g in groups]
         self.in_clip = float(in_clip)
@@ -59,11 +67,10 @@ class RecurrentNet(nn.Module):
         self.register_buffer("in_scale", buf(in_scale, n_features, 1.0))
         self.register_buffer("out_shift", buf(out_shift, n_out, 0.0))
         self.register_buffer("out_scale", buf(out_scale, n_out, 1.0))
-        n_in = n_features * (1 + int(self.mean_prior > 0)) + int(self.seqnorm_log_input)
-        rnn = nn.GRU if cell == "gru" else nn.LSTM
-        self.rnn = rnn(n_in, hidden, num_layers=layers, batch_first=True)
-        self.heads = nn.ModuleList(Head(hidden, head_hidden, len(g)) for g in self.groups)
-        self.skip = nn.Linear(n_in, n_out) if skip else None
+        self.n_in = n_features * (1 + int(self.mean_prior > 0)) + int(self.seqnorm_log_input)
+        self.make_body()  # before the heads: the order parameters are drawn in, so a seed gives the same net
+        self.heads = nn.ModuleList(Head(width, head_hidden, len(g)) for g in self.groups)
+        self.skip = nn.Linear(self.n_in, n_out) if skip else None
         order = [i for g in self.groups for i in g]
         self.register_buffer("order", torch.as_tensor(np.argsort(order), dtype=torch.long))
 
@@ -89,14 +96,27 @@ class RecurrentNet(nn.Module):
             parts.append(mean / scale)
         return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0], scale
 
-    def forward(self, x: torch.Tensor, state: State = None, prepared: tuple | None = None) -> tuple[torch.Tensor, State]:
+    def make_body(self) -> None:
+        """Create the body's layers (``self.n_in`` is known; the subclass set its sizes before)."""
+        raise NotImplementedError
+
+    def body(self, u: torch.Tensor, state: State, at: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, state: State = None, prepared: tuple | None = None,
+                at: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """Standardized-space outputs (B, T, K) of rows ``x`` (B, T, F) and the final state.
 
         ``prepared`` lets truncated back-propagation pass a slice of ``prepare``'s output, so the
         per-sequence scale of a later chunk still counts every earlier row of the sequence.
+        ``at`` (sorted step indices) asks for the outputs of those steps only, (B, len(at), K):
+        a windowed body then computes only those windows (training on sampled steps).
         """
         u, scale = prepared if prepared is not None else self.prepare(x)
-        h, state = self.rnn(u, state)
+        h, state = self.body(u, state, at)
+        if at is not None:
+            u = u[:, at]
+            scale = None if scale is None else scale[:, at]
         y = torch.cat([head(h) for head in self.heads], dim=2)[:, :, self.order]
         if self.skip is not None:
             y = y + self.skip(u)
@@ -120,23 +140,44 @@ class RecurrentNet(nn.Module):
         self.train(was)
         return np.concatenate(out) if out else np.zeros((0, x.shape[1], len(self.output_names)))
 
-    def to_spec(self, meta: dict | None = None) -> NetSpec:
-        """The network as plain float32 arrays (see ``spec`` for the maths)."""
-
-        def arr(t: torch.Tensor) -> np.ndarray:
-            return t.detach().cpu().numpy().astype(np.float32).copy()
-
-        layers = [Layer(*(arr(getattr(self.rnn, f"{n}_l{i}")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-                  for i in range(self.rnn.num_layers)]
-        head = _merge_heads(self.heads, self.groups, len(self.output_names), arr)
-        return NetSpec(
-            cell=self.cell, layers=layers, head=head,
-            in_shift=arr(self.in_shift), in_scale=arr(self.in_scale),
-            out_shift=arr(self.out_shift), out_scale=arr(self.out_scale),
+    def frame(self) -> dict:
+        """The shared part of a spec (normalization, head, skip, target scaling) as plain arrays."""
+        return dict(
+            head=_merge_heads(self.heads, self.groups, len(self.output_names), _arr),
+            in_shift=_arr(self.in_shift), in_scale=_arr(self.in_scale),
+            out_shift=_arr(self.out_shift), out_scale=_arr(self.out_scale),
             in_clip=self.in_clip, seqnorm_prior=self.seqnorm_prior, seqnorm_log_input=self.seqnorm_log_input,
             seqnorm_rescale_output=self.seqnorm_rescale_output, mean_prior=self.mean_prior,
-            skip=None if self.skip is None else (arr(self.skip.weight), arr(self.skip.bias)), output_names=self.output_names, meta=dict(meta or {}),
+            skip=None if self.skip is None else (_arr(self.skip.weight), _arr(self.skip.bias)),
+            output_names=self.output_names,
         )
+
+
+def _arr(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32).copy()
+
+
+class RecurrentNet(SequenceNet):
+    """Stacked GRU/LSTM cells carrying their state from row to row."""
+
+    def __init__(self, *, n_features: int, output_names: tuple[str, ...], groups: list[list[int]], cell: str = "gru",
+                 hidden: int = 128, layers: int = 2, **frame):
+        self.cell, self.hidden, self.layers = cell, hidden, layers
+        super().__init__(n_features=n_features, output_names=output_names, groups=groups, width=hidden, **frame)
+
+    def make_body(self) -> None:
+        rnn = nn.GRU if self.cell == "gru" else nn.LSTM
+        self.rnn = rnn(self.n_in, self.hidden, num_layers=self.layers, batch_first=True)
+
+    def body(self, u: torch.Tensor, state: State, at: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        h, state = self.rnn(u, state)
+        return (h if at is None else h[:, at]), state
+
+    def to_spec(self, meta: dict | None = None) -> NetSpec:
+        """The network as plain float32 arrays (see ``spec`` for the maths)."""
+        layers = [Layer(*(_arr(getattr(self.rnn, f"{n}_l{i}")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+                  for i in range(self.rnn.num_layers)]
+        return NetSpec(cell=self.cell, layers=layers, meta=dict(meta or {}), **self.frame())
 
 
 def _merge_heads(heads: nn.ModuleList, groups: list[list[int]], n_out: int, arr) -> list[tuple[np.ndarray, np.ndarray]]:

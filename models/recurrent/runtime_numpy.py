@@ -44,6 +44,97 @@ def _stacked_lstm(layer, n_in: int, h: int) -> np.ndarray:
     return np.ascontiguousarray(w.T)
 
 
+class RowPrep:
+    """The per-row front of every one-step runtime (``spec``'s normalization maths): writes the
+    cell input u of a raw row into a given float32 buffer and returns the per-sequence scale s.
+    Works on any spec with the shared fields (``spec.Frame``)."""
+
+    def __init__(self, spec):
+        self.n_feat = spec.n_features
+        self.n_inputs = spec.n_inputs
+        self.shift = spec.in_shift.astype(F32)
+        self.scale = spec.in_scale.astype(F32)
+        self.clip = float(spec.in_clip)
+        self.lo = np.full(self.n_feat, -self.clip, dtype=F32)
+        self.hi = np.full(self.n_feat, self.clip, dtype=F32)
+        self.prior = float(spec.seqnorm_prior)
+        self.stats = spec.running_stats
+        self.mean_prior = float(spec.mean_prior)
+        self.msum = np.zeros(self.n_feat, dtype=np.float64)
+        mean_at = spec.n_features + int(spec.seqnorm and spec.seqnorm_log_input)
+        self.mean_slot = slice(mean_at, mean_at + self.n_feat)
+        self.log_input = spec.seqnorm and spec.seqnorm_log_input
+        self.z = np.zeros(self.n_feat, dtype=F32)
+        self.reset()
+
+    def reset(self) -> None:
+        self.msum.fill(0.0)
+        self.n = 0.0
+        self.ss = 0.0
+
+    def __call__(self, row: np.ndarray, u: np.ndarray) -> float:
+        """Write the cell input of ``row`` into ``u`` (n_inputs,); return the scale s."""
+        z = self.z
+        np.subtract(row, self.shift, out=z, casting="same_kind")
+        z *= self.scale
+        if self.clip:
+            np.minimum(z, self.hi, out=z)
+            np.maximum(z, self.lo, out=z)
+        s = 1.0
+        if self.stats:
+            self.n += 1.0
+            if self.prior:
+                self.ss += float(np.dot(z, z)) / self.n_feat
+                s = math.sqrt((self.prior + self.ss) / (self.prior + self.n))
+                np.divide(z, F32(s), out=u[: self.n_feat])
+                if self.log_input:
+                    u[self.n_feat] = math.log(s)
+            else:
+                u[: self.n_feat] = z
+            if self.mean_prior:
+                self.msum += z
+                np.multiply(self.msum, 1.0 / ((self.mean_prior + self.n) * s), out=u[self.mean_slot],
+                            casting="same_kind")
+        else:
+            u[: self.n_feat] = z
+        return s
+
+
+class RowHead:
+    """The per-row back of every one-step runtime: head layers (ReLU between) on the top
+    features, the skip map of u, the rescale by s and the target scaling (folded into the last
+    layer), as a new float64 prediction."""
+
+    def __init__(self, spec):
+        head = [(np.ascontiguousarray(w.T, dtype=F32), b.astype(F32)) for w, b in spec.head]
+        w_last, b_last = head[-1]  # fold the target scaling into the last head layer
+        head[-1] = (w_last * spec.out_scale[None, :].astype(F32), b_last * spec.out_scale.astype(F32))
+        self.head = head
+        self.skip = None
+        if spec.skip is not None:  # transposed, target scaling folded in like the head's
+            w_skip, b_skip = spec.skip
+            self.skip = (np.ascontiguousarray((w_skip * spec.out_scale[:, None]).T, dtype=F32),
+                         (b_skip * spec.out_scale).astype(F32))
+        self.rescale = spec.seqnorm and spec.seqnorm_rescale_output
+        self.out_shift = spec.out_shift.astype(np.float64)
+
+    def __call__(self, top: np.ndarray, u: np.ndarray, s: float) -> np.ndarray:
+        out = top
+        for j, (w, b) in enumerate(self.head):
+            out = np.dot(out, w)
+            out += b
+            if j + 1 < len(self.head):
+                np.maximum(out, 0.0, out=out)
+        if self.skip is not None:
+            out += np.dot(u, self.skip[0])
+            out += self.skip[1]
+        y = out.astype(np.float64)
+        if self.rescale:
+            y *= s
+        y += self.out_shift
+        return y
+
+
 class NumpyStep:
     """One-step inference of a :class:`NetSpec`: ``reset()`` at a new sequence, ``step(row)``.
 
@@ -58,43 +149,20 @@ class NumpyStep:
         h = spec.hidden
         self.h = h
         self.lstm = spec.cell == "lstm"
-        self.n_feat = spec.n_features
-        self.shift = spec.in_shift.astype(F32)
-        self.scale = spec.in_scale.astype(F32)
-        self.clip = float(spec.in_clip)
-        self.lo = np.full(self.n_feat, -self.clip, dtype=F32)
-        self.hi = np.full(self.n_feat, self.clip, dtype=F32)
-        self.prior = float(spec.seqnorm_prior)
-        self.stats = spec.running_stats
-        self.mean_prior = float(spec.mean_prior)
-        self.msum = np.zeros(self.n_feat, dtype=np.float64)
-        mean_at = spec.n_features + int(spec.seqnorm and spec.seqnorm_log_input)
-        self.mean_slot = slice(mean_at, mean_at + self.n_feat)
-        self.log_input = spec.seqnorm and spec.seqnorm_log_input
-        self.rescale = spec.seqnorm and spec.seqnorm_rescale_output
+        self.prep = RowPrep(spec)
+        self.back = RowHead(spec)
         widths = [spec.n_inputs] + [h] * (len(spec.layers) - 1)
         stack = _stacked_lstm if self.lstm else _stacked_gru
         self.weights = [stack(layer, n_in, h) for layer, n_in in zip(spec.layers, widths)]
         self.v = [np.zeros(n_in + h + 1, dtype=F32) for n_in in widths]
         self.h_views = [v[n_in : n_in + h] for v, n_in in zip(self.v, widths)]
+        self.u = self.v[0][: spec.n_inputs]
         self.a = np.zeros(4 * h, dtype=F32)
         self.tmp = np.zeros(h, dtype=F32)
         self.half = np.full(4 * h, 0.5, dtype=F32)
         n_sig = 3 * h if self.lstm else 2 * h
         self.sig, self.half_sig = self.a[:n_sig], self.half[:n_sig]
         self.c = [np.zeros(h, dtype=F32) for _ in widths] if self.lstm else []
-        self.z = np.zeros(self.n_feat, dtype=F32)
-        head = [(np.ascontiguousarray(w.T, dtype=F32), b.astype(F32)) for w, b in spec.head]
-        w_last, b_last = head[-1]  # fold the target scaling into the last head layer
-        head[-1] = (w_last * spec.out_scale[None, :].astype(F32), b_last * spec.out_scale.astype(F32))
-        self.head = head
-        self.skip = None
-        if spec.skip is not None:  # transposed, target scaling folded in like the head's
-            w_skip, b_skip = spec.skip
-            self.skip = (np.ascontiguousarray((w_skip * spec.out_scale[:, None]).T, dtype=F32),
-                         (b_skip * spec.out_scale).astype(F32))
-            self.u = self.v[0][: spec.n_inputs]
-        self.out_shift = spec.out_shift.astype(np.float64)
         self.reset()
 
     def reset(self) -> None:
@@ -104,36 +172,11 @@ class NumpyStep:
             v[-1] = 1.0
         for c in self.c:
             c.fill(0.0)
-        self.msum.fill(0.0)
-        self.n = 0.0
-        self.ss = 0.0
+        self.prep.reset()
 
     def step(self, row: np.ndarray) -> np.ndarray:
         """Feed one row of features; return the prediction as a new float64 array (K,)."""
-        z = self.z
-        np.subtract(row, self.shift, out=z, casting="same_kind")
-        z *= self.scale
-        if self.clip:
-            np.minimum(z, self.hi, out=z)
-            np.maximum(z, self.lo, out=z)
-        v0 = self.v[0]
-        s = 1.0
-        if self.stats:
-            self.n += 1.0
-            if self.prior:
-                self.ss += float(np.dot(z, z)) / self.n_feat
-                s = math.sqrt((self.prior + self.ss) / (self.prior + self.n))
-                np.divide(z, F32(s), out=v0[: self.n_feat])
-                if self.log_input:
-                    v0[self.n_feat] = math.log(s)
-            else:
-                v0[: self.n_feat] = z
-            if self.mean_prior:
-                self.msum += z
-                np.multiply(self.msum, 1.0 / ((self.mean_prior + self.n) * s), out=v0[self.mean_slot],
-                            casting="same_kind")
-        else:
-            v0[: self.n_feat] = z
+        s = self.prep(row, self.u)
         h = self.h
         a, tmp, sig, half_sig = self.a, self.tmp, self.sig, self.half_sig
         last = len(self.v) - 1
@@ -163,20 +206,7 @@ class NumpyStep:
                 np.add(n, tmp, out=hprev)
             if i < last:
                 self.v[i + 1][:h] = hprev
-        out = self.h_views[-1]
-        for j, (w, b) in enumerate(self.head):
-            out = np.dot(out, w)
-            out += b
-            if j + 1 < len(self.head):
-                np.maximum(out, 0.0, out=out)
-        if self.skip is not None:
-            out += np.dot(self.u, self.skip[0])
-            out += self.skip[1]
-        y = out.astype(np.float64)
-        if self.rescale:
-            y *= s
-        y += self.out_shift
-        return y
+        return self.back(self.h_views[-1], self.u, s)
 
 
 def load(path: str | Path) -> NumpyStep:
@@ -199,7 +229,9 @@ def run_sequences(spec: NetSpec, features: np.ndarray, batch: int = 512) -> np.n
     return np.concatenate(out) if out else np.zeros((0,) + features.shape[1:2] + (spec.n_outputs,))
 
 
-def _run_batch(spec: NetSpec, x: np.ndarray) -> np.ndarray:
+def prepare_batch(spec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell inputs u (S, T, n_inputs) float32 and scales (S, T, 1) of whole sequences ``x`` (the
+    batched form of ``RowPrep``), for any spec with the shared fields."""
     s_count, steps, _ = x.shape
     z = ((x.astype(F32) - spec.in_shift) * spec.in_scale).astype(F32)
     if spec.in_clip:
@@ -215,7 +247,28 @@ def _run_batch(spec: NetSpec, x: np.ndarray) -> np.ndarray:
     if spec.mean_input:
         mean = (np.cumsum(z.astype(np.float64), axis=1) / (spec.mean_prior + n)[None, :, None]).astype(F32)
         parts.append(mean / scale)
-    z = np.concatenate([z / scale] + parts, axis=2) if parts else z / scale
+    u = np.concatenate([z / scale] + parts, axis=2) if parts else z / scale
+    return u, scale
+
+
+def head_batch(spec, top: np.ndarray, u: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Predictions (S, T, K) float64 from top features (S, T, width) (the batched ``RowHead``)."""
+    out = top
+    for j, (w, b) in enumerate(spec.head):
+        out = out @ w.T + b
+        if j + 1 < len(spec.head):
+            out = np.maximum(out, 0.0)
+    if spec.skip is not None:
+        out = out + u @ spec.skip[0].T + spec.skip[1]
+    y = out.astype(np.float64)
+    if spec.seqnorm and spec.seqnorm_rescale_output:
+        y = y * scale.astype(np.float64)
+    return y * spec.out_scale.astype(np.float64) + spec.out_shift.astype(np.float64)
+
+
+def _run_batch(spec: NetSpec, x: np.ndarray) -> np.ndarray:
+    s_count, steps, _ = x.shape
+    z, scale = prepare_batch(spec, x)
     h_dim = spec.hidden
     hs = [np.zeros((s_count, h_dim), dtype=F32) for _ in spec.layers]
     cs = [np.zeros((s_count, h_dim), dtype=F32) for _ in spec.layers]
@@ -238,14 +291,4 @@ def _run_batch(spec: NetSpec, x: np.ndarray) -> np.ndarray:
                 hs[i] = (o_g * np.tanh(cs[i])).astype(F32)
             inp = hs[i]
         tops[:, t] = inp
-    out = tops
-    for j, (w, b) in enumerate(spec.head):
-        out = out @ w.T + b
-        if j + 1 < len(spec.head):
-            out = np.maximum(out, 0.0)
-    if spec.skip is not None:
-        out = out + z @ spec.skip[0].T + spec.skip[1]
-    y = out.astype(np.float64)
-    if spec.seqnorm and spec.seqnorm_rescale_output:
-        y = y * scale.astype(np.float64)
-    return y * spec.out_scale.astype(np.float64) + spec.out_shift.astype(np.float64)
+    return head_batch(spec, tops, z, scale)

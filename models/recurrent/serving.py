@@ -52,24 +52,43 @@ def load_features(folder: str | Path, spec) -> object | None:
 
 
 def _spec(folder: Path):
-    from models.recurrent.spec import NetSpec
+    """The spec of ``folder``'s ``model.npz``: a GRU/LSTM ``NetSpec`` or a ``BlockSpec`` (tcn,
+    window_attn), told apart by the format its header records."""
+    from models.recurrent import block_spec
+    from models.recurrent.spec import NetSpec, peek_format
 
     path = folder / ARTIFACTS["numpy"]
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; train the solution first (make train SOLUTION={folder.name})")
+    if peek_format(path) == block_spec.FORMAT:
+        return block_spec.BlockSpec.load(path)
     return NetSpec.load(path)
+
+
+def _is_block(spec) -> bool:
+    """Whether ``spec`` is a tcn/window_attn ``BlockSpec`` (else a GRU/LSTM ``NetSpec``)."""
+    from models.recurrent.block_spec import BlockSpec
+
+    return isinstance(spec, BlockSpec)
 
 
 def load_runtime(folder: str | Path, backend: str = "numpy") -> RecurrentRuntime:
     """The one-step runtime of the model in ``folder`` (``step(row) -> (K,) float64``).
 
-    ``model.npz`` is read in both cases: it holds the numpy net and the feature steps.
+    ``model.npz`` is read in both cases: it holds the numpy net and the feature steps. Of the
+    block families, only window_attn has an ONNX form (its body; ``runtime_blocks.WindowOnnxStep``).
     """
     if backend not in ARTIFACTS:
         raise ValueError(f"unknown backend {backend!r}; use one of {sorted(ARTIFACTS)}")
     folder = Path(folder)
     spec = _spec(folder)
-    if backend == "onnx":
+    if _is_block(spec):
+        if backend == "onnx" and spec.kind != "window_attn":
+            raise ValueError(f"{folder}: the {spec.kind} family runs in numpy only; use backend 'numpy'")
+        from models.recurrent.runtime_blocks import step_runtime
+
+        model = step_runtime(spec, folder / ARTIFACTS["onnx"] if backend == "onnx" else None)
+    elif backend == "onnx":
         from models.recurrent import runtime_onnx
 
         model = runtime_onnx.load(folder / ARTIFACTS["onnx"])
@@ -93,7 +112,10 @@ class OfflinePredictor:
         """Predictions (S, T, K) for whole sequences (S, T, F); rows outside ``steps`` are NaN."""
         import numpy as np
 
-        from models.recurrent.runtime_numpy import run_sequences
+        if _is_block(self.spec):
+            from models.recurrent.runtime_blocks import run_sequences
+        else:
+            from models.recurrent.runtime_numpy import run_sequences
 
         x = features if self.pipeline is None else self.pipeline.transform(features)
         out = run_sequences(self.spec, x)

@@ -50,8 +50,54 @@ class Layer:
     b_hh: np.ndarray
 
 
+class Frame:
+    """What every spec of this package shares (a mixin over the dataclass fields ``in_shift``,
+    ``in_scale``, ``out_shift``, ``in_clip``, ``seqnorm_*``, ``mean_prior``, ``head``, ``skip``):
+    the widths the normalization gives and the head's checks, so the GRU spec and the block
+    specs (``block_spec``) state their common part once."""
+
+    @property
+    def n_features(self) -> int:
+        return self.in_shift.shape[0]
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of the first cell's input: the features, log(scale) and the running means when fed."""
+        return self.n_features * (1 + int(self.mean_input)) + int(self.seqnorm and self.seqnorm_log_input)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.out_shift.shape[0]
+
+    @property
+    def seqnorm(self) -> bool:
+        return self.seqnorm_prior > 0
+
+    @property
+    def mean_input(self) -> bool:
+        return self.mean_prior > 0
+
+    @property
+    def running_stats(self) -> bool:
+        """Whether the row count and sums are carried (per-sequence scale or running means)."""
+        return self.seqnorm or self.mean_input
+
+    def check_head(self, width: int) -> None:
+        """SpecError unless the head maps ``width`` top features to the outputs (and the skip fits)."""
+        for i, (w, b) in enumerate(self.head):
+            if w.ndim != 2 or w.shape[1] != width or b.shape != (w.shape[0],):
+                raise SpecError(f"head layer {i}: weight {w.shape} and bias {b.shape} do not follow width {width}")
+            width = w.shape[0]
+        if width != self.n_outputs:
+            raise SpecError(f"the head ends with {width} outputs but out_shift has {self.n_outputs}")
+        if self.skip is not None and (self.skip[0].shape != (self.n_outputs, self.n_inputs)
+                                      or self.skip[1].shape != (self.n_outputs,)):
+            raise SpecError(f"skip weight {self.skip[0].shape} and bias {self.skip[1].shape}; expected "
+                            f"({self.n_outputs}, {self.n_inputs}) and ({self.n_outputs},)")
+
+
 @dataclass
-class NetSpec:
+class NetSpec(Frame):
     cell: str
     layers: list[Layer]
     head: list[tuple[np.ndarray, np.ndarray]]
@@ -81,16 +127,7 @@ class NetSpec:
                 raise SpecError(f"layer {i}: w_ih {layer.w_ih.shape}, w_hh {layer.w_hh.shape}; expected "
                                 f"({g * h}, {width}) and ({g * h}, {h})")
             width = h
-        for i, (w, b) in enumerate(self.head):
-            if w.ndim != 2 or w.shape[1] != width or b.shape != (w.shape[0],):
-                raise SpecError(f"head layer {i}: weight {w.shape} and bias {b.shape} do not follow width {width}")
-            width = w.shape[0]
-        if width != self.n_outputs:
-            raise SpecError(f"the head ends with {width} outputs but out_shift has {self.n_outputs}")
-        if self.skip is not None and (self.skip[0].shape != (self.n_outputs, self.n_inputs)
-                                      or self.skip[1].shape != (self.n_outputs,)):
-            raise SpecError(f"skip weight {self.skip[0].shape} and bias {self.skip[1].shape}; expected "
-                            f"({self.n_outputs}, {self.n_inputs}) and ({self.n_outputs},)")
+        self.check_head(width)
 
     @property
     def gates(self) -> int:
@@ -99,32 +136,6 @@ class NetSpec:
     @property
     def hidden(self) -> int:
         return self.layers[0].w_hh.shape[1]
-
-    @property
-    def n_features(self) -> int:
-        return self.in_shift.shape[0]
-
-    @property
-    def n_inputs(self) -> int:
-        """Width of the first cell's input: the features, log(scale) and the running means when fed."""
-        return self.n_features * (1 + int(self.mean_input)) + int(self.seqnorm and self.seqnorm_log_input)
-
-    @property
-    def n_outputs(self) -> int:
-        return self.out_shift.shape[0]
-
-    @property
-    def seqnorm(self) -> bool:
-        return self.seqnorm_prior > 0
-
-    @property
-    def mean_input(self) -> bool:
-        return self.mean_prior > 0
-
-    @property
-    def running_stats(self) -> bool:
-        """Whether the row count and sums are carried (per-sequence scale or running means)."""
-        return self.seqnorm or self.mean_input
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         """The recurrent state a one-step runtime carries between rows, by name."""
@@ -160,40 +171,19 @@ class NetSpec:
         for i, layer in enumerate(self.layers):
             for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
                 arrays[f"l{i}.{name}"] = getattr(layer, name)
-        for i, (w, b) in enumerate(self.head):
-            arrays[f"head{i}.w"], arrays[f"head{i}.b"] = w, b
-        for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
-            arrays[name] = getattr(self, name)
-        if self.skip is not None:
-            arrays["skip.w"], arrays["skip.b"] = self.skip
+        arrays.update(frame_arrays(self))
         if self.quant is not None:
             for name, (q, s) in self.quant.items():
                 del arrays[name]
                 arrays[name + ".q"], arrays[name + ".s"] = q, s
-        header = {
-            "format": FORMAT, "cell": self.cell, "layers": len(self.layers), "head_layers": len(self.head),
-            "in_clip": self.in_clip, "seqnorm_prior": self.seqnorm_prior, "seqnorm_log_input": self.seqnorm_log_input,
-            "seqnorm_rescale_output": self.seqnorm_rescale_output, "mean_prior": self.mean_prior,
-            "skip": self.skip is not None,
-            "output_names": list(self.output_names),
-            "quantized": self.quant is not None, "meta": self.meta,
-        }
-        arrays["header"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
+        header = {"format": FORMAT, "cell": self.cell, "layers": len(self.layers), **frame_header(self),
+                  "quantized": self.quant is not None}
+        arrays["header"] = header_array(header)
         return save_npz(path, arrays)
 
     @staticmethod
     def load(path: str | Path) -> "NetSpec":
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"{path}: not a readable .npz spec ({exc})") from exc
-        if "header" not in arrays:
-            raise SpecError(f"{path}: no header; not a recurrent spec")
-        header = json.loads(arrays.pop("header").tobytes().decode())
-        if header.get("format") != FORMAT:
-            raise SpecError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
+        arrays, header = read_npz(path, FORMAT)
         quant = None
         if header["quantized"]:
             quant = {}
@@ -203,19 +193,75 @@ class NetSpec:
                 arrays[name] = dequantize(q, s)
         layers = [Layer(*(arrays[f"l{i}.{n}"].astype(np.float32) for n in ("w_ih", "w_hh", "b_ih", "b_hh")))
                   for i in range(header["layers"])]
-        head = [(arrays[f"head{i}.w"].astype(np.float32), arrays[f"head{i}.b"].astype(np.float32))
-                for i in range(header["head_layers"])]
-        return NetSpec(
-            cell=header["cell"], layers=layers, head=head,
-            in_shift=arrays["in_shift"], in_scale=arrays["in_scale"],
-            out_shift=arrays["out_shift"], out_scale=arrays["out_scale"],
-            in_clip=float(header["in_clip"]), seqnorm_prior=float(header["seqnorm_prior"]),
-            seqnorm_log_input=bool(header["seqnorm_log_input"]),
-            seqnorm_rescale_output=bool(header["seqnorm_rescale_output"]),
-            mean_prior=float(header.get("mean_prior", 0.0)),
-            skip=(arrays["skip.w"].astype(np.float32), arrays["skip.b"].astype(np.float32)) if header.get("skip") else None,
-            output_names=tuple(header["output_names"]), meta=header.get("meta", {}), quant=quant,
-        )
+        return NetSpec(cell=header["cell"], layers=layers, quant=quant, **frame_fields(arrays, header))
+
+
+def frame_arrays(spec: Frame) -> dict[str, np.ndarray]:
+    """The shared arrays of a spec by their ``.npz`` names (head, scalings, skip)."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, (w, b) in enumerate(spec.head):
+        arrays[f"head{i}.w"], arrays[f"head{i}.b"] = w, b
+    for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
+        arrays[name] = getattr(spec, name)
+    if spec.skip is not None:
+        arrays["skip.w"], arrays["skip.b"] = spec.skip
+    return arrays
+
+
+def frame_header(spec: Frame) -> dict:
+    """The shared settings of a spec, as its ``.npz`` header records them."""
+    return {"head_layers": len(spec.head), "in_clip": spec.in_clip, "seqnorm_prior": spec.seqnorm_prior,
+            "seqnorm_log_input": spec.seqnorm_log_input, "seqnorm_rescale_output": spec.seqnorm_rescale_output,
+            "mean_prior": spec.mean_prior, "skip": spec.skip is not None, "output_names": list(spec.output_names),
+            "meta": spec.meta}
+
+
+def frame_fields(arrays: dict[str, np.ndarray], header: dict) -> dict:
+    """The shared dataclass fields of a spec read back from its arrays and header."""
+    return dict(
+        head=[(arrays[f"head{i}.w"].astype(np.float32), arrays[f"head{i}.b"].astype(np.float32))
+              for i in range(header["head_layers"])],
+        in_shift=arrays["in_shift"], in_scale=arrays["in_scale"],
+        out_shift=arrays["out_shift"], out_scale=arrays["out_scale"],
+        in_clip=float(header["in_clip"]), seqnorm_prior=float(header["seqnorm_prior"]),
+        seqnorm_log_input=bool(header["seqnorm_log_input"]),
+        seqnorm_rescale_output=bool(header["seqnorm_rescale_output"]),
+        mean_prior=float(header.get("mean_prior", 0.0)),
+        skip=(arrays["skip.w"].astype(np.float32), arrays["skip.b"].astype(np.float32)) if header.get("skip") else None,
+        output_names=tuple(header["output_names"]), meta=header.get("meta", {}),
+    )
+
+
+def read_npz(path: str | Path, expected_format: str) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, header) of a spec file, SpecError when it is unreadable or of another format."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: not a readable .npz spec ({exc})") from exc
+    if "header" not in arrays:
+        raise SpecError(f"{path}: no header; not a recurrent spec")
+    header = json.loads(arrays.pop("header").tobytes().decode())
+    if header.get("format") != expected_format:
+        raise SpecError(f"{path}: format {header.get('format')!r}, expected {expected_format!r}")
+    return arrays, header
+
+
+def header_array(header: dict) -> np.ndarray:
+    """A header as the uint8 array stored beside the weights (``allow_pickle=False`` reads it)."""
+    return np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
+
+
+def peek_format(path: str | Path) -> str | None:
+    """The ``format`` recorded in a spec file's header (None when there is none), read cheaply."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            if "header" not in data.files:
+                return None
+            return json.loads(data["header"].tobytes().decode()).get("format")
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: not a readable .npz spec ({exc})") from exc
 
 
 # -- 8-bit weights -----------------------------------------------------------------------------

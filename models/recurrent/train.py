@@ -1,17 +1,22 @@
-"""Training the recurrent family: the fit loop and the ``train_solution`` entry point.
+"""Training the network families (``gru`` here, ``tcn`` and ``window_attn`` in ``block_family``):
+the fit loop and the family entry point they share.
 
 The loop: AdamW, gradient-norm clipping, ReduceLROnPlateau and early stopping, all driven by
 the competition's own metric (``SequenceSet.score``, i.e. ``harness.metrics``) on the stopping
-set: the valid file or a sequence-grouped fold of the train file. Whole sequences are fed
+set: one half of the valid file's sequences (the record's valid score is on the other half,
+which no choice touched) or a sequence-grouped fold of the train file. A best epoch that is
+the last one run is warned about (console and record): the model was still improving. Whole sequences are fed
 from a zero state, as the grader replays them; ``chunk`` > 0 cuts them into truncated
 back-propagation windows that carry the state forward. Seeds fix the initialization, the
 batch order and the augmentation draws, and torch runs on a fixed thread count, so the same
 config and data give the same weights.
 
-``FAMILY`` implements ``models.family.Family``: ``train`` fits the network and measures the
-8-bit variant's score; ``write`` writes the artifacts the manifest names (``.npz`` spec for the
-numpy runtime, ``.onnx`` one-step graph) and checks the written files against PyTorch over whole
-sequences.
+``NetFamily`` implements ``models.family.Family`` for every network: ``train`` fits it (and,
+stopped on a train fold, hands that fold's predictions over as out-of-fold predictions);
+``write`` writes the artifacts the manifest names and checks the written one-step runtimes
+against PyTorch over whole sequences. ``FAMILY`` (``gru``) also measures the 8-bit variant's
+score and writes the ``.onnx`` one-step graph when named. ``step_sample`` trains on sampled
+steps of whole sequences (what makes a windowed body affordable).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from models.data import SequenceSet
 from models.family import Trained
 from models.recurrent import losses, serving
 from models.recurrent.augment import augment
-from models.recurrent.config import RecurrentConfig, head_groups
+from models.recurrent.block_nets import TcnNet, WindowAttnNet
+from models.recurrent.config import NetTrainConfig, RecurrentConfig, TcnConfig, WindowAttnConfig, head_groups
 from models.recurrent.export import export_onnx
-from models.recurrent.nets import RecurrentNet
+from models.recurrent.nets import RecurrentNet, SequenceNet
 from models.recurrent.runtime_numpy import NumpyStep, run_sequences
 from models.recurrent.runtime_onnx import OnnxStep
 from models.recurrent.serving import FEATURES, RecurrentRuntime
@@ -45,8 +51,6 @@ from models.recurrent.spec import NetSpec, quantize
 EXPORT_TOLERANCE = 1e-5
 """Largest absolute difference allowed between PyTorch and a one-step runtime over whole sequences."""
 
-ARTIFACT_SUFFIXES = (".npz", ".onnx")
-
 
 class TrainingError(RuntimeError):
     """Training cannot go on as configured; the message says why and what to change."""
@@ -54,7 +58,7 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class FitResult:
-    net: RecurrentNet
+    net: SequenceNet
     best_score: float
     best_epoch: int
     epochs_run: int
@@ -89,27 +93,33 @@ def _finite_mean_std(values: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, n
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-12)).astype(np.float32)
 
 
-def build_net(cfg: RecurrentConfig, comp: Competition, train: SequenceSet) -> RecurrentNet:
-    """A fresh network whose input and target scalings are measured on ``train`` (whose
-    ``features`` are the network's inputs: the raw rows, or a feature pipeline's outputs)."""
+def build_net(cfg: NetTrainConfig, comp: Competition, train: SequenceSet) -> SequenceNet:
+    """A fresh network of the config's family whose input and target scalings are measured on
+    ``train`` (whose ``features`` are the network's inputs: the raw rows, or a feature
+    pipeline's outputs)."""
     in_mean, in_std = _finite_mean_std(train.features)
     out_mean, out_std = _finite_mean_std(train.targets[:, train.scored])
     if not cfg.input_norm:
         in_mean, in_std = np.zeros_like(in_mean), np.ones_like(in_std)
     groups = head_groups(cfg, comp.prediction_names, distinct_targets=bool(comp.target_columns))
     sn = cfg.seqnorm
-    return RecurrentNet(
-        n_features=train.features.shape[-1], output_names=comp.prediction_names, groups=groups, cell=cfg.cell,
-        hidden=cfg.hidden, layers=cfg.layers, head_hidden=cfg.head_hidden, in_shift=in_mean, in_scale=1.0 / in_std,
+    frame = dict(
+        n_features=train.features.shape[-1], output_names=comp.prediction_names, groups=groups,
+        head_hidden=cfg.head_hidden, in_shift=in_mean, in_scale=1.0 / in_std,
         in_clip=cfg.input_clip, out_shift=out_mean, out_scale=out_std,
         seqnorm_prior=sn.prior if sn.enabled else 0.0, seqnorm_log_input=sn.log_scale_input,
         seqnorm_rescale_output=sn.rescale_output, mean_prior=sn.mean_prior if sn.mean_input else 0.0,
         skip=cfg.skip != "none",
     )
+    if isinstance(cfg, TcnConfig):
+        return TcnNet(channels=cfg.channels, dilations=tuple(cfg.dilations), kernel=cfg.kernel, **frame)
+    if isinstance(cfg, WindowAttnConfig):
+        return WindowAttnNet(hidden=cfg.hidden, window=cfg.window, attn_dim=cfg.attn_dim, **frame)
+    return RecurrentNet(cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers, **frame)
 
 
 @torch.no_grad()
-def fit_ridge_skip(cfg: RecurrentConfig, net: RecurrentNet, train: SequenceSet, mask: np.ndarray) -> None:
+def fit_ridge_skip(cfg: NetTrainConfig, net: SequenceNet, train: SequenceSet, mask: np.ndarray) -> None:
     """Solve the skip map as a ridge of the standardized targets on the cell inputs (over the
     loss rows of the first ``ridge_sequences`` sequences) and freeze it."""
     n_in = net.skip.in_features
@@ -138,7 +148,7 @@ def fit_ridge_skip(cfg: RecurrentConfig, net: RecurrentNet, train: SequenceSet, 
     net.skip.requires_grad_(False)
 
 
-def _loss_mask(cfg: RecurrentConfig, data: SequenceSet) -> np.ndarray:
+def _loss_mask(cfg: NetTrainConfig, data: SequenceSet) -> np.ndarray:
     """(S, T) rows whose loss counts: every row with a target, or only the scored ones."""
     finite = np.isfinite(data.targets).all(axis=2)
     if cfg.loss_steps == "scored":
@@ -146,7 +156,7 @@ def _loss_mask(cfg: RecurrentConfig, data: SequenceSet) -> np.ndarray:
     return finite
 
 
-def _loss(cfg: RecurrentConfig, net: RecurrentNet, y_std: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _loss(cfg: NetTrainConfig, net: SequenceNet, y_std: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The configured loss of standardized predictions ``y_std`` against raw targets ``y``."""
     target_std = (y - net.out_shift) / net.out_scale
     name = cfg.loss.name
@@ -161,27 +171,56 @@ def _loss(cfg: RecurrentConfig, net: RecurrentNet, y_std: torch.Tensor, y: torch
     return loss
 
 
-def _stopping_sets(cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet,
-                   seed: int) -> tuple[SequenceSet, SequenceSet, str]:
-    """(fit set, stopping set, its label): the valid file, or a sequence-grouped fold of train;
-    at most ``stop_sequences`` of it, because the stopping set is scored after every epoch. Only
-    the first ``train_limit`` train sequences are used, when set."""
+SELECTION_SEED = 0
+"""Fixed seed of valid's selection / report split: the same file always splits the same way,
+whatever the model's seed, so two models' reported scores are on the same sequences."""
+
+
+def selection_split(valid: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """(selection positions, report positions): valid's sequences split in two halves by
+    sequence (``cv.group_folds``, fixed seed). The epoch is chosen on the first; the second is
+    touched by no choice, so its score is an honest estimate."""
+    if len(valid) < 2:
+        raise TrainingError(f"valid has {len(valid)} sequence(s); choosing the epoch on one half and reporting on "
+                            "the other needs at least 2 (pass more --valid-sequences, or stop_on \"fold\")")
+    halves = cv.group_folds(valid.seq_ix, 2, SELECTION_SEED)
+    return np.flatnonzero(halves == 0), np.flatnonzero(halves == 1)
+
+
+def _stopping_sets(cfg: NetTrainConfig, train: SequenceSet, valid: SequenceSet,
+                   seed: int) -> tuple[SequenceSet, SequenceSet, str, np.ndarray | None]:
+    """(fit set, stopping set, its label, valid positions to report on): a sequence-grouped
+    fold of train (report on all of valid), or one half of valid (report on the other half,
+    ``selection_split``); at most ``stop_sequences`` of the stopping set, because it is scored
+    after every epoch. Only the first ``train_limit`` train sequences are used, when set."""
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(np.arange(cfg.train_limit))  # the first sequences: bounded memory and time
     if cfg.stop_on == "fold":
         fit, held = cv.fold_split(len(train), cfg.folds, cfg.fold, seed)
-        fit_set, stop, label = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}"
+        fit_set, stop, label, report = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}", None
     else:
-        fit_set, stop, label = train, valid, "valid"
+        chosen, report = selection_split(valid)
+        fit_set, stop, label = train, valid.subset(chosen), "valid selection half"
     if cfg.stop_sequences is not None and cfg.stop_sequences < len(stop):
         stop = stop.subset(np.arange(cfg.stop_sequences))
-    return fit_set, stop, label
+    return fit_set, stop, label, report
+
+
+def still_improving(result: "FitResult", cfg: NetTrainConfig) -> str | None:
+    """The warning when the best epoch is the last one run and no patience stop ended the
+    run: the model was still improving, so more epochs (or a higher cap) would likely help."""
+    if result.best_epoch != result.epochs_run or result.stopped_by == "patience":
+        return None
+    if cfg.converge:
+        return (f"still improving at the last epoch ({result.epochs_run}, {result.stopped_by}): "
+                "raise converge_cap or max_minutes")
+    return f"still improving at the last epoch ({result.epochs_run}): raise epochs, or set converge"
 
 
 # -- the optional feature front-end ------------------------------------------------------------
 
 
-def fit_features(cfg: RecurrentConfig, comp: Competition, fit_set: SequenceSet):
+def fit_features(cfg: NetTrainConfig, comp: Competition, fit_set: SequenceSet):
     """The configured feature pipeline, fitted (when it has anything to fit) on train sequences."""
     pipeline = build_pipeline(comp.feature_columns, cfg.features.steps(comp.feature_columns))
     if not pipeline.is_fitted:
@@ -215,12 +254,12 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def evaluate(net: RecurrentNet, data: SequenceSet, batch: int) -> dict[str, float]:
+def evaluate(net: SequenceNet, data: SequenceSet, batch: int) -> dict[str, float]:
     """The competition's scores of ``net`` on whole sequences of ``data`` (offline)."""
     return data.score(net.predict(data.features, batch=batch))
 
 
-def fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
+def fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
         console: Console | None = None, stop_label: str = "valid") -> FitResult:
     """Train a network on ``train``, early-stopping on the metric over ``stop``."""
     if len(train) == 0 or len(stop) == 0:
@@ -229,7 +268,7 @@ def fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Seque
         return _fit(cfg, comp, train, stop, console, stop_label)
 
 
-def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
+def _fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
          console: Console | None, stop_label: str) -> FitResult:
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -251,16 +290,17 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
     n_batches = -(-per_epoch // cfg.batch_size)
     metric = comp.metric
     best, best_epoch, best_state, stale = -np.inf, 0, None, 0
-    stopped_by = "epochs"
+    stopped_by = "cap" if cfg.converge else "epochs"
     history: list[dict] = []
     console = console or Console(quiet=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        epochs_task = bar.add_task(f"epochs ({stop_label} {metric}: -)", total=cfg.epochs)
+        limit = cfg.converge_cap if cfg.converge else cfg.epochs
+        epochs_task = bar.add_task(f"epochs ({stop_label} {metric}: -)", total=limit)
         batch_task = bar.add_task("batches", total=n_batches)
         epoch = 0
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, limit + 1):
             t_epoch = time.perf_counter()
             net.train()
             order = rng.permutation(len(train))[:per_epoch]
@@ -271,7 +311,7 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
                 x, y, m = feats[idx], targets[idx], mask[idx]
                 x, y = augment(x, y, net.in_shift, net.out_shift, cfg.augment.scale_sigma, cfg.augment.noise_std,
                                cfg.augment.prob, follow, in_std, gen)
-                total_loss += _train_batch(cfg, net, opt, x, y, m)
+                total_loss += _train_batch(cfg, net, opt, x, y, m, rng)
                 count += 1
                 bar.advance(batch_task)
             score = evaluate(net, stop, cfg.eval_batch)
@@ -298,7 +338,7 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
                 stopped_by = "patience"
                 break
             elapsed = time.perf_counter() - started
-            if cfg.max_minutes is not None and epoch < cfg.epochs and elapsed * (epoch + 1) / epoch > cfg.max_minutes * 60:
+            if cfg.max_minutes is not None and epoch < limit and elapsed * (epoch + 1) / epoch > cfg.max_minutes * 60:
                 console.print(f"time budget: another epoch would end past {cfg.max_minutes:g} min; best epoch "
                               f"{best_epoch}", highlight=False)
                 stopped_by = "time budget"
@@ -309,12 +349,19 @@ def _fit(cfg: RecurrentConfig, comp: Competition, train: SequenceSet, stop: Sequ
     return FitResult(net, float(best), best_epoch, epoch, history, time.perf_counter() - started, stopped_by)
 
 
-def _train_batch(cfg: RecurrentConfig, net: RecurrentNet, opt: torch.optim.Optimizer,
-                 x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
+def _train_batch(cfg: NetTrainConfig, net: SequenceNet, opt: torch.optim.Optimizer,
+                 x: torch.Tensor, y: torch.Tensor, m: torch.Tensor, rng: np.random.Generator | None = None) -> float:
     """One batch: whole sequences, or truncated windows of ``cfg.chunk`` rows carrying state (one
-    optimizer step per window); returns the mean loss over the windows."""
+    optimizer step per window), or ``cfg.step_sample`` sampled steps of whole sequences; returns
+    the mean loss over the windows."""
     steps = x.shape[1]
     chunk = cfg.chunk or steps
+    at = None
+    if cfg.step_sample:
+        rows = np.flatnonzero(m.any(dim=0).numpy())
+        if len(rows) > cfg.step_sample:
+            at = torch.from_numpy(np.sort((rng or np.random.default_rng(cfg.seed)).choice(rows, cfg.step_sample,
+                                                                                         replace=False)))
     with torch.no_grad():
         u, scale = net.prepare(x)
     state = None
@@ -323,9 +370,13 @@ def _train_batch(cfg: RecurrentConfig, net: RecurrentNet, opt: torch.optim.Optim
         b = min(a + chunk, steps)
         if not m[:, a:b].any():
             continue
-        prepared = (u[:, a:b], None if scale is None else scale[:, a:b])
-        y_std, state = net(x[:, a:b], state, prepared=prepared)
-        loss = _loss(cfg, net, y_std, y[:, a:b], m[:, a:b])
+        if at is not None:  # chunk == 0 here (the config checks it): one window, the sampled steps
+            y_std, state = net(x, None, prepared=(u, scale), at=at)
+            loss = _loss(cfg, net, y_std, y[:, at], m[:, at])
+        else:
+            prepared = (u[:, a:b], None if scale is None else scale[:, a:b])
+            y_std, state = net(x[:, a:b], state, prepared=prepared)
+            loss = _loss(cfg, net, y_std, y[:, a:b], m[:, a:b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -333,7 +384,8 @@ def _train_batch(cfg: RecurrentConfig, net: RecurrentNet, opt: torch.optim.Optim
         opt.step()
         total += float(loss.detach())
         windows += 1
-        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        if state is not None:
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
     return total / max(windows, 1)
 
 
@@ -352,17 +404,16 @@ def run_steps(model, features: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_runtimes(folder: Path, spec: NetSpec, onnx_path: Path, rows: np.ndarray, reference: np.ndarray,
+def check_runtimes(folder: Path, spec, steps: dict[str, object], rows: np.ndarray, reference: np.ndarray,
                    tolerance: float = EXPORT_TOLERANCE) -> dict[str, float]:
-    """Largest |difference| of the ONNX graph and the numpy step from ``reference`` (PyTorch's
-    whole-sequence predictions) over whole sequences of raw ``rows``, each runtime behind the
-    streaming feature pipeline written in ``folder`` when there is one; raises beyond ``tolerance``."""
-
-    def wrap(model):
-        return RecurrentRuntime(model, serving.load_features(folder, spec))
-
-    diffs = {"onnx_max_abs_diff": float(np.abs(run_steps(wrap(OnnxStep(onnx_path)), rows) - reference).max()),
-             "numpy_max_abs_diff": float(np.abs(run_steps(wrap(NumpyStep(spec)), rows) - reference).max())}
+    """Largest |difference| of each one-step runtime in ``steps`` (label -> bare step model) from
+    ``reference`` (PyTorch's whole-sequence predictions) over whole sequences of raw ``rows``, each
+    runtime behind the streaming feature pipeline written in ``folder`` when there is one; raises
+    beyond ``tolerance``."""
+    diffs = {}
+    for label, step in steps.items():
+        runtime = RecurrentRuntime(step, serving.load_features(folder, spec))
+        diffs[f"{label}_max_abs_diff"] = float(np.abs(run_steps(runtime, rows) - reference).max())
     bad = {k: v for k, v in diffs.items() if not v <= tolerance}
     if bad:
         raise TrainingError(f"a one-step runtime disagrees with PyTorch beyond {tolerance:g}: {bad}")
@@ -373,24 +424,56 @@ def check_runtimes(folder: Path, spec: NetSpec, onnx_path: Path, rows: np.ndarra
 
 
 @dataclass
-class RecurrentModel:
+class NetModel:
     """What ``train`` hands to ``write``: the shipped spec, the fitted pipeline (or None), and
     the raw rows and PyTorch predictions the written runtimes are checked against."""
 
-    spec: NetSpec
+    spec: object
     pipeline: object
     check_rows: np.ndarray
     reference: np.ndarray
 
 
-class RecurrentFamily:
-    name = "gru"
-    config = RecurrentConfig
 
-    def train(self, cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
+def fold_oof(stop_set: SequenceSet, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions of the held-out fold's scored rows, keyed by (seq_ix, step) like
+    ``models.training.oof_payload``. The fold also chose the best epoch, so these are slightly
+    optimistic for that choice, but no weight was fitted on them."""
+    steps = np.flatnonzero(stop_set.scored)
+    k = stop_set.competition.n_outputs
+    return {"seq_ix": np.repeat(stop_set.seq_ix, len(steps)), "step": np.tile(steps, len(stop_set)).astype(np.int32),
+            "prediction": predictions[:, steps].reshape(-1, k).astype(np.float32),
+            "target": stop_set.targets[:, steps].reshape(-1, k).astype(np.float32)}
+
+
+class NetFamily:
+    """The ``Family`` of the networks trained here; a subclass says how its spec ships (``ship``),
+    what its whole-sequence numpy form is (``run_sequences``) and which files it writes
+    (``write_artifact``, ``step_runtimes``)."""
+
+    name = ""
+    config: type = NetTrainConfig
+    artifact_suffixes: tuple[str, ...] = (".npz",)
+
+    def ship(self, cfg, spec, valid: SequenceSet, record: dict):
+        """The spec to write (the trained one by default)."""
+        return spec
+
+    def run_sequences(self, spec, features: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def write_artifact(self, spec, path: Path) -> None:
+        spec.save(path)
+
+    def step_runtimes(self, spec, folder: Path, artifacts: list[str], scratch: Path) -> dict[str, object]:
+        raise NotImplementedError
+
+    def train(self, cfg: NetTrainConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
         comp = train.competition
         with torch_threads(cfg.threads):
-            fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
+            fit_set, stop_set, label, report_index = _stopping_sets(cfg, train, valid, cfg.seed)
+            if report_index is not None:  # scores below are on the half no choice was made on
+                valid = valid.subset(report_index)
             raw_valid = valid
             pipeline = None
             meta = {"competition": comp.key, "family": self.name, "config": to_dict(cfg)}
@@ -399,34 +482,41 @@ class RecurrentFamily:
                 meta["features"] = {"input_names": list(comp.feature_columns), "steps": pipeline.steps}
                 console.print(f"feature pipeline: {pipeline.n_outputs} inputs per row", highlight=False)
                 fit_set, stop_set, valid = (with_features(pipeline, d) for d in (fit_set, stop_set, valid))
-            console.print(f"[bold]{self.name}[/] {cfg.cell} {cfg.layers}x{cfg.hidden} on {len(fit_set)} sequences "
+            console.print(f"[bold]{self.name}[/] {cfg.describe()} on {len(fit_set)} sequences "
                           f"({cfg.train_sequences or len(fit_set)} per epoch), stopping on {label} "
                           f"({len(stop_set)} sequences), {cfg.threads} thread(s)")
             result = fit(cfg, comp, fit_set, stop_set, console, label)
             net = result.net
             torch_score = valid.score(net.predict(valid.features, batch=cfg.eval_batch))[comp.metric]
+            oof = fold_oof(stop_set, net.predict(stop_set.features, batch=cfg.eval_batch)) if cfg.stop_on == "fold" else None
             spec = net.to_spec(meta)
-            shipped = quantize(spec) if cfg.quantize else spec
+            warning = still_improving(result, cfg)
+            if warning:
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            record = {"config": to_dict(cfg), "stop_on": label, "stop_score": result.best_score,
+                      "selection": {"on": label, "sequences": len(stop_set), "score": result.best_score},
+                      "report": {"on": "valid" if report_index is None else "valid report half",
+                                 "sequences": len(valid)},
+                      "warnings": [warning] if warning else [],
+                      "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                      "stopped_by": result.stopped_by, "history": result.history,
+                      "parameters": spec.n_parameters(), "torch_valid_score": torch_score,
+                      "train_sequences": len(fit_set), "fit_seconds": result.seconds}
+            shipped = self.ship(cfg, spec, valid, record)
             check_x = valid.features[: cfg.check_sequences]
-            # int8 weights are checked against the same int8 network evaluated whole-sequence
-            reference = run_sequences(shipped, check_x) if cfg.quantize else net.predict(check_x)
-            int8_score = valid.score(run_sequences(quantize(spec), valid.features))[comp.metric]
-        record = {"config": to_dict(cfg), "stop_on": label, "stop_score": result.best_score,
-                  "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped_by": result.stopped_by,
-                  "history": result.history, "parameters": spec.n_parameters(), "torch_valid_score": torch_score,
-                  "int8": {"valid_score": int8_score, "cost": torch_score - int8_score, "shipped": cfg.quantize},
-                  "train_sequences": len(fit_set), "fit_seconds": result.seconds}
-        console.print(f"valid {comp.metric} {torch_score:.4f} (PyTorch); int8 {int8_score:.4f}", highlight=False)
-        model = RecurrentModel(shipped, pipeline, raw_valid.features[: cfg.check_sequences], reference)
-        return Trained(model, record)
+            # a shipped variant (int8) is checked against the same variant evaluated whole-sequence
+            reference = net.predict(check_x) if shipped is spec else self.run_sequences(shipped, check_x)
+        console.print(f"valid {comp.metric} {torch_score:.4f} (PyTorch)", highlight=False)
+        model = NetModel(shipped, pipeline, raw_valid.features[: cfg.check_sequences], reference)
+        return Trained(model, record, oof, report_index=report_index)
 
     def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
         """Write the named artifacts, then check the written runtimes against PyTorch."""
-        model: RecurrentModel = trained.model
+        model: NetModel = trained.model
         folder = Path(folder)
         if serving.ARTIFACTS["numpy"] not in artifacts:
             raise ConfigError(f"{folder / 'manifest.json'}: 'artifacts' must include \"{serving.ARTIFACTS['numpy']}\" "
-                              "(the net and its feature steps; add \"model.onnx\" for the onnxruntime backend)")
+                              "(the net and its feature steps)")
         if (model.pipeline is not None) != (FEATURES in artifacts):
             raise ConfigError(f"{folder / 'manifest.json'}: \"{FEATURES}\" must be among the artifacts exactly when "
                               "train.features is set")
@@ -434,17 +524,14 @@ class RecurrentFamily:
             path = folder / name
             if name == FEATURES:
                 model.pipeline.save(path)
-            elif path.suffix == ".npz":
-                model.spec.save(path)
-            elif path.suffix == ".onnx":
-                export_onnx(model.spec, path)
+            elif path.suffix in self.artifact_suffixes:
+                self.write_artifact(model.spec, path)
             else:
-                raise ConfigError(f"artifact {name!r}: the recurrent family writes {ARTIFACT_SUFFIXES} files only")
-        onnx_path = next((folder / n for n in artifacts if n.endswith(".onnx")), None)
+                raise ConfigError(f"artifact {name!r}: the {self.name} family writes {self.artifact_suffixes} files only")
         scratch = folder / ".export_check.onnx"
         try:
-            checks = check_runtimes(folder, model.spec, onnx_path or export_onnx(model.spec, scratch), model.check_rows,
-                                    model.reference)
+            steps = self.step_runtimes(model.spec, folder, list(artifacts), scratch)
+            checks = check_runtimes(folder, model.spec, steps, model.check_rows, model.reference)
         finally:
             scratch.unlink(missing_ok=True)
         trained.record["export"] = {**checks, "checked_sequences": len(model.check_rows), "tolerance": EXPORT_TOLERANCE}
@@ -455,6 +542,34 @@ class RecurrentFamily:
 
     def load_offline(self, folder: Path) -> serving.OfflinePredictor:
         return serving.load_offline(folder)
+
+
+class RecurrentFamily(NetFamily):
+    """``gru``: also measures the int8 variant's score and ships it when ``quantize``; writes the
+    numpy spec and, when named, the one-step ONNX graph (both checked)."""
+
+    name = "gru"
+    config = RecurrentConfig
+    artifact_suffixes = (".npz", ".onnx")
+
+    def ship(self, cfg: RecurrentConfig, spec: NetSpec, valid: SequenceSet, record: dict) -> NetSpec:
+        int8_score = valid.score(run_sequences(quantize(spec), valid.features))[valid.competition.metric]
+        torch_score = record["torch_valid_score"]
+        record["int8"] = {"valid_score": int8_score, "cost": torch_score - int8_score, "shipped": cfg.quantize}
+        return quantize(spec) if cfg.quantize else spec
+
+    def run_sequences(self, spec: NetSpec, features: np.ndarray) -> np.ndarray:
+        return run_sequences(spec, features)
+
+    def write_artifact(self, spec: NetSpec, path: Path) -> None:
+        if path.suffix == ".onnx":
+            export_onnx(spec, path)
+        else:
+            spec.save(path)
+
+    def step_runtimes(self, spec: NetSpec, folder: Path, artifacts: list[str], scratch: Path) -> dict[str, object]:
+        onnx_path = next((folder / n for n in artifacts if n.endswith(".onnx")), None)
+        return {"onnx": OnnxStep(onnx_path or export_onnx(spec, scratch)), "numpy": NumpyStep(spec)}
 
 
 FAMILY = RecurrentFamily()

@@ -104,6 +104,9 @@ CATALOGUE: tuple[Case, ...] = (
     Case("order_book", {"kind": "order_book"}, input_names=SMALL_BOOK_NAMES),
     Case("log_ratio", {"kind": "log_ratio", "pairs": [["c0", "c1"], ["c2", "c0"]]}),
     Case("product", {"kind": "product", "pairs": [["c0", "c1"], ["c1", "c2"]]}),
+    Case("signed_log1p", {"kind": "signed_log1p"}),
+    Case("signed_log1p_scaled", {"kind": "signed_log1p", "scale": 0.01}),
+    Case("signed_log_ratio", {"kind": "signed_log_ratio", "pairs": [["c0", "c1"], ["c2", "c0"]], "scale": 3.0}),
     Case("concat", {"kind": "concat", "steps": [{"kind": "differences", "periods": [1]}, {"kind": "ema", "spans": [2]},
                                                 {"kind": "rolling_moments", "windows": [3, None], "stats": ["std"]}]}),
     Case("chain", {"kind": "chain", "steps": [{"kind": "differences", "periods": [1, 2]}, {"kind": "concat", "steps": [

@@ -69,6 +69,7 @@ from harness import competitions as C, progress  # noqa: E402
 from harness.plots import budget_per_call_us, report_figure  # noqa: E402
 from harness.progress import PlainProgress  # noqa: E402
 from harness.simulate import thread_warnings  # noqa: E402
+from harness.simulation import SimulationReport  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RAISES = MEAN.replace("        self.total += dp.state\n", "        self.total += dp.state\n        if dp.step_in_seq == 150:\n            raise RuntimeError('boom')\n")
@@ -254,7 +255,7 @@ def test_a_failed_run_projects_no_test_set_time(candidate, a_file, tmp_path, cap
 def test_plot_budget_carries_the_safety_factor_and_labels_are_readable(candidate, a_file, tmp_path):
     out = tmp_path / "r.json"
     main(["simulate", str(candidate(MEAN)), "--data", str(a_file), "--json", str(out), "--safety", "2"])
-    report = json.loads(out.read_text())
+    report = SimulationReport.from_json(json.loads(out.read_text()))  # the plot reads the typed report
     budget = budget_per_call_us(report, C.A)
     assert budget == pytest.approx(C.A.limits.seconds / C.A.test_rows / 2 * 1e6)
     fig = report_figure(report, np.full(3000, 5_000.0), C.A)

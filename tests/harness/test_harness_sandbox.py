@@ -34,10 +34,10 @@ def test_good_candidate_scores_as_an_independent_computation(candidate, a_file):
     step = np.arange(len(feats)) % 1000
     now = (step >= 100) & (step <= 998)
     expected = r2_score(feats[np.roll(now, 1)], feats[now])
-    assert report["status"] == "ok" and report["verdict"] == "PASS"
-    assert report["score"]["headline"] == pytest.approx(expected, abs=1e-12)
-    assert report["timing"]["projected_test_s"] > 0 and report["memory"]["peak_bytes"] > 0
-    assert report["timing"]["scored"]["rows"] == 3 * 899
+    assert report.status == "ok" and report.verdict == "PASS"
+    assert report.score.headline == pytest.approx(expected, abs=1e-12)
+    assert report.timing.projection.projected_test_s > 0 and report.memory.peak_bytes > 0
+    assert report.timing.scored.rows == 3 * 899
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_good_candidate_scores_as_an_independent_computation(candidate, a_file):
 )
 def test_start_up_failures(source, kind, message, candidate, a_file):
     outcome = run(candidate(source), a_file)
-    assert outcome.status == kind and message in outcome.error["message"] + outcome.error["traceback"]
+    assert outcome.status == kind and message in outcome.error.message + outcome.error.traceback
 
 
 def test_raise_at_a_given_row_reports_row_and_traceback(candidate, a_file):
@@ -65,8 +65,8 @@ def test_raise_at_a_given_row_reports_row_and_traceback(candidate, a_file):
     """
     outcome = run(candidate(src), a_file)
     assert outcome.status == "predict_error"
-    assert outcome.error["step"] == 555 and outcome.error["row"] == 555
-    assert "solution.py" in outcome.error["traceback"] and "feature missing" in outcome.error["traceback"]
+    assert outcome.error.step == 555 and outcome.error.row == 555
+    assert "solution.py" in outcome.error.traceback and "feature missing" in outcome.error.traceback
 
 
 def test_nan_names_sequence_and_step(candidate, a_file):
@@ -82,7 +82,7 @@ def test_nan_names_sequence_and_step(candidate, a_file):
             return out
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "non_finite" and outcome.error["step"] == 400 and "'3'" in outcome.error["message"]
+    assert outcome.status == "non_finite" and outcome.error.step == 400 and "'3'" in outcome.error.message
 
 
 def test_sleeping_past_the_limit_is_stopped_and_located(candidate, a_file):
@@ -96,7 +96,7 @@ def test_sleeping_past_the_limit_is_stopped_and_located(candidate, a_file):
     """
     outcome = run(candidate(src), a_file, limit_s=1.5)
     assert outcome.status == "time_limit"
-    assert outcome.error["step"] == 20 and "limit of 2 s" in outcome.error["message"]
+    assert outcome.error.step == 20 and "limit of 2 s" in outcome.error.message
     assert outcome.wall_s < 10
 
 
@@ -109,8 +109,8 @@ def test_a_candidate_that_ignores_the_stop_request_is_killed(candidate, a_file):
             time.sleep(30)
     """
     outcome = run(candidate(src), a_file, limit_s=1.0)
-    assert outcome.status == "time_limit" and "did not stop" in outcome.error["message"]
-    assert "during the first sequence" in outcome.error["message"]
+    assert outcome.status == "time_limit" and "did not stop" in outcome.error.message
+    assert "during the first sequence" in outcome.error.message
 
 
 def test_allocating_past_the_memory_cap(candidate, a_file):
@@ -123,7 +123,7 @@ def test_allocating_past_the_memory_cap(candidate, a_file):
             return None if not dp.need_prediction else dp.state.copy()
     """
     outcome = run(candidate(src), a_file, memory_gb=1.5)
-    assert outcome.status == "out_of_memory" and outcome.error["step"] == 200
+    assert outcome.status == "out_of_memory" and outcome.error.step == 200
 
 
 def test_os_exit_is_reported_as_an_early_exit(candidate, a_file):
@@ -136,8 +136,8 @@ def test_os_exit_is_reported_as_an_early_exit(candidate, a_file):
             return None if not dp.need_prediction else dp.state.copy()
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "exited" and "status 3" in outcome.error["message"]
-    assert "os._exit" in outcome.error["message"]
+    assert outcome.status == "exited" and "status 3" in outcome.error.message
+    assert "os._exit" in outcome.error.message
 
 
 def test_opening_a_socket_is_refused_and_named(candidate, a_file):
@@ -150,8 +150,8 @@ def test_opening_a_socket_is_refused_and_named(candidate, a_file):
             return None if not dp.need_prediction else dp.state.copy()
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "network" and outcome.error["step"] == 10
-    assert "network" in outcome.error["message"]
+    assert outcome.status == "network" and outcome.error.step == 10
+    assert "network" in outcome.error.message
 
 
 def test_thread_variables_are_one_and_core_is_pinned(candidate, a_file):
@@ -175,7 +175,7 @@ def test_repo_modules_are_not_importable(candidate, a_file):
             return None
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "import_error" and "features" in outcome.error["message"]
+    assert outcome.status == "import_error" and "features" in outcome.error.message
 
 
 def test_zip_with_solution_in_a_subfolder_is_refused(tmp_path, a_file):
@@ -251,8 +251,8 @@ def test_a_killed_child_is_reported_as_killed(candidate, a_file):
                 os.kill(os.getpid(), signal.SIGKILL)
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "killed" and "SIGKILL" in outcome.error["message"]
-    assert "out-of-memory killer" in outcome.error["message"]
+    assert outcome.status == "killed" and "SIGKILL" in outcome.error.message
+    assert "out-of-memory killer" in outcome.error.message
 
 
 def test_a_native_crash_is_reported_as_a_crash(candidate, a_file):
@@ -263,7 +263,7 @@ def test_a_native_crash_is_reported_as_a_crash(candidate, a_file):
             ctypes.string_at(0)
     """
     outcome = run(candidate(src), a_file)
-    assert outcome.status == "crashed" and "SIGSEGV" in outcome.error["message"]
+    assert outcome.status == "crashed" and "SIGSEGV" in outcome.error.message
 
 
 def test_memory_of_child_processes_counts_against_the_cap(candidate, a_file):
@@ -280,8 +280,8 @@ def test_memory_of_child_processes_counts_against_the_cap(candidate, a_file):
             return None
     """
     outcome = run(candidate(src), a_file, memory_gb=1.2)
-    assert outcome.status == "out_of_memory" and "and its children" in outcome.error["message"]
-    assert "in the constructor" in outcome.error["message"]
+    assert outcome.status == "out_of_memory" and "and its children" in outcome.error.message
+    assert "in the constructor" in outcome.error.message
 
 
 def test_a_solution_folder_runs_as_its_zip_with_project_modules_vendored(candidate, a_file):

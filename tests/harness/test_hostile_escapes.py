@@ -203,7 +203,7 @@ def test_hostile_candidate_is_caught(name, candidate, a_file, tmp_path):
     shutil.copy(a_file, data_dir / "a.oracle.parquet")  # stands in for the simulator's sidecar
     hostile = {h.name: h for h in catalogue(data, outside)}[name]
     outcome = _run(candidate(hostile.source), data)
-    text = (outcome.error or {}).get("message", "") + (outcome.error or {}).get("traceback", "")
+    text = "" if outcome.error is None else outcome.error.message + outcome.error.traceback
     assert outcome.status == hostile.status, (hostile.caught_by, outcome.status, text[-600:])
     assert hostile.message in text, (hostile.caught_by, text[-600:])
     assert not (outside / "pwned.txt").exists()
@@ -242,10 +242,10 @@ def test_two_cores_by_affinity_are_measured_and_judged(candidate, a_file):
 
 
 def test_more_than_one_core_fails_naming_the_cores_used():
-    outcome = RunOutcome(status="ok", error=None, cores_used=1.96)
+    outcome = RunOutcome(error=None, cores_used=1.96)
     _judge_cores(outcome, {"cpu_s": 3.92, "wall_s": 2.0})
-    assert outcome.status == "cores" and "used 1.96 cores; the grader has one" in outcome.error["message"]
-    within = RunOutcome(status="ok", error=None, cores_used=1.05)
+    assert outcome.status == "cores" and "used 1.96 cores; the grader has one" in outcome.error.message
+    within = RunOutcome(error=None, cores_used=1.05)
     _judge_cores(within, {"cpu_s": 2.1, "wall_s": 2.0})
     assert within.ok
 
@@ -286,7 +286,7 @@ def test_the_report_names_each_protection_and_says_when_one_is_missing(candidate
 
     report = simulate(candidate(_ctor("pass")), a_file, options=SimulateOptions(bootstrap=0))
     held = "Landlock" if landlock_abi() >= 1 else "NOT PROTECTED"
-    assert held in report["sandbox"]["filesystem"] and "subreaper" in report["sandbox"]["processes"]
+    assert held in report.sandbox.filesystem and "subreaper" in report.sandbox.processes
     missing = _protections({"landlock": "unavailable: this kernel has no Landlock", "subreaper": False}, None)
     assert all(text.startswith("NOT PROTECTED") for text in missing.values())
     assert "no Landlock" in missing["filesystem"]
@@ -307,7 +307,11 @@ def _forge(out: Path, what: str) -> None:
     elif what == "too large":
         (out / "result.json").write_text(json.dumps({**ok, "network": "x" * (17 * 1024**2)}))
     else:
-        result = {**ok, "threads_after_replay": {"pools": [{"threads": "many"}]}} if what == "thread count text" else ok
+        result = {"thread count text": {**ok, "threads_after_replay": {"pools": [{"threads": "many"}]}},
+                  "an unknown error kind": {**ok, "status": "pwned", "error": {"kind": "pwned", "message": ""}},
+                  "a failure without its error": {**ok, "status": "predict_error"},
+                  "an error beside ok": {**ok, "error": {"kind": "predict_error", "message": "x"}},
+                  "a sequence left untimed": {**ok, "sequence_s": []}}.get(what, ok)
         (out / "result.json").write_text(json.dumps(result))
         rows = {"ok arrays": 899, "too few rows": 5}.get(what, 899)
         preds = np.zeros((rows, 32), dtype=object if what == "pickled objects" else np.float64)
@@ -319,6 +323,8 @@ def _forge(out: Path, what: str) -> None:
     ("a FIFO", "not a regular file"), ("a link", "not a regular file"), ("too large", "more than the child writes"),
     ("thread count text", "threads_after_replay"), ("pickled objects", "not the arrays"),
     ("too few rows", "not the child's float64 (899, 32)"),
+    ("an unknown error kind", "unknown kind 'pwned'"), ("a failure without its error", "malformed 'error'"),
+    ("an error beside ok", "status 'ok' beside an error"), ("a sequence left untimed", "times 0 sequences of 1"),
 ])
 def test_forged_result_files_are_the_candidates_fail(what, message, tmp_path):
     from harness.channel import ProtocolError, checked_arrays, checked_result

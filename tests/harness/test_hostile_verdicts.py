@@ -204,6 +204,22 @@ WPC_ON_A = "from utils import DataPoint, weighted_pearson_correlation  # noqa: F
 R2_ON_A = "from utils import DataPoint, r2_score  # noqa: F401 - A's utils imports it\n" + ECHO_A
 R2_ON_B = "from utils import r2_score  # noqa: F401 - only A's utils has it\n" + LUCKY_NOISE_B
 
+SLOW_CLOCK = """
+import time
+
+# From here on every time the child measures runs at a hundredth of the real rate (continuous,
+# so no reported time is negative): start-up, sequences and per-call latencies all shrink.
+_real, _real_ns = time.perf_counter, time.perf_counter_ns
+_t0, _t0_ns = _real(), _real_ns()
+time.perf_counter = lambda: _t0 + (_real() - _t0) / 100
+time.perf_counter_ns = lambda: _t0_ns + (_real_ns() - _t0_ns) // 100
+
+class PredictionModel:
+    def predict(self, dp):
+        time.sleep(0.001)  # 1 s a sequence really, 10 ms by its own report
+        return dp.state.copy() if dp.need_prediction else None
+"""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -264,6 +280,9 @@ CASES = [
          "dependencies (static) and the child's utils for B", True),
     Case("simulate_near_perfect_score", FRAME_LOCALS, "a", "simulate", (),
          {"verdict": ("WARN", "above 0.9")}, "simulate: R² above 0.9 on any data", False),
+    Case("simulate_slowed_clock", SLOW_CLOCK, "a", "simulate", (),
+         {"verdict": ("FAIL", "reported timings disagree with the grader's clock")},
+         "the parent's clock over the run: 3 s measured, a few ms reported", False),
     Case("simulate_above_the_oracle", FRAME_LOCALS, "a_oracle", "simulate", (),
          {"verdict": ("FAIL", "above the best possible score")},
          "simulate: a paired interval above the sidecar's hidden-state oracle", False),
@@ -286,7 +305,7 @@ def test_hostile_candidate_gets_its_verdict(case, candidate, a_file, b_file, a_o
     folder = candidate(case.source.replace("DATA_PATH", repr(str(data))))
     if case.command == "simulate":
         report = simulate(folder, data, options=SimulateOptions(bootstrap=300))
-        got = {"verdict": (report["verdict"], " ".join(report["reasons"]))}
+        got = {"verdict": (report.verdict, " ".join(report.reasons))}
     else:
         checks = gate(folder, GateOptions(data=data, only=case.only, bootstrap=300)).checks
         got = {c.name: (c.status, c.reason) for c in checks}
@@ -307,5 +326,5 @@ def test_the_oracle_itself_is_possible_and_the_targets_are_not(a_oracle_file):
     y = targets_of(C.A, ParquetSource(a_oracle_file).blocks())
     hidden = load_sidecar(a_oracle_file).hidden
     assert impossible_score(C.A, y, hidden, hidden, bootstrap=300) is None
-    status, reason = impossible_score(C.A, y, y, hidden, bootstrap=300)
-    assert status == "FAIL" and "above the best possible score" in reason
+    flag = impossible_score(C.A, y, y, hidden, bootstrap=300)
+    assert flag.status == "FAIL" and "above the best possible score" in flag.reason

@@ -57,3 +57,30 @@ def test_sampled_rows_are_the_scored_targets(a_random):
     x = data.features[:, data.scored].reshape(-1, data.features.shape[-1])
     np.testing.assert_array_equal(rows.x, x.astype(np.float32))  # identity outputs, sequence-major
     assert (rows.step == np.tile(np.flatnonzero(data.scored), len(data))).all()
+
+
+def test_stratified_folds_balance_a_per_sequence_statistic():
+    rng = np.random.default_rng(4)
+    seq_ix = rng.permutation(60)
+    loud = np.exp(rng.normal(size=60) * 1.5)  # a few sequences with large targets
+    folds = group_folds(seq_ix, 5, seed=2, balance_by=loud)
+    assert np.bincount(folds).tolist() == [12] * 5
+    ranks = np.argsort(np.argsort(loud))
+    for block in range(12):  # every fold holds exactly one of each block of 5 sequences sorted by the statistic
+        in_block = (ranks >= 5 * block) & (ranks < 5 * block + 5)
+        assert sorted(folds[in_block]) == [0, 1, 2, 3, 4]
+    assert np.array_equal(folds, group_folds(seq_ix, 5, seed=2, balance_by=loud))
+
+
+def test_a_config_names_a_known_statistic_and_the_summary_carries_the_fold_spread():
+    from models.config import ConfigError, from_dict
+    from models.linear import RidgeVarConfig
+
+    assert from_dict(RidgeVarConfig, {"stratify_folds": "target_scale"}).stratify_folds == "target_scale"
+    with pytest.raises(ConfigError, match="stratify_folds"):
+        from_dict(RidgeVarConfig, {"stratify_folds": "loudness"})
+    rng = np.random.default_rng(0)
+    y, oof = rng.normal(size=(40, 32)), rng.normal(size=(40, 32))
+    spread = summarize(C.A, y, oof, np.repeat([0, 1], 20))["fold_spread"]
+    scores = summarize(C.A, y, oof, np.repeat([0, 1], 20))["fold_scores"]
+    assert spread["range"] == pytest.approx(max(scores) - min(scores))

@@ -7,6 +7,8 @@ sandbox replay is the slow part, so it runs once per family).
 import numpy as np
 import pytest
 
+from models import evaluate as evaluate_mod
+from models.cli import main as models_main
 from models.data import load_sequences
 from models.evaluate import evaluate, package_and_replay, parity
 from models.registry import train_solution
@@ -30,7 +32,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,family,key,train,files", CASES, ids=[c[0] for c in CASES])
-def test_offline_equals_online_replay(name, family, key, train, files, solution, quiet, a_random, b_generated):
+def test_offline_equals_online_replay(name, family, key, train, files, solution, quiet, a_random, b_generated,
+                                     monkeypatch, capsys):
     path = a_random if key == "A" else b_generated
     data = load_sequences(path)
     fit, replay = data.subset(np.arange(4)), load_sequences(path, max_sequences=2)
@@ -40,12 +43,17 @@ def test_offline_equals_online_replay(name, family, key, train, files, solution,
     online = package_and_replay(folder, path, sequences=2)
     result = parity(offline, online)
     assert result["max_abs_diff"] <= 1e-9, result
-    assert abs(record["valid_score"] - online["score"]["headline"]) <= 1e-9  # the record reports what ships
+    assert abs(record["valid_score"] - online.score.headline) <= 1e-9  # the record reports what ships
     if key == "B":  # generated data: the oracle is scored beside the model, online and offline alike
-        online_oracle, offline_oracle = online["score"]["oracle"], offline["oracle"]
+        online_oracle, offline_oracle = online.score.oracle, offline["oracle"]
         assert abs(online_oracle["observable"] - offline_oracle["observable"]) <= 1e-12
         # one rule for the fraction: both sides divide their (equal) scores by the same oracle
         assert abs(online_oracle["fraction_of_observable"] - offline_oracle["fraction_of_observable"]) <= 1e-9
+    # `parity` on the command line reads the same typed report (the replay itself is the one above)
+    monkeypatch.setattr(evaluate_mod, "package_and_replay", lambda *args: online)
+    capsys.readouterr()
+    assert models_main(["parity", str(folder), "--data", str(path), "--sequences", "2"]) == 0
+    assert f"{online.score.headline:.6f}" in capsys.readouterr().out
 
 
 def test_streaming_form_equals_batch_form_row_by_row(solution, quiet, b_generated):

@@ -61,12 +61,12 @@ def test_packaged_gru_online_equals_offline(tmp_path, comp, backend, steps):
     assert "models/recurrent/serving.py" in names and not any("torch" in n or n.startswith("harness") for n in names)
     assert "features/orderbook.py" in names  # vendored: serving imports the feature library lazily
     report = simulate(archive, data, options=SimulateOptions(bootstrap=0))
-    assert report["status"] == "ok", report["error"]
-    score = report["score"]
-    assert score["headline"] == pytest.approx(offline[comp.metric], abs=1e-6)
+    assert report.ok, report.error
+    score = report.score
+    assert score.headline == pytest.approx(offline[comp.metric], abs=1e-6)
     for name in comp.prediction_names:
-        assert score["per_output"][name] == pytest.approx(offline[name], abs=1e-6)
-    assert "torch" not in report["modules"]
+        assert score.per_output[name] == pytest.approx(offline[name], abs=1e-6)
+    assert "torch" not in report.modules
 
 
 def test_offline_form_of_the_shipped_files_scores_what_pytorch_scores(tmp_path):

@@ -12,7 +12,10 @@ from harness.randomdata import write_random_file
 from models.config import ConfigError, from_dict
 from models.cv import fold_split
 from models.data import load_sequences
+from models.recurrent import serving
 from models.recurrent.config import RecurrentConfig
+from models.recurrent.runtime_numpy import NumpyStep
+from models.recurrent.runtime_onnx import OnnxStep
 from models.recurrent.spec import NetSpec
 from models.recurrent.train import TrainingError, check_runtimes, fit
 from models.registry import train_solution as train_folder
@@ -105,9 +108,10 @@ def test_export_check_refuses_a_runtime_that_disagrees(data, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     trained = train_folder(tmp_path, train, valid, Console(quiet=True))
     model = trained.model
-    check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference)
+    steps = {"onnx": OnnxStep(tmp_path / "model.onnx"), "numpy": NumpyStep(model.spec)}
+    check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference)
     with pytest.raises(TrainingError, match="disagrees"):
-        check_runtimes(tmp_path, model.spec, tmp_path / "model.onnx", model.check_rows, model.reference + 1e-3)
+        check_runtimes(tmp_path, model.spec, steps, model.check_rows, model.reference + 1e-3)
 
 
 def test_ridge_skip_is_the_least_squares_fit_and_stays_frozen(data):
@@ -151,3 +155,70 @@ def test_fold_split_holds_out_whole_sequences_fixed_by_the_seed():
         fold_split(2, 3, 0)
     with pytest.raises(ConfigError, match="fold"):
         fold_split(11, 3, 3)
+
+
+def test_valid_splits_into_a_selection_half_and_a_report_half_fixed_by_the_file(data):
+    from models.recurrent.train import selection_split
+
+    _, valid = data["A"]
+    chosen, report = selection_split(valid)
+    assert len(chosen) and len(report) and set(chosen).isdisjoint(report)
+    assert sorted([*chosen, *report]) == list(range(len(valid)))
+    with pytest.raises(TrainingError, match="at least 2"):
+        selection_split(valid.subset(np.array([0])))
+
+
+def test_stopping_on_valid_reports_the_score_on_the_half_not_chosen_on(data, tmp_path):
+    from models.recurrent.train import selection_split
+
+    train, valid = data["A"]
+    manifest = {"competition": "A", "trained": True, "family": "gru", "train": {**TINY, "stop_on": "valid"},
+                "artifacts": ["model.npz"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    chosen, report = selection_split(valid)
+    assert record["selection"]["sequences"] == len(chosen) and record["report"]["sequences"] == len(report)
+    assert record["valid_scored_sequences"] == len(report)
+    # the written files scored on the report half equal the PyTorch net's score there
+    assert abs(record["valid_score"] - record["torch_valid_score"]) < 1e-4
+    best = max(h["stop_score"] for h in record["history"])
+    assert record["selection"]["score"] == best
+
+
+def test_a_best_epoch_at_the_end_warns_to_raise_epochs():
+    from models.recurrent.train import FitResult, still_improving
+
+    cfg = parse_config(TINY)
+    assert "raise epochs" in still_improving(FitResult(None, 0.1, 2, 2), cfg)
+    assert still_improving(FitResult(None, 0.1, 1, 2), cfg) is None
+    assert still_improving(FitResult(None, 0.1, 4, 4, stopped_by="patience"), cfg) is None
+    assert "converge_cap" in still_improving(FitResult(None, 0.1, 3, 3, stopped_by="cap"),
+                                             parse_config({**TINY, "converge": True}))
+
+
+def test_converge_trains_past_epochs_up_to_the_cap(data):
+    train, valid = data["A"]
+    cfg = parse_config({**TINY, "epochs": 1, "converge": True, "converge_cap": 3, "patience": 5})
+    result = fit(cfg, C.A, train, valid)
+    assert result.epochs_run == 3 and result.stopped_by == "cap"
+    with pytest.raises(ConfigError, match="converge"):
+        parse_config({**TINY, "converge": True, "patience": 0})
+
+
+def test_fold_stopped_network_hands_over_the_held_out_fold_as_oof(data, tmp_path):
+    train, valid = data["A"]
+    cfg = {**TINY, "epochs": 1, "stop_on": "fold", "folds": 2}
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru", "train": cfg,
+                                                        "artifacts": ["model.npz"]}))
+    trained = train_folder(tmp_path, train, valid, Console(quiet=True))
+    _, held = fold_split(len(train), 2, 0, 0)
+    scored = np.flatnonzero(train.scored)
+    oof = trained.oof
+    np.testing.assert_array_equal(oof["seq_ix"], np.repeat(train.seq_ix[held], len(scored)))
+    np.testing.assert_array_equal(oof["step"], np.tile(scored, len(held)))
+    # the predictions of the shipped network on those sequences, not of some other epoch
+    shipped = serving.load_offline(tmp_path).predict_sequences(train.features[held])[:, scored]
+    assert np.abs(oof["prediction"] - shipped.reshape(-1, 32)).max() < 1e-5
+    (tmp_path / "manifest.json").write_text(json.dumps({"competition": "A", "family": "gru",
+                                                        "train": {**cfg, "stop_on": "valid"},
+                                                        "artifacts": ["model.npz"]}))
+    assert train_folder(tmp_path, train, valid, Console(quiet=True)).oof is None  # valid chose the epoch

@@ -1,0 +1,203 @@
+"""The result of one local grading, typed: what ``harness.simulate.simulate`` returns.
+
+Readers (the terminal report, the plot, ``models``' parity check and training record, new model
+families and searches) read these attributes, never dictionary keys; the JSON form is for files
+and other programs, and reads back to an equal object.
+
+API (every field is plain data; seconds, bytes and scores as floats or ints):
+
+- ``SimulationReport``: ``candidate``, ``data``, ``competition`` (its key, "A"/"B"), ``metric``,
+  ``error`` (a ``CandidateError`` or None) and ``status`` ("ok" or the error's kind),
+  ``sequences`` and ``rows`` replayed, ``score`` (a ``Score`` or None when the run failed),
+  ``timing``, ``memory``, ``sandbox``, ``threads`` (warnings), ``modules`` (imported by the
+  candidate), ``stderr_tail`` (failed runs), ``verdict`` ("PASS", "WARN", "FAIL") with
+  ``reasons``, ``plot`` (the PNG's path, if drawn); ``to_json()`` / ``from_json()``.
+- ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
+  ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
+  score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None.
+- ``Timing``: the child's ``import_s``, ``construct_s``, ``startup_s``, ``replay_s``; the
+  parent's ``wall_s``, ``measured_run_s`` (go-ahead to the child's end) and ``steady_floor_s``
+  (``harness.clock``); ``limit_s``, ``safety``, ``test_sequences``; ``warmup`` and ``scored``
+  (``Latency`` of the warm-up and the scored rows, the child's word) and ``projection`` (a
+  ``Projection``, finished runs only); ``headroom_s``.
+- ``Memory``: ``peak_bytes``, ``limit_bytes``. ``SandboxFacts``: ``cpu``, ``cores_used``,
+  ``network``, ``filesystem``, ``processes``, ``exit_code``.
+
+JSON: the same nested object the report always had (``score``, ``timing``, ``memory``,
+``sandbox``, ...), the projection's keys flat in ``timing`` and absent when there is none, the
+error as ``CandidateError.to_dict`` gives it, ``impossible`` as ``[status, reason]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from harness.errors import CandidateError
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A finding beside the score: ``status`` "FAIL" or "WARN", and why."""
+
+    status: str
+    reason: str
+
+
+@dataclass
+class Score:
+    headline: float
+    per_output: dict[str, float]
+    interval95: tuple[float, float] | None = None
+    oracle: dict | None = None
+    impossible: Flag | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"headline": self.headline, "per_output": dict(self.per_output)}
+        if self.interval95 is not None:
+            out["interval95"] = list(self.interval95)
+        if self.oracle is not None:
+            out["oracle"] = self.oracle
+        out["impossible"] = None if self.impossible is None else [self.impossible.status, self.impossible.reason]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> Score:
+        interval, impossible = data.get("interval95"), data.get("impossible")
+        return cls(data["headline"], dict(data["per_output"]), None if interval is None else tuple(interval),
+                   data.get("oracle"), None if impossible is None else Flag(*impossible))
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-call ``predict`` time of a set of rows, in microseconds."""
+
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    max_us: float
+    mean_us: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The full test set's time from a partial run, with the safety factor applied."""
+
+    rows_per_s: float
+    per_row_us: float
+    first_sequence_s: float
+    projected_test_s: float
+
+
+_PROJECTION_KEYS = tuple(f.name for f in fields(Projection))
+
+
+@dataclass
+class Timing:
+    import_s: float | None
+    construct_s: float | None
+    startup_s: float | None
+    wall_s: float
+    replay_s: float | None
+    limit_s: float
+    safety: float
+    test_sequences: int
+    measured_run_s: float | None = None
+    steady_floor_s: float | None = None
+    warmup: Latency | None = None
+    scored: Latency | None = None
+    projection: Projection | None = None
+
+    @property
+    def headroom_s(self) -> float | None:
+        return None if self.projection is None else self.limit_s - self.projection.projected_test_s
+
+    def to_json(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("warmup", "scored", "projection")}
+        for name in ("warmup", "scored"):
+            if getattr(self, name) is not None:
+                out[name] = asdict(getattr(self, name))
+        if self.projection is not None:
+            out.update(asdict(self.projection), headroom_s=self.headroom_s)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> Timing:
+        plain = {f.name: data.get(f.name) for f in fields(cls) if f.name not in ("warmup", "scored", "projection")}
+        latency = {name: None if data.get(name) is None else Latency(**data[name]) for name in ("warmup", "scored")}
+        projection = (Projection(**{k: data[k] for k in _PROJECTION_KEYS})
+                      if data.get("projected_test_s") is not None else None)
+        return cls(**plain, **latency, projection=projection)
+
+
+@dataclass(frozen=True)
+class Memory:
+    peak_bytes: int
+    limit_bytes: int
+
+
+@dataclass(frozen=True)
+class SandboxFacts:
+    """What the sandbox held to, in words (the report prints them), and how the child ended."""
+
+    cpu: str
+    cores_used: float | None
+    network: str
+    filesystem: str = ""
+    processes: str = ""
+    exit_code: int | None = None
+
+
+@dataclass
+class SimulationReport:
+    candidate: str
+    data: str
+    competition: str
+    metric: str
+    error: CandidateError | None
+    sequences: int
+    rows: int
+    score: Score | None
+    timing: Timing
+    memory: Memory
+    sandbox: SandboxFacts
+    threads: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    stderr_tail: str = ""
+    verdict: str = "FAIL"
+    reasons: list[str] = field(default_factory=list)
+    plot: str | None = None
+
+    @property
+    def status(self) -> str:
+        """"ok" or the kind of failure (an ``ErrorKind``, equal to its word)."""
+        return "ok" if self.error is None else self.error.kind
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        """The JSON report (``json.dumps``-able)."""
+        out = {"candidate": self.candidate, "data": self.data, "competition": self.competition,
+               "metric": self.metric, "status": str(self.status),
+               "error": None if self.error is None else self.error.to_dict(),
+               "sequences": self.sequences, "rows": self.rows,
+               "score": None if self.score is None else self.score.to_json(),
+               "timing": self.timing.to_json(), "memory": asdict(self.memory), "sandbox": asdict(self.sandbox),
+               "threads": list(self.threads), "modules": list(self.modules), "stderr_tail": self.stderr_tail,
+               "verdict": self.verdict, "reasons": list(self.reasons)}
+        if self.plot is not None:
+            out["plot"] = self.plot
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> SimulationReport:
+        """The report ``to_json`` wrote."""
+        return cls(
+            data["candidate"], data["data"], data["competition"], data["metric"],
+            None if data.get("error") is None else CandidateError.from_dict(data["error"]),
+            data["sequences"], data["rows"], None if data.get("score") is None else Score.from_json(data["score"]),
+            Timing.from_json(data["timing"]), Memory(**data["memory"]), SandboxFacts(**data["sandbox"]),
+            list(data.get("threads", [])), list(data.get("modules", [])), data.get("stderr_tail", ""),
+            data["verdict"], list(data.get("reasons", [])), data.get("plot"))
