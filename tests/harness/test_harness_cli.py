@@ -165,6 +165,7 @@ USER_ERRORS = {
     "data": ["data", "--only", "A/nope"],
     "train": ["train", "no/such/folder"],
     "parity": ["parity", "no/such/folder"],
+    "generalize": ["generalize", "no/such/folder"],
 }
 
 
