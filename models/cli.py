@@ -23,6 +23,7 @@ from harness.market.base import SidecarMismatch
 from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
 from models.record import environment, file_sha256, to_plain, utc_stamp, write_record
+from models.generalize import DEFAULT_SIZES
 from models.registry import FAMILIES, family, read_manifest, train_solution
 from models.staging import RECORD_STAGE, commit_staged, staging_copy
 
@@ -173,6 +174,31 @@ def run_parity(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def run_generalize(args: argparse.Namespace) -> int:
+    """Train and score a solution across scenarios; print the table, write the run record."""
+    import io
+
+    from harness.market.scenarios import ScenarioError, parse_scenarios
+    from models.generalize import GeneralizeOptions, generalize, table
+
+    try:
+        scenarios = parse_scenarios(args.scenarios)
+    except ScenarioError as exc:
+        raise ConfigError(f"--scenarios: {exc}") from exc
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
+    options = GeneralizeOptions(scenarios, args.sequences, args.valid_sequences, args.test_sequences, args.seed,
+                                Path(args.cache) if args.cache else None, args.blas_threads)
+    console = Console(width=None if sys.stdout.isatty() else 120)  # piped: whole columns, not 80-wide wraps
+    # Training prints its own CV tables; here only the scenario table matters.
+    result = generalize(Path(args.solution), options, Console(file=io.StringIO()) if not args.verbose else console)
+    result = {"started_utc": utc_stamp(), "environment": environment(), **to_plain(result)}
+    console.print(table(result, plain=not console.is_terminal))
+    path = write_record(f"{Path(args.solution).name}-generalize", result, args.runs)
+    console.print(f"run record {path}")
+    return 0
+
+
 def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog, description="Train solutions from their manifests.")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
@@ -201,6 +227,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
+    g = sub.add_parser("generalize", help="train and score a solution on drawn market scenarios (fraction of oracle)")
+    g.add_argument("solution", help="solution folder; it is trained in a temporary copy, never overwritten")
+    g.add_argument("--scenarios", default="1-5", help="scenario list, e.g. 1-5 or default,2,4 (default 1-5)")
+    g.add_argument("--sequences", type=positive_int, default=DEFAULT_SIZES[0], help=f"train sequences per scenario (default {DEFAULT_SIZES[0]})")
+    g.add_argument("--valid-sequences", type=positive_int, default=DEFAULT_SIZES[1], help=f"valid sequences (default {DEFAULT_SIZES[1]})")
+    g.add_argument("--test-sequences", type=positive_int, default=DEFAULT_SIZES[2], help=f"test sequences, scored (default {DEFAULT_SIZES[2]})")
+    g.add_argument("--seed", type=int, default=0, help="data seed (train uses it, valid +1, test +2)")
+    g.add_argument("--cache", help="keep generated sets here and reuse them (default: a temporary folder)")
+    g.add_argument("--runs", default="runs", help="folder for the run record (default runs/)")
+    g.add_argument("--blas-threads", type=positive_int, default=1, help="BLAS threads while training (default 1)")
+    g.add_argument("--verbose", action="store_true", help="also print each training's own tables")
+    g.set_defaults(func=run_generalize)
     from models.auto.cli import register as register_auto
 
     register_auto(sub)

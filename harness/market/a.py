@@ -12,7 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from harness.competitions import A, Competition
-from harness.market.a_process import AProcess, build_process, observable_oracle, simulate
+from harness.market.a_process import DESIGN, ADesign, AProcess, build_process, observable_oracle, simulate
 from harness.market.base import Chunk, check_split, chunk_bounds, default_workers, ordered_map, shuffled_ids, split_seed
 
 DEFAULT_CHUNK = 128
@@ -20,10 +20,10 @@ DEFAULT_CHUNK = 128
 
 
 def _make_chunk(
-    n_features: int, knobs: tuple[float, float, float], seed: int, split: str, index: int, size: int
+    n_features: int, knobs: tuple[float, float, float], design: ADesign, seed: int, split: str, index: int, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, hidden oracle, observable oracle) of chunk ``index``: a pure function of its arguments."""
-    proc = build_process(n_features, *knobs)
+    proc = build_process(n_features, *knobs, design=design)
     rng = np.random.default_rng(split_seed(seed, split, 1, index))
     # The per-step products are tiny: BLAS threads only add overhead (and contention).
     with threadpool_limits(limits=1):
@@ -38,19 +38,23 @@ class AGenerator:
     Knobs: ``shift`` (level-prior offset in level standard deviations and a volatility rise,
     the train/valid shift stress), ``noise`` (white-noise variance multiplier), ``vol_spread``
     (spread of the hidden volatility regimes), ``chunk_size``. ``workers`` (processes that
-    compute chunks in parallel) changes speed only.
+    compute chunks in parallel) changes speed only. ``design`` is the market's structure (the
+    calibrated ``DESIGN`` by default; ``harness.market.scenarios`` draws others) and
+    ``scenario`` the name stamped into the files it writes (None for the default market).
     """
 
     competition: Competition = A
     version: str = "3"
     """Bump whenever the process or the writer changes what a seed produces."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, design: ADesign = DESIGN, scenario: int | None = None) -> None:
         self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.design = design
+        self.scenario = scenario
 
     def process(self, shift: float = 0.0, noise: float = 1.0, vol_spread: float = 1.0) -> AProcess:
         """The process for these knobs (cached): the same market for every split and seed."""
-        return build_process(self.competition.n_features, float(shift), float(noise), float(vol_spread))
+        return build_process(self.competition.n_features, float(shift), float(noise), float(vol_spread), self.design)
 
     def chunks(
         self,
@@ -68,7 +72,8 @@ class AGenerator:
         self.process(*knobs)  # build (and validate) once here; forked workers inherit the cache
         ids = shuffled_ids(n_sequences, seed, split)
         bounds = chunk_bounds(n_sequences, int(chunk_size))
-        tasks = [(self.competition.n_features, knobs, seed, split, i, b - a) for i, (a, b) in enumerate(bounds)]
+        n = self.competition.n_features
+        tasks = [(n, knobs, self.design, seed, split, i, b - a) for i, (a, b) in enumerate(bounds)]
         for (start, stop), (features, hidden, observable) in zip(bounds, ordered_map(_make_chunk, tasks, self.workers)):
             yield Chunk(seq_ix=ids[start:stop], features=features, targets=None, observable=observable, hidden=hidden)
 

@@ -57,6 +57,15 @@ STRUCTURE_SEED = 20250917
 PILOT_SEED = 7
 PILOT_SEQUENCES = 160
 
+ACTIVATIONS = {
+    "tanh": np.tanh,
+    "softsign": lambda z: z / (1.0 + np.abs(z)),
+    "hardtanh": lambda z: np.clip(z, -1.0, 1.0),
+    "sin": np.sin,
+}
+"""Kinds of the units' non-linearity. Each is bounded and a deterministic function of past
+observations, so whichever a market uses, its input stays computable and the filter exact."""
+
 
 @dataclass(frozen=True)
 class ComponentShares:
@@ -117,6 +126,9 @@ class ADesign:
     targets: tuple[tuple[int, tuple[int, ...]], ...]  # (component, products loading on it)
     log_sigmas: tuple[float, ...]
     regime_prob: tuple[float, ...]
+    activation: str = "tanh"  # a key of ACTIVATIONS
+    eigen_head: tuple[float, ...] = EIGEN_HEAD  # the target correlation spectrum's head (the factors)
+    structure_seed: int = STRUCTURE_SEED  # seeds loadings, kernels and projections
 
     def shares(self, n: int) -> list[ComponentShares]:
         table = dict(self.components)
@@ -149,6 +161,7 @@ class AProcess:
     to_x: np.ndarray  # (n, n) T: raw scaled components -> features
     from_x: np.ndarray  # (n, n) T^-1
     clip: float = CLIP_BOUND
+    activation: str = "tanh"  # a key of ACTIVATIONS
 
     def psi(self, h: np.ndarray) -> np.ndarray:
         """Centred non-linear features of the tanh units (last axis H -> M)."""
@@ -163,7 +176,7 @@ class AProcess:
         """
         if projected is None:
             projected = y @ self.proj.T
-        h = self.leak * h + (1.0 - self.leak) * np.tanh(self.gain * projected)
+        h = self.leak * h + (1.0 - self.leak) * ACTIVATIONS[self.activation](self.gain * projected)
         if c.shape[-1] > 1:
             c[..., 1:] = c[..., :-1]
         c[..., 0] = y[..., self.link_src]
@@ -226,9 +239,9 @@ DESIGN = ADesign(
 """The calibrated design (see ``reports/calibration_A.md`` for what it produces)."""
 
 
-def eigenvalues(n: int) -> np.ndarray:
-    """The real leading spectrum, with the remainder spread geometrically so the sum is n."""
-    head = np.array(EIGEN_HEAD[:n], dtype=np.float64)
+def eigenvalues(n: int, eigen_head: tuple[float, ...] = EIGEN_HEAD) -> np.ndarray:
+    """The leading spectrum (the real one by default), with the remainder spread geometrically so the sum is n."""
+    head = np.array(eigen_head[:n], dtype=np.float64)
     k = n - head.size
     if k <= 0:
         return head * n / head.sum()
@@ -237,9 +250,9 @@ def eigenvalues(n: int) -> np.ndarray:
     return np.concatenate([head, tail * remainder / tail.sum()])
 
 
-def _loadings(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _loadings(n: int, rng: np.random.Generator, eigen_head: tuple[float, ...] = EIGEN_HEAD) -> tuple[np.ndarray, np.ndarray]:
     """(Q, lambda): eigenvectors and eigenvalues of a random unit-diagonal correlation matrix."""
-    lam = eigenvalues(n)
+    lam = eigenvalues(n, eigen_head)
     corr = random_correlation.rvs(lam, random_state=rng)
     vals, vecs = np.linalg.eigh(corr)
     order = np.argsort(vals)[::-1]
@@ -263,7 +276,7 @@ def build_process(
     if not np.isfinite(shift):
         raise ValueError(f"knob shift must be finite, got {shift}")
     base = _base_process(n, design)
-    rng = np.random.default_rng([STRUCTURE_SEED, 99])
+    rng = np.random.default_rng([design.structure_seed, 99])
     direction = rng.standard_normal(n)
     direction /= np.linalg.norm(direction)
     prob = base.regime_prob
@@ -279,9 +292,11 @@ def build_process(
 
 def _structure(n: int, design: ADesign) -> tuple[AProcess, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The un-normalized process, the non-linear loading directions and shares, and (Q, lambda)."""
-    rng = np.random.default_rng(STRUCTURE_SEED)
+    if design.activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {design.activation!r}; known: {', '.join(ACTIVATIONS)}")
+    rng = np.random.default_rng(design.structure_seed)
     shares = design.shares(n)
-    q, lam = _loadings(n, rng)
+    q, lam = _loadings(n, rng, design.eigen_head)
     steps = np.arange(SEQUENCE_LENGTH + 1, dtype=np.float64)
     tau = (steps - (SEQUENCE_LENGTH - 1) / 2.0) / (SEQUENCE_LENGTH / 2.0)
     tau_var = float(np.mean(tau[:SEQUENCE_LENGTH] ** 2))
@@ -338,7 +353,7 @@ def _structure(n: int, design: ADesign) -> tuple[AProcess, np.ndarray, np.ndarra
         link_mix=link_mix, proj=proj,
         gain=np.array([u.gain for u in design.units]), leak=np.array([u.memory for u in design.units]),
         pairs=pairs, psi_mean=np.zeros(m), mix=np.zeros((n, m)), sigmas=sigmas, regime_prob=prob,
-        to_x=np.eye(n), from_x=np.eye(n), clip=np.inf,
+        to_x=np.eye(n), from_x=np.eye(n), clip=np.inf, activation=design.activation,
     )
     return proc, mix_dir, nonlin, q, lam
 

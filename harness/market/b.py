@@ -39,9 +39,10 @@ class BGenerator:
     competition: Competition = B
     version: str = "2"  # 2: the hidden flow response; stamped into files so older sets count as stale
 
-    def __init__(self, params: BParams | None = None) -> None:
+    def __init__(self, params: BParams | None = None, scenario: int | None = None) -> None:
         self.params = params or BParams()
         self.params.validate()
+        self.scenario = scenario  # stamped into the files; None for the default market
 
     def params_for(self, shift: float = 0.0, noise: float = 1.0) -> BParams:
         """The parameters a set with these knobs is drawn (and its oracle computed) with."""

@@ -12,7 +12,9 @@ back exactly (up to float32 rounding) from the rows up to and including its own:
   but one row alone shows only a fraction of it;
 * mid return ``r_t``: the mean of the first two trade-price moves, ``(dp0 + dp1) / 2``
   (their difference is a bid/ask bounce);
-* trade-flow imbalance ``o_t``: ``log(dv0 / dv1) = trade_flow_display * o_t`` (buy against sell volume).
+* trade-flow imbalance ``o_t``: ``log(dv0 / dv1) = trade_flow_display * o_t`` (buy against sell volume);
+  with ``trade_volume_offset`` every trade volume is shown less that offset (signed prints, some
+  zero or negative) and read back by adding it again.
 
 Everything else is nuisance drawn independently of the signals and of the future: per-sequence
 levels, autocorrelated noise and bounces chosen so the features' marginals and
@@ -49,13 +51,11 @@ _PRICE_LOG_SD = 0.33
 _SPREAD_LOG_SD = 0.5  # p6 - p0 = p1 * lognormal
 _DEEP_GAP_LOG_SD = (0.7, 0.8, 0.9, 1.0)  # gaps between deeper levels, relative to the first gap
 _DEEP_GAP_MEAN = (0.22, 0.24, 0.26, 0.28)
-_VOLUME_LOG_SD = 0.65  # log-sd of the book sizes' noise (level 1: AR(1); deeper: MA(1))
 _VOLUME_SEQ_SD = 0.08
 _VOLUME_AR = 0.6  # persistence of the common level-1 size
 _DEEP_VOLUME_MA = 0.7  # deeper sizes: MA(1) noise, a little persistence at no filtering cost
 _BOUNCE = 1.15  # trade-price bounce relative to sigma
 _TRADE_VOLUME_MA = 0.9  # MA(1) coefficient of log trade volume (the negative lag-1 bounce)
-_TRADE_VOLUME_SD = 0.45
 
 
 @dataclass
@@ -139,7 +139,7 @@ def encode(signals: Signals, params: BParams, rng: np.random.Generator) -> np.nd
 
     # Book volumes: level 1 shows the flow as the bid/ask log-ratio around a common noisy size;
     # deeper levels are nuisance sizes with a per-sequence level.
-    common = _ar1(rng, (s, t), _VOLUME_AR, _VOLUME_LOG_SD)
+    common = _ar1(rng, (s, t), _VOLUME_AR, params.volume_log_sd)
     common += rng.standard_normal((s, 1), dtype=np.float32) * f32(_VOLUME_SEQ_SD)
     half = (0.5 * params.flow_display * flow_increments(signals.flow, params.flow_memory)).astype(np.float32)
     planes[BID_VOLUMES[0]] = np.exp(common + half)
@@ -147,7 +147,7 @@ def encode(signals: Signals, params: BParams, rng: np.random.Generator) -> np.nd
     deep = list(BID_VOLUMES[1:] + ASK_VOLUMES[1:])
     e = rng.standard_normal((len(deep), s, t + 1), dtype=np.float32)
     log_deep = e[:, :, 1:] + f32(_DEEP_VOLUME_MA) * e[:, :, :-1]
-    log_deep *= f32(_VOLUME_LOG_SD / np.sqrt(1.0 + _DEEP_VOLUME_MA**2))
+    log_deep *= f32(params.volume_log_sd / np.sqrt(1.0 + _DEEP_VOLUME_MA**2))
     log_deep += rng.standard_normal((1, s, 1), dtype=np.float32) * f32(_VOLUME_SEQ_SD)
     log_deep += (f32(0.15) * (1 + np.arange(len(deep), dtype=np.float32) % 5))[:, None, None]
     planes[deep] = np.exp(log_deep, out=log_deep)
@@ -164,13 +164,18 @@ def encode(signals: Signals, params: BParams, rng: np.random.Generator) -> np.nd
 
     # Trade volumes: buy and sell volume around a common MA(1) size (lag-1 bounce); the log of
     # their ratio shows the trade-flow imbalance. The other two prints are nuisance.
-    e = rng.standard_normal((2, s, t + 1), dtype=np.float32) * f32(_TRADE_VOLUME_SD)
+    e = rng.standard_normal((2, s, t + 1), dtype=np.float32) * f32(params.trade_volume_sd)
     size = e[:, :, 1:] - f32(_TRADE_VOLUME_MA) * e[:, :, :-1]
     tilt = np.empty((2, s, t), dtype=np.float32)
     tilt[0] = 0.5 * params.trade_flow_display * signals.trade_flow
     tilt[1] = rng.standard_normal((s, t), dtype=np.float32) * f32(0.5 * params.trade_flow_display)
     planes[[TRADE_VOLUMES[0], TRADE_VOLUMES[2]]] = np.exp(size + tilt)
     planes[[TRADE_VOLUMES[1], TRADE_VOLUMES[3]]] = np.exp(size - tilt)
+    if params.trade_volume_offset > 0:  # signed prints: small ones read zero or negative
+        planes[list(TRADE_VOLUMES)] -= f32(params.trade_volume_offset)
+    if params.empty_volume_prob > 0:  # drawn last, so markets without empty levels keep their bytes
+        empty = list(BID_VOLUMES[1:] + ASK_VOLUMES[1:] + TRADE_VOLUMES[2:])
+        planes[empty] *= rng.random((len(empty), s, t)) >= params.empty_volume_prob
     return planes.transpose(1, 2, 0)
 
 
@@ -187,8 +192,8 @@ def decode(features: np.ndarray, params: BParams) -> Signals:
     ask_gap = x[:, :, ASK_PRICES[1]].astype(np.float64)
     vb = x[:, :, BID_VOLUMES[0]].astype(np.float64)
     va = x[:, :, ASK_VOLUMES[0]].astype(np.float64)
-    db = x[:, :, TRADE_VOLUMES[0]].astype(np.float64)
-    ds = x[:, :, TRADE_VOLUMES[1]].astype(np.float64)
+    db = x[:, :, TRADE_VOLUMES[0]].astype(np.float64) + params.trade_volume_offset
+    ds = x[:, :, TRADE_VOLUMES[1]].astype(np.float64) + params.trade_volume_offset
     if min(gap.min(), ask_gap.min(), vb.min(), va.min(), db.min(), ds.min()) <= 0:
         raise ValueError("B features carry non-positive gaps or volumes: not a B market the oracle can read")
     base = np.log(ask_gap / params.gap_scale) / params.gap_vol_power

@@ -97,6 +97,11 @@ class BParams:
     gap_vol_power: float = 0.4  # < 1 keeps the bid levels' kurtosis near the real 13-36
     price_level_mean: float = 0.27  # log of the typical price level of p0 / p6
     price_shift: float = 0.0  # added to the price level (the valid shift moves it)
+    # --- volume display (nuisance shapes; scenarios vary them) ------------------------------------
+    volume_log_sd: float = 0.65  # log-sd of the book sizes' noise (level 1: AR(1); deeper: MA(1))
+    trade_volume_sd: float = 0.45  # log-sd of the trade prints' common MA(1) size
+    trade_volume_offset: float = 0.0  # subtracted from every trade volume: > 0 shows zero and negative prints
+    empty_volume_prob: float = 0.0  # chance that a nuisance volume (deeper book, dv2, dv3) reads exactly 0
 
     @cached_property
     def t0_kernel(self) -> np.ndarray:
@@ -184,6 +189,9 @@ class BParams:
             (min(self.flow_display, self.trade_flow_display, self.gap_scale, self.gap_vol_power) > 0,
              "display scales must be positive"),
             (self.t0_length >= 1 and self.t1_horizon >= 1, "target horizons must be >= 1"),
+            (self.volume_log_sd > 0 and self.trade_volume_sd > 0, "volume sds must be positive"),
+            (math.isfinite(self.trade_volume_offset) and self.trade_volume_offset >= 0, "trade_volume_offset must be >= 0"),
+            (0 <= self.empty_volume_prob < 1, "empty_volume_prob must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:

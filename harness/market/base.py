@@ -254,8 +254,9 @@ def sidecar_table(competition: Competition, chunk: Chunk) -> pa.Table:
 
 
 def stamp(generator: Generator, n_sequences: int, seed: int, split: str, knobs: dict[str, object]) -> dict[str, object]:
-    """What a file records about its making (and what ``read_stamp`` gives back)."""
-    return {
+    """What a file records about its making (and what ``read_stamp`` gives back); a generator
+    drawn from a scenario (``harness.market.scenarios``) adds its number."""
+    made: dict[str, object] = {
         "competition": generator.competition.key,
         "generator": type(generator).__name__,
         "version": str(getattr(generator, "version", "0")),
@@ -264,6 +265,10 @@ def stamp(generator: Generator, n_sequences: int, seed: int, split: str, knobs: 
         "split": split,
         "knobs": {k: knobs[k] for k in sorted(knobs)},
     }
+    scenario = getattr(generator, "scenario", None)
+    if scenario is not None:  # the default market's stamp (and so its bytes) stays as it was
+        made["scenario"] = int(scenario)
+    return made
 
 
 def read_stamp(path: Path) -> dict[str, object] | None:

@@ -264,27 +264,21 @@ def baseline_scores_a(train: np.ndarray, valid: np.ndarray, with_gbm: bool = Tru
     return out
 
 
-def calibration_a(train_path: Path, valid_path: Path, with_gbm: bool = True) -> tuple[list[CalRow], dict[str, Any], list[str]]:
-    """A's table on a train and a valid file (oracles from the valid file's sidecar)."""
-    from harness.market.base import load_sidecar
+def data_rows_a(pooled_x: np.ndarray) -> list[CalRow]:
+    """The rows that describe the data itself (marginals, clip, correlation, autocorrelation),
+    before any model: ``calibration_a``'s first part, and what ``form`` checks on a scenario's pilot."""
+    from harness.market.a_process import CLIP_BOUND
 
-    _, train = load_sequences(train_path)
-    _, valid = load_sequences(valid_path)
-    pooled_x = np.concatenate([train, valid])
     rows: list[CalRow] = []
-    notes: list[str] = []
-
     m = marginal_stats(pooled_x)
     rows.append(CalRow.ranged("marginal mean, pooled (mean over features)", "~0", float(m["mean"].mean()), -0.03, 0.03))
     rows.append(CalRow("marginal mean, per-feature range", "~0", f"{m['mean'].min():.3f} .. {m['mean'].max():.3f}"))
     rows.append(CalRow.ranged("marginal std, pooled (mean over features)", "0.98-1.01", float(m["std"].mean()), 0.97, 1.03))
     rows.append(CalRow("marginal std, per-feature range", "0.98-1.01", f"{m['std'].min():.3f} .. {m['std'].max():.3f}"))
-    rows.append(CalRow("skew, mean over features", "~0", float(m["skew"].mean())))
-    rows.append(CalRow("excess kurtosis, mean over features", "~0", float(m["kurt"].mean())))
+    rows.append(CalRow.ranged("skew, mean over features", "~0", float(m["skew"].mean()), -0.1, 0.1))
+    rows.append(CalRow.ranged("excess kurtosis, mean over features", "~0", float(m["kurt"].mean()), -0.3, 1.0))
     bound = float(np.abs(pooled_x).max())
-    rows.append(CalRow("largest |value| (hard clip)", "5.199338", bound))
-    from harness.market.a_process import CLIP_BOUND
-
+    rows.append(CalRow.ranged("largest |value| (hard clip)", "5.199338", bound, None, float(np.float32(CLIP_BOUND))))
     clipped = int(np.sum(np.abs(pooled_x) >= np.float32(CLIP_BOUND)))
     rows.append(CalRow("values at the clip bound", "(Gaussianized)", f"{clipped} of {pooled_x.size}"))
 
@@ -300,6 +294,20 @@ def calibration_a(train_path: Path, valid_path: Path, with_gbm: bool = True) -> 
     rows.append(CalRow.ranged("lag-1 autocorrelation, within sequence", "~0.14", lag1_within(pooled_x), 0.10, 0.20))
     rows.append(CalRow("variance share of sequence levels", "~0.17-0.20", level_share(pooled_x)))
     rows.append(CalRow("per-sequence std, p90 / p10", "heterogeneous", volatility_spread(pooled_x)))
+
+    return rows
+
+
+def calibration_a(train_path: Path, valid_path: Path, with_gbm: bool = True) -> tuple[list[CalRow], dict[str, Any], list[str]]:
+    """A's table on a train and a valid file (oracles from the valid file's sidecar)."""
+    from harness.market.base import load_sidecar
+
+    _, train = load_sequences(train_path)
+    _, valid = load_sequences(valid_path)
+    pooled_x = np.concatenate([train, valid])
+    notes: list[str] = []
+
+    rows = data_rows_a(pooled_x)
 
     base = baseline_scores_a(train, valid, with_gbm)
     real = {
@@ -379,14 +387,15 @@ def calibration(
     return rows, meta, []
 
 
-def fresh_sets(key: str, n_train: int, n_valid: int, seed: int, folder: Path) -> tuple[Path, Path]:
+def fresh_sets(key: str, n_train: int, n_valid: int, seed: int, folder: Path, scenario: int | None = None) -> tuple[Path, Path]:
     """Generate a train and a valid set of the given sizes under folder, the valid one with the
-    default valid set's knobs (B's train/valid shift); return their paths."""
-    from harness.market import get_generator
+    default valid set's knobs (B's train/valid shift), of ``scenario``'s market (the default one
+    for None); return their paths."""
     from harness.market.base import write_set
     from harness.market.defaults import default_knobs
+    from harness.market.scenarios import scenario_generator
 
-    gen = get_generator(key)
+    gen = scenario_generator(key, scenario)
     train = write_set(gen, n_train, seed, "train", Path(folder) / "train.parquet")
     valid = write_set(gen, n_valid, seed + 1, "valid", Path(folder) / "valid.parquet", **default_knobs(key, "valid"))
     return train, valid

@@ -26,6 +26,8 @@ class CalRow:
     generated: float | str
     accept: str | None = None
     ok: bool | None = None
+    lo: float | None = None  # the band's ends as numbers (``ranged`` rows), for checks with a margin
+    hi: float | None = None
 
     @classmethod
     def ranged(cls, statistic: str, real: str, value: float, lo: float | None, hi: float | None) -> "CalRow":
@@ -40,7 +42,7 @@ class CalRow:
             accept = f"<= {hi:g}"
         finite = math.isfinite(value)
         ok = finite and (lo is None or value >= lo) and (hi is None or value <= hi)
-        return cls(statistic, real, float(value), accept, bool(ok))
+        return cls(statistic, real, float(value), accept, bool(ok), lo, hi)
 
     @classmethod
     def above(cls, statistic: str, real: str, value: float, floor: float, floor_name: str) -> "CalRow":

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--out", required=True, type=Path, help="parquet path; the sidecar goes beside it")
     gen.add_argument("--knob", action="append", default=[], type=_parse_knob, metavar="NAME=VALUE",
                      help="generator knob, e.g. shift=1.0 (repeatable)")
+    gen.add_argument("--scenario", default="default", metavar="K",
+                     help="market structure: 'default' (the calibrated one) or an integer K (a reproducible drawn structure)")
     gen.add_argument("--quiet", action="store_true")
     gen.set_defaults(func=_generate)
 
@@ -62,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--seed", type=int, default=0, help="seed for fresh sets (valid uses seed + 1)")
     cal.add_argument("--quick", action="store_true", help="small fresh sets: a smoke test, not a calibration")
     cal.add_argument("--no-gbm", action="store_true", help="skip the gradient-boosting baseline (minutes on 2 cores)")
+    cal.add_argument("--scenario", default="default", metavar="K",
+                     help="calibrate fresh sets of scenario K (an integer; default: the calibrated market); "
+                          "the quick sizes unless --sequences")
     cal.add_argument("--out-dir", type=Path, default=Path("reports"))
     cal.set_defaults(func=_calibrate)
 
@@ -73,15 +78,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from harness.cli import UserError
-    from harness.market import get_generator
     from harness.market.base import sidecar_path, write_set
+    from harness.market.scenarios import ScenarioError, parse_scenario, scenario_generator
 
     if args.sequences < 1:
         raise UserError(f"--sequences must be at least 1, got {args.sequences}")
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
     try:
-        generator = get_generator(args.competition)
+        generator = scenario_generator(args.competition, parse_scenario(args.scenario))
+    except ScenarioError as exc:
+        raise UserError(f"--scenario: {exc}") from exc
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     knobs = dict(args.knob)
@@ -115,8 +122,16 @@ def _calibrate(args: argparse.Namespace) -> int:
     from harness.market import calibrate as cal
     from harness.market.calrow import rich_table, write_reports
     from harness.market.defaults import default_spec, ensure
+    from harness.market.form import failures, form_rows
+    from harness.market.scenarios import ScenarioError, label, parse_scenario
 
     key = args.competition
+    try:
+        scenario = parse_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise UserError(f"--scenario: {exc}") from exc
+    if scenario is not None and args.train is not None:
+        raise UserError("--scenario generates its own sets: leave out --train/--valid")
     if (args.train is None) != (args.valid is None):
         raise UserError("give both --train and --valid, or neither")
     if args.train is not None and (args.sequences or args.quick):
@@ -129,8 +144,8 @@ def _calibrate(args: argparse.Namespace) -> int:
                     raise UserError(f"{p} does not exist")
             train, valid = Path(args.train), Path(args.valid)
             source = "given files"
-        elif args.sequences or args.quick:
-            if args.quick:
+        elif args.sequences or args.quick or scenario is not None:
+            if args.quick or not args.sequences:
                 n_train, n_valid = QUICK_SIZES[key]
             else:
                 n_train, n_valid = args.sequences, args.valid_sequences
@@ -139,8 +154,9 @@ def _calibrate(args: argparse.Namespace) -> int:
                     n_valid = max(2, round(n_train * full_valid / full_train))
             if n_train < 2 or n_valid < 2:
                 raise UserError("calibration needs at least 2 train and 2 valid sequences")
-            train, valid = cal.fresh_sets(key, n_train, n_valid, args.seed, Path(tmp))
-            source = f"fresh sets, seed {args.seed}"
+            with console.status(f"scenario {label(scenario)}: drawing its structure and generating the sets"):
+                train, valid = cal.fresh_sets(key, n_train, n_valid, args.seed, Path(tmp), scenario)
+            source = f"fresh sets of scenario {label(scenario)}, seed {args.seed}"
         else:
             train, valid = ensure(key, "train"), ensure(key, "valid")
             source = "default sets"
@@ -149,8 +165,14 @@ def _calibrate(args: argparse.Namespace) -> int:
         except KeyError as exc:
             raise UserError(str(exc.args[0])) from exc
     meta["source"] = source
-    title = f"Calibration, {get(key).title}"
-    md, js = write_reports(rows, args.out_dir, key, title, meta, notes)
+    meta["scenario"] = label(scenario)
+    form = form_rows(key, rows)
+    bad = failures(key, rows)
+    notes.append(f"form (the rows every scenario must keep): {len(form) - len(bad)} of {len(form)} pass"
+                 + ("" if not bad else "; outside: " + "; ".join(bad)))
+    title = f"Calibration, {get(key).title}" + ("" if scenario is None else f", scenario {scenario}")
+    stem = key if scenario is None else f"{key}_scenario{scenario}"  # a scenario never overwrites the default's report
+    md, js = write_reports(rows, args.out_dir, stem, title, meta, notes)
     console.print(rich_table(rows, title))
     for note in notes:
         console.print(f"  {note}")

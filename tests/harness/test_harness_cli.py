@@ -167,6 +167,7 @@ USER_ERRORS = {
     "parity": ["parity", "no/such/folder"],
     "auto": ["auto", "--competition", "A", "--train", "no/such.parquet", "--valid", "no/such.parquet",
              "--out", "no/such/folder"],
+    "generalize": ["generalize", "no/such/folder"],
 }
 
 
