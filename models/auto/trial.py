@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.competitions import Competition
-from harness.simulate import DEFAULT_SAFETY, SimulateOptions, describe_error, simulate
+from harness.simulate import DEFAULT_SAFETY, SimulateOptions, simulate
 from models.auto.space import Candidate
 from models.data import SequenceSet
 from models.registry import train_solution
@@ -83,11 +83,11 @@ def measure_time(folder: Path, budget: TimeBudget) -> dict[str, Any]:
     without cutting the few sequences that measure it."""
     report = simulate(folder, budget.data, options=SimulateOptions(
         sequences=budget.sequences, bootstrap=0, safety=budget.safety))
-    timing = report["timing"]
-    if report["status"] != "ok":
-        return {"ok": False, "error": describe_error(report["error"] or {"kind": report["status"]})}
-    limit_s = timing["limit_s"] if budget.minutes is None else budget.minutes * 60
-    return {"ok": True, "us_per_row": timing["per_row_us"], "projected_s": timing["projected_test_s"],
+    if report.error is not None or report.timing.projection is None:
+        return {"ok": False, "error": str(report.error) if report.error else "no projection (nothing was timed)"}
+    projection = report.timing.projection
+    limit_s = report.timing.limit_s if budget.minutes is None else budget.minutes * 60
+    return {"ok": True, "us_per_row": projection.per_row_us, "projected_s": projection.projected_test_s,
             "limit_s": limit_s}
 
 
