@@ -32,7 +32,9 @@ class Hostile:
     name: str
     source: str
     status: str
-    message: str
+    message: str | tuple[str, ...]
+    """What the verdict's text contains; a tuple where timing decides which of several
+    equally valid messages comes (any one of them must appear)."""
     caught_by: str
 
 
@@ -176,7 +178,10 @@ def catalogue(data: Path, outside: Path) -> list[Hostile]:
             "            os.read(fd, 1 << 20)\n"
             "    except OSError:\n"
             "        pass"),
-                "protocol", "data pipe", "the child checks every block header; a short or foreign stream is the "
+                # The read takes whatever the parent has written by then: part of a block (the
+                # child's next header check fails) or, on a loaded machine, every block still to
+                # come (the child meets the stream's end early and reports fewer rows than sent).
+                "protocol", ("data pipe", "rows replayed of"), "the child checks every block header; a short or foreign stream is the "
                 "candidate's FAIL (the rows it read are in its memory: the causality check's business)"),
         Hostile("orphans holding memory", _ctor(ORPHAN.format(child=HOG, copies=3) + "time.sleep(15)"),
                 "out_of_memory", "and its children",
@@ -205,7 +210,8 @@ def test_hostile_candidate_is_caught(name, candidate, a_file, tmp_path):
     outcome = _run(candidate(hostile.source), data)
     text = "" if outcome.error is None else outcome.error.message + outcome.error.traceback
     assert outcome.status == hostile.status, (hostile.caught_by, outcome.status, text[-600:])
-    assert hostile.message in text, (hostile.caught_by, text[-600:])
+    messages = (hostile.message,) if isinstance(hostile.message, str) else hostile.message
+    assert any(m in text for m in messages), (hostile.caught_by, text[-600:])
     assert not (outside / "pwned.txt").exists()
 
 
