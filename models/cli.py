@@ -85,7 +85,7 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
         valid = _load(valid_path, key, args.valid_sequences)
     console.print(f"[bold]{folder.name}[/]: {name} on {len(train)} train / {len(valid)} valid sequences")
     with threadpool_limits(limits=args.blas_threads):
-        trained = train_solution(folder, train, valid, console)
+        trained = train_solution(folder, train, valid, console, args.workers)
     record = {
         "solution": folder.name,
         "competition": key,
@@ -167,6 +167,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blas-threads", type=positive_int, default=1,
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes that train a family's seeds (\"seeds\": N) side by side (default 1)")
     p.set_defaults(func=run_train)
     q = sub.add_parser("parity", help="offline score of a trained solution beside the sandboxed replay of its zip")
     q.add_argument("solution", help="trained solution folder")

@@ -102,6 +102,7 @@ class RecurrentConfig:
     stop_sequences: int | None = None
     eval_batch: int = 256
     seed: int = 0
+    split_seed: int | None = None
     threads: int = 1
     quantize: bool = False
     check_sequences: int = 2
@@ -125,6 +126,8 @@ class RecurrentConfig:
         require(self.plateau_factor < 1, "plateau_factor", "must be below 1")
         for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
             require(getattr(self, key) >= 0, key, "must be non-negative (0 turns it off)")
+        require(self.split_seed is None or (isinstance(self.split_seed, int) and self.split_seed >= 0), "split_seed",
+                "must be null (the seed draws the folds) or a non-negative integer")
         require(self.folds >= 2 and 0 <= self.fold < self.folds, "fold",
                 f"needs folds >= 2 and 0 <= fold < folds, got {self.fold}/{self.folds}")
         require(self.seqnorm.prior > 0, "seqnorm.prior", "must be positive")

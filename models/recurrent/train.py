@@ -369,6 +369,18 @@ def check_runtimes(folder: Path, spec: NetSpec, onnx_path: Path, rows: np.ndarra
     return diffs
 
 
+def stop_fold_oof(net: RecurrentNet, stop: SequenceSet, cfg: RecurrentConfig) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions on the held-out stopping fold (``stop_on: "fold"``), for ensembles:
+    the fold is never fitted on, though it chose the epoch (one number, a slight optimism).
+    ``split_seed`` fixes the fold across seeds, so seed averages and ensembles share its rows."""
+    steps = np.flatnonzero(stop.scored)
+    k = stop.competition.n_outputs
+    predicted = net.predict(stop.features, batch=cfg.eval_batch)[:, steps]
+    return {"seq_ix": np.repeat(stop.seq_ix, len(steps)), "step": np.tile(steps, len(stop)).astype(np.int32),
+            "prediction": predicted.reshape(-1, k).astype(np.float32),
+            "target": stop.targets[:, steps].reshape(-1, k).astype(np.float32)}
+
+
 # -- the family entry point ----------------------------------------------------------------------
 
 
@@ -390,7 +402,8 @@ class RecurrentFamily:
     def train(self, cfg: RecurrentConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
         comp = train.competition
         with torch_threads(cfg.threads):
-            fit_set, stop_set, label = _stopping_sets(cfg, train, valid, cfg.seed)
+            split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+            fit_set, stop_set, label = _stopping_sets(cfg, train, valid, split_seed)
             raw_valid = valid
             pipeline = None
             meta = {"competition": comp.key, "family": self.name, "config": to_dict(cfg)}
@@ -418,7 +431,7 @@ class RecurrentFamily:
                   "train_sequences": len(fit_set), "fit_seconds": result.seconds}
         console.print(f"valid {comp.metric} {torch_score:.4f} (PyTorch); int8 {int8_score:.4f}", highlight=False)
         model = RecurrentModel(shipped, pipeline, raw_valid.features[: cfg.check_sequences], reference)
-        return Trained(model, record)
+        return Trained(model, record, stop_fold_oof(net, stop_set, cfg) if cfg.stop_on == "fold" else None)
 
     def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
         """Write the named artifacts, then check the written runtimes against PyTorch."""
