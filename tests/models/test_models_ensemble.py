@@ -212,3 +212,20 @@ def test_gru_stopped_on_a_fold_gives_oof_on_that_fold_only(a_data, quiet):
         assert len(seqs[-1]) == 2 and not seqs[-1] & set(valid.seq_ix.tolist())
         assert trained.record["train_sequences"] == 2
     assert seqs[0] == seqs[1]  # split_seed fixes the fold across seeds
+
+
+def test_compare_reports_the_difference_and_its_paired_interval(a_data, tmp_path, quiet):
+    from models.evaluate import compare
+
+    _, train, valid = a_data
+    models = []
+    for lags in (2, 3):
+        folder = write_manifest(tmp_path / f"r{lags}", "ridge_var", {**RIDGE, "lags": lags}, RIDGE_FILES)
+        train_solution(folder, train, valid, quiet)
+        models.append(family("ridge_var").load_offline(folder))
+    same = compare(models[0], models[0], valid, n_resamples=50)
+    assert same["difference"] == 0.0 and same["interval"] == (0.0, 0.0)
+    other = compare(models[1], models[0], valid, n_resamples=50)
+    scores = [evaluate(m, valid)["score"] for m in models]
+    assert other["difference"] == pytest.approx(scores[1] - scores[0], abs=1e-9)
+    assert other["difference"] != 0.0
