@@ -82,8 +82,8 @@ class EnsembleConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(isinstance(self.members, list) and len(self.members) >= 1, "members",
-                "must list at least one member (a solution folder or an inline {name, family, train, artifacts})")
+        require(isinstance(self.members, list), "members",
+                "must be a list of members (solution folders or inline {name, family, train, artifacts})")
         require(isinstance(self.oof_folds, int) and self.oof_folds >= 2, "oof_folds", "must be an integer >= 2")
         require(isinstance(self.blend_folds, int) and self.blend_folds >= 2, "blend_folds", "must be an integer >= 2")
         require(self.stacker_alpha >= 0, "stacker_alpha", "must be non-negative")
@@ -106,6 +106,9 @@ def parse_members(entries: list, workers: int = 1) -> list[Member]:
     """The members of a config; ConfigError naming the entry that is wrong."""
     from models.registry import configured
 
+    if not entries:
+        raise ConfigError("train.members: list at least one member (a solution folder or an inline "
+                          "{name, family, train, artifacts})")
     members, names = [], set()
     for i, entry in enumerate(entries):
         where = f"train.members[{i}]"

@@ -188,7 +188,7 @@ def test_ensemble_offline_equals_the_online_replay_of_its_zip(a_data, tmp_path, 
 
 def test_ensemble_config_errors_name_the_member(a_data, tmp_path, quiet):
     _, train, valid = a_data
-    for members, message in ((["no/such/folder"], r"members\[0\]"),
+    for members, message in (([], "at least one member"), (["no/such/folder"], r"members\[0\]"),
                              ([{"name": "x", "family": "ensemble", "artifacts": []}], "cannot be a member"),
                              ([{"name": "x", "family": "ridge_var"}], "inline member has keys"),
                              ([{"name": "x", "family": "ridge_var", "train": RIDGE, "artifacts": RIDGE_FILES}] * 2,
