@@ -18,6 +18,10 @@ META_COLUMNS = ("seq_ix", "step_in_seq", "need_prediction")
 GIB = 1024**3
 
 
+SAFETY_FACTOR = 1.5
+"""A slower grader's margin: measured time is multiplied by this before it is held against the limit
+(``simulate``'s projection, the gate's time check, the ensemble's budget-aware member selection)."""
+
 UTILS_COMMON_NAMES = ("np", "pd", "tqdm", "dataclass", "DataPoint", "PredictionModel", "ScorerStepByStep")
 """Public names both organizers' ``utils.py`` define or import (module level; their starter packs)."""
 

@@ -13,14 +13,14 @@ from typing import Callable
 import numpy as np
 
 from harness import metrics
-from harness.competitions import GIB, SEQUENCE_LENGTH, Competition
+from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition
 from harness.data import ParquetSource, TargetTap
 from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 from harness.simulation import Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
-DEFAULT_SAFETY = 1.5
+DEFAULT_SAFETY = SAFETY_FACTOR
 """Participants saw the grader run about 2x slower than their machines; 1.5 is the default margin."""
 
 IMPLAUSIBLE_SCORE = 0.9

@@ -106,7 +106,7 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
     with staging_copy(folder) as stage:
         try:
             with threadpool_limits(limits=args.blas_threads):
-                trained = train_solution(stage, train, valid, console)
+                trained = train_solution(stage, train, valid, console, args.workers)
         except ConfigError as exc:  # messages name the solution, not its staging copy
             raise ConfigError(str(exc).replace(str(stage), str(folder))) from exc
         record = {
@@ -199,6 +199,32 @@ def run_generalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    """Offline scores of two trained solutions on the same valid sequences, with the paired interval."""
+    from models.evaluate import compare
+
+    console = Console()
+    folders = [Path(args.solution), Path(args.reference)]
+    manifests = [read_manifest(f) for f in folders]
+    if manifests[0].competition != manifests[1].competition:
+        raise ConfigError(f"{folders[0]} is for {manifests[0].competition}, {folders[1]} for {manifests[1].competition}")
+    key = manifests[0].competition
+    data_path = Path(args.data) if args.data else _data_paths(key, None, None)[1]
+    data = _load(data_path, key, args.sequences, True, console)
+    with console.status(f"offline predictions of both on {len(data)} sequences"):
+        result = compare(*(family(m.family).load_offline(f) for m, f in zip(manifests, folders)), data)
+    low, high = result["interval"]
+    table = Table(title=f"{folders[0].name} - {folders[1].name} on {len(data)} sequences of {data_path} "
+                        f"({data.competition.metric_label})")
+    for column in (folders[0].name, folders[1].name, "difference", "paired 95% interval", "fraction of oracle"):
+        table.add_column(column, justify="right")
+    fraction = result["fraction_of_oracle"]
+    table.add_row(f"{result['score']:.4f}", f"{result['reference_score']:.4f}", f"{result['difference']:+.4f}",
+                  f"[{low:+.4f}, {high:+.4f}]", "-" if fraction is None else f"{fraction:.3f}")
+    console.print(table)
+    return 0
+
+
 def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog, description="Train solutions from their manifests.")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
@@ -220,6 +246,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blas-threads", type=positive_int, default=1,
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes that train a family's seeds (\"seeds\": N) side by side (default 1)")
     p.set_defaults(func=run_train)
     q = sub.add_parser("parity", help="offline score of a trained solution beside the sandboxed replay of its zip")
     q.add_argument("solution", help="trained solution folder")
@@ -227,6 +255,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
+    r = sub.add_parser("compare", help="offline scores of two trained solutions on the same sequences, with the "
+                                       "paired bootstrap interval of their difference")
+    r.add_argument("solution", help="trained solution folder")
+    r.add_argument("reference", help="trained solution folder to compare against (same competition)")
+    r.add_argument("--data", help="data file (default: the generated valid set)")
+    r.add_argument("--sequences", type=positive_int, help="first N sequences (default: all)")
+    r.set_defaults(func=run_compare)
     g = sub.add_parser("generalize", help="train and score a solution on drawn market scenarios (fraction of oracle)")
     g.add_argument("solution", help="solution folder; it is trained in a temporary copy, never overwritten")
     g.add_argument("--scenarios", default="1-5", help="scenario list, e.g. 1-5 or default,2,4 (default 1-5)")

@@ -47,6 +47,26 @@ def evaluate(predictor, data: SequenceSet) -> dict:
     return report
 
 
+def compare(predictor, reference, data: SequenceSet, n_resamples: int = 1000) -> dict:
+    """Offline scores of ``predictor`` and ``reference`` on the same sequences, their difference
+    and its 95% paired bootstrap interval over sequences (``harness.metrics``)."""
+    from harness import metrics
+
+    comp: Competition = data.competition
+    y = data.scored_targets()
+    starts = np.arange(len(data)) * int(data.scored.sum())
+    stats = []
+    for model in (predictor, reference):
+        flat = offline_predictions(model, data)[:, data.scored].reshape(-1, comp.n_outputs)
+        stats.append(metrics.sequence_stats(comp, y, flat, starts))
+    scores = [metrics.score_from_stats(comp, s)[comp.metric] for s in stats]
+    low, high = metrics.paired_bootstrap_interval(stats[0], stats[1], n_resamples=n_resamples)
+    oracle = oracle_scores(data, scores[0])
+    return {"score": scores[0], "reference_score": scores[1], "difference": scores[0] - scores[1],
+            "interval": (low, high), "sequences": len(data),
+            "fraction_of_oracle": None if oracle is None else oracle["fraction_of_observable"]}
+
+
 def online_replay(candidate: str | Path, data_path: str | Path, sequences: int | None = None) -> SimulationReport:
     """The harness's sandboxed replay of a solution folder or zip (its report)."""
     from harness.simulate import SimulateOptions, simulate

@@ -13,7 +13,9 @@ A family is an object with::
 trains, writes, then scores the written files
 through ``load_offline`` on the valid set, the same way for every family, so a record's valid
 score is always the score of what ships. ``Trained.oof`` carries out-of-fold predictions for
-ensembles (None where the family's stopping rule gives none, e.g. a network stopped on valid).
+ensembles (None where the family's stopping rule gives none, e.g. a network stopped on valid; a
+network stopped on a train fold gives that fold's). ``"seeds": N`` in any training block wraps
+the family in ``models.members.SeedAverage`` (``models.registry.configured``).
 A family that chooses on part of valid names the rest in ``Trained.report_index``, and the
 record's valid score is measured there: a score is never reported on data it was chosen on.
 """

@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {
     "gru": "models.recurrent.train:FAMILY",
     "tcn": "models.recurrent.block_family:TCN",
     "window_attn": "models.recurrent.block_family:WINDOW_ATTN",
+    "ensemble": "models.ensemble:FAMILY",
 }
 """Family name -> "module:attribute" of its ``Family`` object."""
 
@@ -40,15 +41,28 @@ def family(name: str | None) -> Family:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console) -> Trained:
+def configured(name: str | None, train: dict, where: str, workers: int = 1) -> tuple[Family, object]:
+    """(the family, its parsed config) of a training block; ``"seeds": N`` > 1 wraps the family in
+    ``models.members.SeedAverage``, the one way any family averages seeds."""
+    from models.members import SeedAverage, split_seeds
+
+    fam = family(name)
+    if hasattr(fam, "with_workers"):  # a family that trains others (the ensemble) passes the workers on
+        fam = fam.with_workers(workers)
+    values, seeds = split_seeds(train, where)
+    config = from_dict(fam.config, values, where)
+    return (SeedAverage(fam, seeds, workers) if seeds > 1 else fam), config
+
+
+def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console, workers: int = 1) -> Trained:
     """Train the solution in ``folder`` the one way: read its manifest, parse its config, train,
     write the artifacts the manifest names, and score what was written on ``valid`` (or the part of it
     the family made no choice on, ``Trained.report_index``) through ``load_offline`` (so a
     record's valid score is the score of what ships, on data it was not chosen on). Returns the trained model with its record
-    completed (family, valid and per-output scores, the oracle beside them, artifact sizes)."""
+    completed (family, valid and per-output scores, the oracle beside them, artifact sizes).
+    ``workers`` processes train a family's seeds side by side."""
     manifest = read_manifest(folder)
-    fam = family(manifest.family)
-    config = from_dict(fam.config, manifest.train, f"{manifest.path}: train")
+    fam, config = configured(manifest.family, manifest.train, f"{manifest.path}: train", workers)
     trained = fam.train(config, train, valid, console)
     files = fam.write(trained, folder, list(manifest.artifacts))
     held_out = valid if trained.report_index is None else valid.subset(trained.report_index)

@@ -111,6 +111,7 @@ class NetTrainConfig:
     stop_sequences: int | None = None
     eval_batch: int = 256
     seed: int = 0
+    split_seed: int | None = None
     threads: int = 1
     check_sequences: int = 2
 
@@ -137,6 +138,8 @@ class NetTrainConfig:
                 "samples steps of whole sequences; set chunk to 0 or step_sample to 0")
         for key in ("weight_decay", "grad_clip", "input_clip", "min_lr"):
             require(getattr(self, key) >= 0, key, "must be non-negative (0 turns it off)")
+        require(self.split_seed is None or (isinstance(self.split_seed, int) and self.split_seed >= 0), "split_seed",
+                "must be null (the seed draws the folds) or a non-negative integer")
         require(self.folds >= 2 and 0 <= self.fold < self.folds, "fold",
                 f"needs folds >= 2 and 0 <= fold < folds, got {self.fold}/{self.folds}")
         require(self.seqnorm.prior > 0, "seqnorm.prior", "must be positive")

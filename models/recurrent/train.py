@@ -438,7 +438,8 @@ class NetModel:
 def fold_oof(stop_set: SequenceSet, predictions: np.ndarray) -> dict[str, np.ndarray]:
     """Out-of-fold predictions of the held-out fold's scored rows, keyed by (seq_ix, step) like
     ``models.training.oof_payload``. The fold also chose the best epoch, so these are slightly
-    optimistic for that choice, but no weight was fitted on them."""
+    optimistic for that choice, but no weight was fitted on them. ``split_seed`` fixes the fold
+    across seeds, so seed averages and ensembles share its rows."""
     steps = np.flatnonzero(stop_set.scored)
     k = stop_set.competition.n_outputs
     return {"seq_ix": np.repeat(stop_set.seq_ix, len(steps)), "step": np.tile(steps, len(stop_set)).astype(np.int32),
@@ -471,7 +472,8 @@ class NetFamily:
     def train(self, cfg: NetTrainConfig, train: SequenceSet, valid: SequenceSet, console: Console) -> Trained:
         comp = train.competition
         with torch_threads(cfg.threads):
-            fit_set, stop_set, label, report_index = _stopping_sets(cfg, train, valid, cfg.seed)
+            split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+            fit_set, stop_set, label, report_index = _stopping_sets(cfg, train, valid, split_seed)
             if report_index is not None:  # scores below are on the half no choice was made on
                 valid = valid.subset(report_index)
             raw_valid = valid

@@ -168,6 +168,7 @@ USER_ERRORS = {
     "auto": ["auto", "--competition", "A", "--train", "no/such.parquet", "--valid", "no/such.parquet",
              "--out", "no/such/folder"],
     "generalize": ["generalize", "no/such/folder"],
+    "compare": ["compare", "no/such/folder", "no/other/folder"],
 }
 
 
@@ -297,6 +298,7 @@ def test_wunderbench_is_one_command_for_grading_and_training(capsys):
     with pytest.raises(SystemExit):
         wunderbench.main(["--help"])
     listed = capsys.readouterr().out
-    for command in ("simulate", "gate", "gate-all", "package", "generate", "calibrate", "data", "train", "parity"):
+    for command in ("simulate", "gate", "gate-all", "package", "generate", "calibrate", "data", "train", "parity",
+                    "compare"):
         assert re.search(rf"\n    {command}\s", listed), command
     assert listed.startswith("usage: wunderbench")
