@@ -86,13 +86,13 @@ def add_data_options(parser: argparse.ArgumentParser, sequences_default: int | N
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     """The grader's limits and the projection's margin, as simulate and the gate apply them."""
-    from harness.simulate import DEFAULT_SAFETY
+    from harness.competitions import SAFETY_FACTOR
 
     parser.add_argument("--memory-gb", type=positive_float, help="memory cap (default: the competition's, 16)")
     parser.add_argument("--minutes", type=positive_float,
                         help="time limit (default: the competition's, 60 for A, 90 for B)")
-    parser.add_argument("--safety", type=positive_float, default=DEFAULT_SAFETY,
-                        help=f"slow-grader factor for the time projection (default {DEFAULT_SAFETY})")
+    parser.add_argument("--safety", type=positive_float, default=SAFETY_FACTOR,
+                        help=f"slow-grader factor for the time projection (default {SAFETY_FACTOR})")
     parser.add_argument("--test-sequences", type=positive_int,
                         help="sequences in the full test set (default: the competition's)")
 

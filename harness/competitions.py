@@ -19,7 +19,7 @@ GIB = 1024**3
 
 
 SAFETY_FACTOR = 1.5
-"""A slower grader's margin: measured time is multiplied by this before it is held against the limit
+"""Participants saw the grader run about 2x slower than their machines. A slower grader's margin: measured time is multiplied by this before it is held against the limit
 (``simulate``'s projection, the gate's time check, the ensemble's budget-aware member selection)."""
 
 UTILS_COMMON_NAMES = ("np", "pd", "tqdm", "dataclass", "DataPoint", "PredictionModel", "ScorerStepByStep")

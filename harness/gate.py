@@ -31,11 +31,11 @@ import numpy as np
 
 from harness import candidate as candidate_mod, grader_env, lookahead, metrics
 from harness.baselines import baseline_predictions
-from harness.competitions import GIB, Competition, Limits
+from harness.competitions import GIB, SAFETY_FACTOR, Competition, Limits
 from harness.data import ParquetSource, targets_of
 from harness.errors import ErrorKind
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulate import DEFAULT_SAFETY, impossible_score, load_oracle, projection, thread_warnings
+from harness.simulate import impossible_score, load_oracle, projection, thread_warnings
 
 CHECKS = ("layout", "archive", "size", "dependencies", "runs_clean", "not_degenerate", "deterministic",
           "causality", "state_reset", "threads", "time", "memory", "score")
@@ -68,7 +68,7 @@ class GateOptions:
     memory_margin_gb: float = 12.0
     memory_gb: float | None = None
     minutes: float | None = None
-    safety: float = DEFAULT_SAFETY
+    safety: float = SAFETY_FACTOR
     test_sequences: int | None = None
     min_score: float | None = None
     min_score_reason: str = ""

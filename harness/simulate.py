@@ -20,9 +20,6 @@ from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
 from harness.simulation import Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
-DEFAULT_SAFETY = SAFETY_FACTOR
-"""Participants saw the grader run about 2x slower than their machines; 1.5 is the default margin."""
-
 IMPLAUSIBLE_SCORE = 0.9
 """No honest model came near this on either competition (winners: R² 0.40, weighted Pearson 0.32)."""
 
@@ -32,7 +29,7 @@ class SimulateOptions:
     sequences: int | None = None
     memory_gb: float | None = None
     minutes: float | None = None
-    safety: float = DEFAULT_SAFETY
+    safety: float = SAFETY_FACTOR
     test_sequences: int | None = None
     bootstrap: int = 1000
     block_network: bool = True

@@ -71,10 +71,10 @@ def measure_latency(member: Path, family: str, competition: str, data: Path, seq
         (solution / "manifest.json").write_text(json.dumps({"competition": competition, "artifacts": files}))
         (solution / "solution.py").write_text(SOLUTION_TEMPLATE.format(family=family))
         report = package_and_replay(solution, data, max(sequences, 2))
-    if report.get("status") != "ok":
-        raise SelectionError(f"member {Path(member).name}: its packaged replay failed ({report.get('status')}: "
-                             f"{report.get('error')}); fix the member or drop it from 'members'")
-    return float(report["timing"]["per_row_us"])
+    if report.error is not None or report.timing.projection is None:
+        raise SelectionError(f"member {Path(member).name}: its packaged replay failed ({report.status}: "
+                             f"{report.error}); fix the member or drop it from 'members'")
+    return float(report.timing.projection.per_row_us)
 
 
 def greedy_select(names: list[str], score: Callable[[list[int]], float], us_per_row: list[float],

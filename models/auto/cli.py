@@ -20,7 +20,7 @@ from harness import competitions
 from harness.cli import competition_key, positive_float, positive_int
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
-from harness.simulate import DEFAULT_SAFETY
+from harness.competitions import SAFETY_FACTOR
 from models.auto import output, space
 from models.auto.progress import summary
 from models.auto.search import SearchPlan, run_search
@@ -158,8 +158,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"sequences each trial is timed on in the sandbox (default {LATENCY_SEQUENCES})")
     p.add_argument("--grader-minutes", type=positive_float,
                    help="the grader's time limit the projection must fit (default: the competition's)")
-    p.add_argument("--safety", type=positive_float, default=DEFAULT_SAFETY,
-                   help=f"slow-grader factor for the time projection (default {DEFAULT_SAFETY})")
+    p.add_argument("--safety", type=positive_float, default=SAFETY_FACTOR,
+                   help=f"slow-grader factor for the time projection (default {SAFETY_FACTOR})")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--runs", default="runs", help="folder for run records (default runs/)")
     p.set_defaults(func=run_auto)

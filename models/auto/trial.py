@@ -20,8 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.competitions import Competition
-from harness.simulate import DEFAULT_SAFETY, SimulateOptions, simulate
+from harness.competitions import SAFETY_FACTOR, Competition
+from harness.simulate import SimulateOptions, simulate
 from models.auto.space import Candidate
 from models.data import SequenceSet
 from models.registry import train_solution
@@ -41,7 +41,7 @@ class TimeBudget:
     data: Path
     sequences: int = 3
     minutes: float | None = None
-    safety: float = DEFAULT_SAFETY
+    safety: float = SAFETY_FACTOR
 
 
 @dataclass
