@@ -74,6 +74,7 @@ class GateOptions:
     min_score_reason: str = ""
     only: tuple[str, ...] = field(default_factory=tuple)
     seed: int = 0
+    oracle: bool = True  # False is --no-oracle: the data file's sidecar is not read
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
 
 
@@ -275,6 +276,9 @@ class _Gate:
         self.base_cmd = f"python -m harness gate {shlex.quote(str(self.origin))} --data {shlex.quote(str(options.data))}"
         self.check_sequences = min(options.check_sequences, options.sequences or options.check_sequences)
         self.limits: Limits = self.comp.limits.overridden(options.memory_gb, options.minutes)
+        # Read before any replay: a stale sidecar of ours stops the gate here (SidecarMismatch),
+        # not at the score check after minutes of replays; a foreign file there is no sidecar.
+        self.sidecar = load_oracle(self.source.path, self.comp, options.oracle)
 
     def wanted(self, name: str) -> bool:
         return not self.opts.only or name in self.opts.only
@@ -432,7 +436,7 @@ class _Gate:
         y = targets_of(comp, self.source.blocks(max_sequences=n))
         preds = scored.predictions
         score = metrics.score(comp, y, preds)[comp.metric]
-        sidecar = load_oracle(self.source.path, comp)
+        sidecar = self.sidecar
         hidden = sidecar.hidden[: len(y)] if sidecar is not None and sidecar.hidden is not None else None
         impossible = impossible_score(comp, y, preds, hidden, opts.bootstrap)
         if impossible is not None and impossible.status == "FAIL":

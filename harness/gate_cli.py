@@ -11,6 +11,7 @@ from rich.table import Table
 
 from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float, positive_int
 from harness.data import DataError
+from harness.market.base import SidecarMismatch
 from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
 from harness.manifest import Manifest
 from harness.package import PackageError, read_manifest
@@ -50,11 +51,12 @@ def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, conso
         min_score, reason = float(manifest_gate["min_score"]), f"manifest: {manifest_gate.get('why', 'no reason given')}"
     on_progress = None if console.is_terminal else PlainProgress(f"gate {candidate.name}", None)
     options = options_from(args, GateOptions, data=data, only=only, min_score=min_score, min_score_reason=reason,
+                           oracle=not args.no_oracle,
                            on_progress=on_progress)
     with console.status(f"gating {candidate}"):
         try:
             report = gate(candidate, options)
-        except DataError as exc:
+        except (DataError, SidecarMismatch) as exc:
             raise UserError(str(exc)) from exc
     render(report, console)
     if args.json:
@@ -117,6 +119,8 @@ def add_gate_options(parser: argparse.ArgumentParser, competition: bool = True) 
     parser.add_argument("--memory-margin-gb", type=positive_float, default=GateOptions.memory_margin_gb,
                         help=f"peak memory allowed (default {GateOptions.memory_margin_gb:g} of 16)")
     parser.add_argument("--min-score", type=float, help="score bar (default: the competition's simple baseline)")
+    parser.add_argument("--no-oracle", action="store_true",
+                        help="do not read the data file's oracle sidecar (no look-ahead bound from it)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -117,6 +117,25 @@ def test_simulate_stops_on_a_stale_sidecar_before_the_run(tmp_path, user_b, b_ge
     assert len(err.strip().splitlines()) == 1 and "SidecarMismatch" not in err and "--no-oracle" in err
 
 
+def test_gate_stops_on_a_stale_sidecar_before_any_replay(tmp_path, user_b, b_generated, monkeypatch, capsys):
+    shutil.copy(sidecar_path(b_generated), sidecar_path(user_b))
+    cand = tmp_path / "cand"
+    cand.mkdir()
+    (cand / "solution.py").write_text(MEAN_B)
+    (cand / "manifest.json").write_text(json.dumps({"competition": "B"}))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the candidate ran although the inputs were wrong")
+
+    monkeypatch.setattr("harness.gate.run_in_sandbox", refuse)
+    assert harness_main(["gate", str(cand), "--data", str(user_b)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "SidecarMismatch" not in err and "--no-oracle" in err
+    # --no-oracle gets past it (the candidate runs: here, the refusal above)
+    with pytest.raises(AssertionError, match="the candidate ran"):
+        harness_main(["gate", str(cand), "--data", str(user_b), "--no-oracle"])
+
+
 def test_simulate_ignores_a_foreign_sidecar_with_a_notice(tmp_path, user_b, capsys):
     shutil.copy(user_b, sidecar_path(user_b))
     cand = tmp_path / "cand"
