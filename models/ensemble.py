@@ -224,7 +224,7 @@ def fit_blend(comp: Competition, p: np.ndarray, y: np.ndarray, groups: np.ndarra
     blended = cv_stacker if use_stacker else cv_weights
     per_output = metrics.score(comp, y, blended)
     scores = np.array([per_output[n] for n in comp.prediction_names])
-    guard = fit_guard(blended, y, y.mean(axis=0), scores, cfg.guard_threshold)
+    guard = fit_guard(blended, y, y.mean(axis=0), scores, cfg.guard_threshold, competition=comp)
     guarded = metric(comp, y, guard.apply_batch(blended.copy()))
     return {"coef": coef, "intercept": intercept, "guard": guard, "combiner": "stacker" if use_stacker else "weights",
             "oof_weights": score_w, "oof_stacker": score_s, "oof_blend": max(score_w, score_s), "oof_guarded": guarded,

@@ -178,7 +178,13 @@ class SeedAverage:
                 why = f"mean of the members' OOF on the {len(rows['step'])} rows they share"
         record = {"seeds": [config.seed + i for i in range(self.seeds)], "config": trained[0].record.get("config"),
                   "oof": why, "members": [t.record for t in trained]}
-        return Trained(SeedMembers(trained), record, oof)
+        # A member that chose on part of valid (a network stopped on valid) reports on the rest;
+        # the split is fixed by the file, not the seed, so every member names the same rest.
+        report_index = trained[0].report_index
+        if any(not np.array_equal(t.report_index, report_index) if report_index is not None else t.report_index is not None
+               for t in trained):
+            raise RuntimeError("internal: the seeds chose on different parts of valid")
+        return Trained(SeedMembers(trained), record, oof, report_index=report_index)
 
     def write(self, trained: Trained, folder: Path, artifacts: list[str]) -> list[str]:
         """Each seed's files into ``seed_<i>/`` and ``members.json``; ConfigError when the manifest's

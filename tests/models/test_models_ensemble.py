@@ -91,6 +91,30 @@ def test_seed_average_oof_is_the_mean_of_the_members_oof(a_data, tmp_path, quiet
                                rtol=0, atol=1e-6)
 
 
+def test_seed_average_reports_on_the_part_of_valid_its_members_did_not_choose_on(a_data, quiet):
+    """A member stopped on valid names the rest of valid (``report_index``); the average keeps it,
+    so the registry scores the average where no seed chose its epoch."""
+    from dataclasses import dataclass
+
+    from models.family import Trained
+    from models.members import SeedAverage
+
+    _, train, valid = a_data
+
+    @dataclass
+    class Config:
+        seed: int = 0
+
+    class ChoosesOnValid:
+        name, config = "stub", Config
+
+        def train(self, config, train, valid, console):
+            return Trained(model=config.seed, record={}, report_index=np.array([1]))
+
+    trained = SeedAverage(ChoosesOnValid(), seeds=2).train(Config(), train, valid, quiet)
+    np.testing.assert_array_equal(trained.report_index, [1])
+
+
 def test_seeds_refuse_a_manifest_that_does_not_name_every_seed(a_data, tmp_path, quiet):
     _, train, valid = a_data
     folder = write_manifest(tmp_path / "avg", "ridge_var", {**RIDGE, "seeds": 2}, seeds_files(3, RIDGE_FILES))
