@@ -81,3 +81,19 @@ class CandidateError(Exception):
         if any(v is not None and (type(v) is not int or v < 0) for v in where):
             raise ValueError("an error whose place in the data is not a count")
         return cls(ErrorKind(kind), message, *where, traceback=trace)
+
+
+class Outcome:
+    """What a run's results share: an ``error`` attribute (a ``CandidateError`` or None) read as
+    ``status`` ("ok" or the error's kind, an ``ErrorKind`` that compares equal to its word) and
+    ``ok``. Mixed into the sandbox's ``RunOutcome`` and the typed ``SimulationReport``."""
+
+    error: CandidateError | None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else self.error.kind
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -38,7 +38,7 @@ from harness import channel, clock, isolation
 from harness.child import THREAD_VARIABLES
 from harness.competitions import Competition
 from harness.data import Block, DataError, ParquetSource
-from harness.errors import CandidateError, ErrorKind
+from harness.errors import CandidateError, ErrorKind, Outcome
 from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -73,7 +73,7 @@ class SandboxOptions:
 
 
 @dataclass
-class RunOutcome:
+class RunOutcome(Outcome):
     """What the sandbox saw: ``error`` is None for a run that finished, else why it did not.
 
     ``import_s`` .. ``sequence_s`` and ``latency_ns`` are the child's word; ``measured_run_s``
@@ -102,15 +102,6 @@ class RunOutcome:
     run_dir: str | None = None
     measured_run_s: float | None = None
     steady_floor_s: float | None = None
-
-    @property
-    def status(self) -> str:
-        """"ok" or the error's kind (an ``ErrorKind``, which compares equal to its word)."""
-        return "ok" if self.error is None else self.error.kind
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
     @property
     def startup_s(self) -> float | None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from harness.errors import CandidateError
+from harness.errors import CandidateError, Outcome
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class SandboxFacts:
 
 
 @dataclass
-class SimulationReport:
+class SimulationReport(Outcome):
     candidate: str
     data: str
     competition: str
@@ -167,15 +167,6 @@ class SimulationReport:
     verdict: str = "FAIL"
     reasons: list[str] = field(default_factory=list)
     plot: str | None = None
-
-    @property
-    def status(self) -> str:
-        """"ok" or the kind of failure (an ``ErrorKind``, equal to its word)."""
-        return "ok" if self.error is None else self.error.kind
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
     def to_json(self) -> dict:
         """The JSON report (``json.dumps``-able)."""
