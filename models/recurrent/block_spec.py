@@ -23,7 +23,7 @@ PyTorch's Conv1d layout and ``conv{l}.b`` (C,); ``dilations`` in the header):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,21 +39,8 @@ KINDS = ("tcn", "window_attn")
 class BlockSpec(Frame):
     kind: str
     body: dict[str, np.ndarray]
-    head: list[tuple[np.ndarray, np.ndarray]]
-    in_shift: np.ndarray
-    in_scale: np.ndarray
-    out_shift: np.ndarray
-    out_scale: np.ndarray
     dilations: tuple[int, ...] = ()
     window: int = 0
-    in_clip: float = 0.0
-    seqnorm_prior: float = 0.0
-    seqnorm_log_input: bool = False
-    seqnorm_rescale_output: bool = False
-    mean_prior: float = 0.0
-    skip: tuple[np.ndarray, np.ndarray] | None = None
-    output_names: tuple[str, ...] = ()
-    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -50,11 +50,25 @@ class Layer:
     b_hh: np.ndarray
 
 
+@dataclass(kw_only=True)
 class Frame:
-    """What every spec of this package shares (a mixin over the dataclass fields ``in_shift``,
-    ``in_scale``, ``out_shift``, ``in_clip``, ``seqnorm_*``, ``mean_prior``, ``head``, ``skip``):
-    the widths the normalization gives and the head's checks, so the GRU spec and the block
-    specs (``block_spec``) state their common part once."""
+    """What every spec of this package shares: the normalization around the body, the head, the
+    skip map and their widths and checks, so the GRU spec and the block specs (``block_spec``)
+    state their common part once (keyword-only, so each spec's own fields come first)."""
+
+    head: list[tuple[np.ndarray, np.ndarray]]
+    in_shift: np.ndarray
+    in_scale: np.ndarray
+    out_shift: np.ndarray
+    out_scale: np.ndarray
+    in_clip: float = 0.0
+    seqnorm_prior: float = 0.0
+    seqnorm_log_input: bool = False
+    seqnorm_rescale_output: bool = False
+    mean_prior: float = 0.0
+    skip: tuple[np.ndarray, np.ndarray] | None = None
+    output_names: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -100,19 +114,6 @@ class Frame:
 class NetSpec(Frame):
     cell: str
     layers: list[Layer]
-    head: list[tuple[np.ndarray, np.ndarray]]
-    in_shift: np.ndarray
-    in_scale: np.ndarray
-    out_shift: np.ndarray
-    out_scale: np.ndarray
-    in_clip: float = 0.0
-    seqnorm_prior: float = 0.0
-    seqnorm_log_input: bool = False
-    seqnorm_rescale_output: bool = False
-    mean_prior: float = 0.0
-    skip: tuple[np.ndarray, np.ndarray] | None = None
-    output_names: tuple[str, ...] = ()
-    meta: dict = field(default_factory=dict)
     quant: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
