@@ -36,8 +36,10 @@ GRADER_IMPORT_NAMES = frozenset({
     "threadpoolctl", "pytz", "dateutil", "packaging", "PIL", "google", "typing_extensions", "filelock",
     "fsspec", "huggingface_hub", "safetensors", "sympy", "networkx", "jinja2", "tzdata", "six", "ml_dtypes",
     "opt_einsum", "cloudpickle", "pydantic_core", "annotated_types", "markdown_it", "pygments",
-    # required by grader packages not installed here (accelerate, wandb), so the closure below misses it
-    "psutil",
+    # required by grader packages not installed here (accelerate, wandb; mlflow, wandb and datasets
+    # require requests, which requires the other four), so the closure below misses them; numpy's
+    # f2py imports charset_normalizer whenever it is installed, so scipy alone pulls it in
+    "psutil", "requests", "charset_normalizer", "urllib3", "idna", "certifi",
 })
 
 PROVIDED_BY_GRADER = frozenset({"utils"})

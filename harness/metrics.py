@@ -109,7 +109,7 @@ def score(competition: Competition, y_true: np.ndarray, y_pred: np.ndarray) -> d
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class SequenceStats:
     """Per-sequence sufficient statistics, shape (sequences, outputs) each.
 
@@ -131,14 +131,46 @@ class SequenceStats:
     def __len__(self) -> int:
         return self.weight.shape[0]
 
+    FIELDS = ("weight", "mean_y", "m2_y", "sse", "mean_p", "m2_p", "c_yp")
+
+    def __eq__(self, other: object) -> bool:
+        """Exactly the same sums (a JSON round trip or a re-read keeps every bit)."""
+        if not isinstance(other, SequenceStats):
+            return NotImplemented
+        return self.metric == other.metric and all(
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in SequenceStats.FIELDS)
+
     @staticmethod
     def concat(parts: list["SequenceStats"]) -> "SequenceStats":
         if not parts:
             raise ValueError("nothing to concatenate")
-        fields = ("weight", "mean_y", "m2_y", "sse", "mean_p", "m2_p", "c_yp")
+        if len({p.metric for p in parts}) > 1:
+            raise ValueError(f"cannot concatenate statistics of different metrics: {sorted({p.metric for p in parts})}")
         return SequenceStats(
-            parts[0].metric, *(np.concatenate([getattr(p, f) for p in parts]) for f in fields)
+            parts[0].metric, *(np.concatenate([getattr(p, f) for p in parts]) for f in SequenceStats.FIELDS)
         )
+
+    def take(self, rows: np.ndarray | list[int]) -> "SequenceStats":
+        """The statistics of the sequences at positions ``rows``, in that order."""
+        index = np.asarray(rows, dtype=np.int64)
+        return SequenceStats(self.metric, *(getattr(self, f)[index] for f in SequenceStats.FIELDS))
+
+    def to_json(self) -> dict:
+        """Plain lists; Python's JSON writes floats by ``repr``, which reads back to the same float."""
+        return {"metric": self.metric, **{f: getattr(self, f).tolist() for f in SequenceStats.FIELDS}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SequenceStats":
+        """Statistics ``to_json`` wrote; raises ``ValueError`` on a malformed or inconsistent object."""
+        try:
+            arrays = [np.asarray(data[f], dtype=np.float64) for f in cls.FIELDS]
+            metric = str(data["metric"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed per-sequence statistics: {exc}") from None
+        shape = arrays[0].shape
+        if len(shape) != 2 or any(a.shape != shape for a in arrays):
+            raise ValueError(f"malformed per-sequence statistics: shapes {[a.shape for a in arrays]}")
+        return cls(metric, *arrays)
 
 
 def sequence_stats(
@@ -207,6 +239,16 @@ def score_from_stats(competition: Competition, stats: SequenceStats) -> dict[str
     per = _per_output(stats.metric, _merge(stats))
     out = {name: float(v) for name, v in zip(competition.prediction_names, per)}
     out[competition.metric] = float(np.mean(per))
+    return out
+
+
+def sequence_scores(stats: SequenceStats) -> np.ndarray:
+    """Each sequence's own score per output, shape (sequences, outputs): what one sequence alone
+    would score (R² against its own mean, or its own weighted correlation), for reports that show
+    the spread and the worst sequences. Not a part of the headline, which pools the sequences."""
+    out = np.empty_like(stats.weight)
+    for i in range(len(stats)):
+        out[i] = _per_output(stats.metric, _merge(stats.take([i])))
     return out
 
 

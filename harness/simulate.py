@@ -18,7 +18,7 @@ from harness.data import ParquetSource, TargetTap
 from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulation import Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
+from harness.simulation import BySequence, Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
 IMPLAUSIBLE_SCORE = 0.9
 """No honest model came near this on either competition (winners: R² 0.40, weighted Pearson 0.32)."""
@@ -63,12 +63,23 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
     y_pred = outcome.predictions
     if y_true.shape != y_pred.shape:
         raise RuntimeError(f"internal: {y_pred.shape[0]} predictions for {y_true.shape[0]} scored rows")
-    scores = metrics.score(comp, y_true, y_pred)
     starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
-    score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names})
-    if len(starts) >= 2 and bootstrap:
-        stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
-        score.interval95 = tuple(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
+    if len(starts) != len(outcome.seq_ids):
+        raise RuntimeError(f"internal: {len(outcome.seq_ids)} sequence ids for {len(starts)} scored sequences")
+    return score_from_sequences(comp, BySequence(list(outcome.seq_ids),
+                                                 metrics.sequence_stats(comp, y_true, y_pred, starts)),
+                                bootstrap, y_true, y_pred, sidecar)
+
+
+def score_from_sequences(comp: Competition, by_sequence: BySequence, bootstrap: int, y_true: np.ndarray,
+                         y_pred: np.ndarray, sidecar: Sidecar | None = None) -> Score:
+    """The score of a run from its per-sequence statistics, in replay order: one run or the
+    concatenated shards of one give the same sums in the same order, so the same score bit for
+    bit. ``y_true``/``y_pred`` serve the oracle and look-ahead checks."""
+    scores = metrics.score_from_stats(comp, by_sequence.stats)
+    score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names}, by_sequence=by_sequence)
+    if len(by_sequence.stats) >= 2 and bootstrap:
+        score.interval95 = tuple(metrics.bootstrap_interval(by_sequence.stats, n_resamples=bootstrap))
     hidden = None
     if sidecar is not None:
         score.oracle = score_oracle(comp, y_true, sidecar, score.headline)

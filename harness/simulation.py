@@ -14,7 +14,9 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   ``reasons``, ``plot`` (the PNG's path, if drawn); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
-  score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None.
+  score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
+  ``by_sequence`` (a ``BySequence``: ``seq_ix`` and ``metrics.SequenceStats`` in replay order, the
+  sums the headline and interval are computed from) or None.
 - ``Timing``: the child's ``import_s``, ``construct_s``, ``startup_s``, ``replay_s``; the
   parent's ``wall_s``, ``measured_run_s`` (go-ahead to the child's end) and ``steady_floor_s``
   (``harness.clock``); ``limit_s``, ``safety``, ``test_sequences``; ``warmup`` and ``scored``
@@ -33,6 +35,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from harness.errors import CandidateError, Outcome
+from harness.metrics import SequenceStats
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,34 @@ class Flag:
 
 
 @dataclass
+class BySequence:
+    """The score's per-sequence sufficient statistics, in replay order, with each sequence's
+    ``seq_ix``: the score is computed from them (``metrics.score_from_stats``), shards of a run
+    concatenate to the whole run's, and two runs on the same file pair up by ``seq_ix``."""
+
+    seq_ix: list[int]
+    stats: SequenceStats
+
+    def to_json(self) -> dict:
+        return {"seq_ix": list(self.seq_ix), "stats": self.stats.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> BySequence:
+        stats = SequenceStats.from_json(data["stats"])
+        seq_ix = [int(i) for i in data["seq_ix"]]
+        if len(seq_ix) != len(stats):
+            raise ValueError(f"{len(seq_ix)} seq_ix for {len(stats)} sequences of statistics")
+        return cls(seq_ix, stats)
+
+
+@dataclass
 class Score:
     headline: float
     per_output: dict[str, float]
     interval95: tuple[float, float] | None = None
     oracle: dict | None = None
     impossible: Flag | None = None
+    by_sequence: BySequence | None = None
 
     def to_json(self) -> dict:
         out: dict = {"headline": self.headline, "per_output": dict(self.per_output)}
@@ -58,13 +83,16 @@ class Score:
         if self.oracle is not None:
             out["oracle"] = self.oracle
         out["impossible"] = None if self.impossible is None else [self.impossible.status, self.impossible.reason]
+        if self.by_sequence is not None:
+            out["by_sequence"] = self.by_sequence.to_json()
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> Score:
-        interval, impossible = data.get("interval95"), data.get("impossible")
+        interval, impossible, by_sequence = data.get("interval95"), data.get("impossible"), data.get("by_sequence")
         return cls(data["headline"], dict(data["per_output"]), None if interval is None else tuple(interval),
-                   data.get("oracle"), None if impossible is None else Flag(*impossible))
+                   data.get("oracle"), None if impossible is None else Flag(*impossible),
+                   None if by_sequence is None else BySequence.from_json(by_sequence))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The metrics equal independent computations, and their mergeable forms equal the direct ones."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -72,6 +74,36 @@ def test_mergeable_sums_equal_direct_score_and_combine_across_shards(comp):
     for name, value in direct.items():
         assert whole[name] == pytest.approx(value, abs=1e-12)
         assert metrics.score_from_stats(comp, shards)[name] == pytest.approx(value, abs=1e-12)
+
+
+@pytest.mark.parametrize("comp", [C.A, C.B])
+def test_sequence_scores_are_each_sequence_scored_alone(comp):
+    rng = np.random.default_rng(8)
+    per = comp.scored_steps_per_sequence
+    y = rng.standard_normal((4 * per, comp.n_outputs))
+    p = 0.5 * y + rng.standard_normal(y.shape)
+    stats = metrics.sequence_stats(comp, y, p, np.arange(0, len(y), per))
+    alone = metrics.sequence_scores(stats)
+    assert alone.shape == (4, comp.n_outputs)
+    for i in range(4):
+        direct = metrics.score(comp, y[i * per:(i + 1) * per], p[i * per:(i + 1) * per])
+        np.testing.assert_allclose(alone[i], [direct[n] for n in comp.prediction_names], rtol=0, atol=1e-12)
+
+
+def test_sequence_stats_read_back_from_json_exactly_and_reject_malformed_input():
+    rng = np.random.default_rng(2)
+    per = C.A.scored_steps_per_sequence
+    y = rng.standard_normal((3 * per, 32))
+    stats = metrics.sequence_stats(C.A, y, y + rng.standard_normal(y.shape), np.arange(0, len(y), per))
+    again = metrics.SequenceStats.from_json(json.loads(json.dumps(stats.to_json())))
+    assert again == stats  # Python's JSON writes a float by repr, which reads back to the same bits
+    assert stats.take([2, 0]) == metrics.SequenceStats.concat([stats.take([2]), stats.take([0])])
+    broken = stats.to_json()
+    broken["sse"] = broken["sse"][:2]
+    with pytest.raises(ValueError, match="shapes"):
+        metrics.SequenceStats.from_json(broken)
+    with pytest.raises(ValueError, match="malformed"):
+        metrics.SequenceStats.from_json({"metric": "mean_r2"})
 
 
 def test_bootstrap_interval_brackets_the_score_and_is_reproducible():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -11,8 +12,9 @@ from harness import competitions as C
 from harness.errors import CandidateError, ErrorKind
 from harness.plots import budget_per_call_us
 from harness.report import render, write_json
+from harness.metrics import SequenceStats
 from harness.simulate import SimulateOptions, simulate
-from harness.simulation import (Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport,
+from harness.simulation import (BySequence, Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport,
                                 Timing)
 from models.evaluate import parity
 
@@ -38,7 +40,8 @@ def _report(**changes) -> SimulationReport:
                     Projection(1e5, 10.0, 0.9, 1234.5))
     fields = dict(candidate="sol", data="d.parquet", competition="A", metric="r2",
                   error=CandidateError(ErrorKind.PREDICT_ERROR, "boom", 7, 8, 9, "Traceback..."), sequences=3,
-                  rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why")),
+                  rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why"),
+                              BySequence([4, 9], SequenceStats("mean_r2", *(np.array([[0.1 * k], [1 / 3]]) for k in range(7))))),
                   timing=timing, memory=Memory(10, 20), sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
                   threads=["t"], modules=["numpy"], stderr_tail="tail", verdict="FAIL", reasons=["r"], plot="p.png")
     return SimulationReport(**{**fields, **changes})
