@@ -17,6 +17,10 @@ from harness.competitions import Competition
 
 PEARSON_CLIP = 6.0
 PEARSON_MIN_WEIGHT = 1e-8
+CONSTANT_RELATIVE_STD = 1e-9
+"""A prediction whose weighted std is at most this fraction of its weighted mean is constant: its
+variance is then rounding (the mean of n copies of c is c only to about n ulps), the correlation
+noise of either sign, and both forms below score it 0 as the contract scores a zero variance."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,9 +83,14 @@ def weighted_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     var_y = np.multiply(t, dy, out=t).sum() / sw
     np.multiply(w, dp, out=t)
     var_p = np.multiply(t, dp, out=t).sum() / sw
-    if var_y <= 0 or var_p <= 0:
+    if var_y <= 0 or _is_constant(np.float64(var_p), np.float64(mp)):
         return 0.0
     return float(cov / (np.sqrt(var_y) * np.sqrt(var_p)))
+
+
+def _is_constant(var_p: np.ndarray, mean_p: np.ndarray) -> np.ndarray:
+    """A variance that is zero or within rounding of it (``CONSTANT_RELATIVE_STD``)."""
+    return var_p <= (CONSTANT_RELATIVE_STD * mean_p) ** 2
 
 
 def score(competition: Competition, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -215,6 +224,7 @@ def _merge(stats: SequenceStats, counts: np.ndarray | None = None) -> dict[str, 
     ep = stats.mean_p - mp
     return {
         "weight": total,
+        "mean_p": mp,
         "m2_y": (c[:, None] * stats.m2_y).sum(axis=0) + (cw * ey * ey).sum(axis=0),
         "m2_p": (c[:, None] * stats.m2_p).sum(axis=0) + (cw * ep * ep).sum(axis=0),
         "c_yp": (c[:, None] * stats.c_yp).sum(axis=0) + (cw * ey * ep).sum(axis=0),
@@ -228,7 +238,8 @@ def _per_output(metric: str, merged: dict[str, np.ndarray]) -> np.ndarray:
     var_y = merged["m2_y"] / merged["weight"]
     var_p = merged["m2_p"] / merged["weight"]
     cov = merged["c_yp"] / merged["weight"]
-    ok = (merged["weight"] != 0) & (var_y > 0) & (var_p > 0)
+    mean_p = merged["mean_p"]
+    ok = (merged["weight"] != 0) & (var_y > 0) & ~_is_constant(var_p, mean_p)
     out = np.zeros_like(var_y)
     out[ok] = cov[ok] / (np.sqrt(var_y[ok]) * np.sqrt(var_p[ok]))
     return out

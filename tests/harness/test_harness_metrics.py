@@ -90,6 +90,21 @@ def test_sequence_scores_are_each_sequence_scored_alone(comp):
         np.testing.assert_allclose(alone[i], [direct[n] for n in comp.prediction_names], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("constant", [0.0, 0.37, -1234.5])
+def test_a_constant_prediction_scores_zero_in_both_forms(constant):
+    """Rounding leaves a constant's variance a tiny positive number (the weighted mean of copies of
+    c is c only to a few ulps), and the correlation then is noise: 5e-17 directly and 0.098 from
+    merged sums on one b_ridge run. The contract scores a constant 0, so both forms must."""
+    rng = np.random.default_rng(3)
+    per = C.B.scored_steps_per_sequence
+    y = rng.standard_t(3, size=(3 * per, 2)) * 0.01
+    p = np.column_stack([np.full(len(y), constant), 0.3 * y[:, 1] + 0.01 * rng.standard_normal(len(y))])
+    direct = metrics.score(C.B, y, p)
+    merged = metrics.score_from_stats(C.B, metrics.sequence_stats(C.B, y, p, np.arange(0, len(y), per)))
+    assert direct["t0"] == 0.0 and merged["t0"] == 0.0
+    assert direct["t1"] > 0.5 and merged["t1"] == pytest.approx(direct["t1"], abs=1e-12)
+
+
 def test_sequence_stats_read_back_from_json_exactly_and_reject_malformed_input():
     rng = np.random.default_rng(2)
     per = C.A.scored_steps_per_sequence
