@@ -255,8 +255,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
-    r = sub.add_parser("compare", help="offline scores of two trained solutions on the same sequences, with the "
-                                       "paired bootstrap interval of their difference")
+    r = sub.add_parser("compare-offline", help="offline scores of two trained solutions on the same sequences, with "
+                                               "the paired bootstrap interval of their difference",
+                       description="Score two trained solutions offline (their batch predictions in this process: "
+                                   "no sandbox, no zip, fast) on the same sequences, with the paired bootstrap of "
+                                   "the difference. `python -m harness compare` replays candidates in the sandbox "
+                                   "(or reuses simulate --json reports) and compares any number of them.")
     r.add_argument("solution", help="trained solution folder")
     r.add_argument("reference", help="trained solution folder to compare against (same competition)")
     r.add_argument("--data", help="data file (default: the generated valid set)")
