@@ -21,6 +21,7 @@ from harness.market import defaults
 from harness.market.base import SidecarMismatch
 from harness.simulate import SimulateOptions, simulate
 from harness.simulate_cli import data_for, existing_candidate, progress_reporter
+from harness.tables import html_page, terminal_tables, write_text
 
 DESCRIPTION = """\
 Compare candidates on the same data: each is replayed in the sandbox (as simulate does), or,
@@ -107,15 +108,15 @@ def run_compare(args: argparse.Namespace) -> int:
     candidates = cmp.candidate_rows(comp, runs, args.bootstrap, args.seed)
     parts = cmp.sections(comp, candidates, pairs)
     console.print(f"[bold]{comp.title}[/] — {source.path} (sha256 {sha[:12]})", highlight=False)
-    for table in cmp.terminal_tables(parts):
+    for table in terminal_tables(parts):
         console.print(table)
     if args.report:
         note = f"{comp.title}: {source.path} (sha256 {sha}); seed {args.seed}"
-        path = cmp.write_text(args.report, cmp.html_page("Candidate comparison", parts, [note]))
+        path = write_text(args.report, html_page("Candidate comparison", parts, [note]))
         console.print(f"report written to {path}", highlight=False)
     if args.json:
         text = json.dumps(cmp.to_json(comp, str(source.path), sha, candidates, pairs, args.seed), indent=2)
-        console.print(f"comparison written to {cmp.write_text(args.json, text + chr(10))}", highlight=False)
+        console.print(f"comparison written to {write_text(args.json, text + chr(10))}", highlight=False)
     return 0
 
 
