@@ -155,16 +155,15 @@ def sections(comp: Competition, candidates: list[dict], pairs: list[Pair]) -> li
                      "-" if c["interval95"] is None else _interval(*c["interval95"], ".4f")] for c in candidates])]
     for pair in pairs:
         b = pair.boot
-        columns = ["output", pair.first, pair.second, "difference", "95% interval", f"P({pair.first} better)",
-                   f"P({pair.second} better)"]
+        columns = ["output", pair.first, pair.second, "difference", "95% interval", "P(diff > 0)", "P(diff < 0)"]
         rows = [[comp.metric, f"{pair.first_scores[comp.metric]:.4f}", f"{pair.second_scores[comp.metric]:.4f}",
                  f"{b.difference:+.4f}", _interval(*b.interval), f"{b.p_better:.3f}", f"{b.p_worse:.3f}"]]
         for k, name in enumerate(comp.prediction_names):
             rows.append([name, f"{pair.first_scores[name]:.4f}", f"{pair.second_scores[name]:.4f}",
                          f"{b.per_output[k]:+.4f}", _interval(*b.per_output_interval[k]),
                          f"{b.per_output_p_better[k]:.3f}", f"{b.per_output_p_worse[k]:.3f}"])
-        out.append(Section(f"{pair.first} - {pair.second}: paired bootstrap over {pair.sequences} sequences "
-                           f"({b.resamples} resamples)", columns, rows))
+        out.append(Section(f"{pair.first} - {pair.second} (paired bootstrap: {pair.sequences} sequences, "
+                           f"{b.resamples} resamples)", columns, rows))
     return out
 
 

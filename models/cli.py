@@ -216,11 +216,12 @@ def run_compare(args: argparse.Namespace) -> int:
     low, high = result["interval"]
     table = Table(title=f"{folders[0].name} - {folders[1].name} on {len(data)} sequences of {data_path} "
                         f"({data.competition.metric_label})")
-    for column in (folders[0].name, folders[1].name, "difference", "paired 95% interval", "fraction of oracle"):
+    for column in (folders[0].name, folders[1].name, "difference", "paired 95% interval",
+                   f"P({folders[0].name} better)", "fraction of oracle"):
         table.add_column(column, justify="right")
     fraction = result["fraction_of_oracle"]
     table.add_row(f"{result['score']:.4f}", f"{result['reference_score']:.4f}", f"{result['difference']:+.4f}",
-                  f"[{low:+.4f}, {high:+.4f}]", "-" if fraction is None else f"{fraction:.3f}")
+                  f"[{low:+.4f}, {high:+.4f}]", f"{result['p_better']:.3f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)
     return 0
 
@@ -299,7 +300,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--runs and --reports, one row each, one table per competition: solution, data "
                                    "sha256, score and interval, fraction of oracle, us/row, peak memory, size, "
                                    "training time. Columns for --sort and --filter: "
-                                   "solution, kind, competition, data_sha256, score, interval_low, interval_high, "
+                                   "solution, kind, competition, data_sha256, sequences, score, interval_low, "
+                                   "interval_high, "
                                    "fraction_of_oracle, us_per_row, peak_mib, size_mb, train_s, started_utc, file.")
     b.add_argument("--competition", type=competition_key, help="A or B only (default: both, one table each)")
     b.add_argument("--sort", default="score", help="column to sort by, best first (default score)")

@@ -24,7 +24,7 @@ from harness.tables import Section
 
 COLUMNS: dict[str, pl.DataType] = {
     "solution": pl.String, "kind": pl.String, "competition": pl.String, "data_sha256": pl.String,
-    "score": pl.Float64, "interval_low": pl.Float64, "interval_high": pl.Float64,
+    "sequences": pl.Int64, "score": pl.Float64, "interval_low": pl.Float64, "interval_high": pl.Float64,
     "fraction_of_oracle": pl.Float64, "us_per_row": pl.Float64, "peak_mib": pl.Float64, "size_mb": pl.Float64,
     "train_s": pl.Float64, "started_utc": pl.String, "file": pl.String,
 }
@@ -65,7 +65,9 @@ def train_row(data: dict, file: str) -> dict:
     oracle = data.get("oracle") or {}
     artifacts = data.get("artifacts")
     return {"solution": str(data["solution"]), "kind": "train", "competition": str(data["competition"]),
-            "data_sha256": str(data["data"]["valid"]["sha256"]), "score": float(data["valid_score"]),
+            "data_sha256": str(data["data"]["valid"]["sha256"]),
+            "sequences": int(data.get("valid_scored_sequences") or data["data"]["valid"]["sequences"]),
+            "score": float(data["valid_score"]),
             "interval_low": None, "interval_high": None, "fraction_of_oracle": oracle.get("fraction_of_observable"),
             "us_per_row": None, "peak_mib": None,
             "size_mb": None if artifacts is None else _mib(sum(artifacts.values()), 1024 ** 2),
@@ -79,7 +81,7 @@ def simulate_row(data: dict, file: str) -> dict:
     interval = None if score is None else score.interval95
     oracle = None if score is None else score.oracle or {}
     return {"solution": Path(report.candidate.rstrip("/")).name.removesuffix(".zip"), "kind": "simulate",
-            "competition": report.competition, "data_sha256": report.data_sha256,
+            "competition": report.competition, "data_sha256": report.data_sha256, "sequences": report.sequences,
             "score": None if score is None else score.headline,
             "interval_low": None if interval is None else interval[0],
             "interval_high": None if interval is None else interval[1],
@@ -154,14 +156,15 @@ def _fmt(value, spec: str) -> str:
 
 def sections(frame: pl.DataFrame, others: dict[str, int]) -> list[Section]:
     """One table per competition, the columns people read (the sha shortened to 12)."""
-    columns = ["solution", "kind", "data", "score", "95% interval", "of oracle", "us/row", "peak MiB", "size MB",
+    columns = ["solution", "kind", "data", "seq", "score", "95% interval", "of oracle", "us/row", "peak MiB", "size MB",
                "train s", "file"]
     parts = []
     for (competition,), group in frame.group_by(["competition"], maintain_order=True):
         rows = []
         for r in group.iter_rows(named=True):
             interval = "-" if r["interval_low"] is None else f"[{r['interval_low']:.4f}, {r['interval_high']:.4f}]"
-            rows.append([r["solution"], r["kind"], (r["data_sha256"] or "-")[:12], _fmt(r["score"], ".4f"), interval,
+            rows.append([r["solution"], r["kind"], (r["data_sha256"] or "-")[:12], str(r["sequences"]),
+                         _fmt(r["score"], ".4f"), interval,
                          _fmt(r["fraction_of_oracle"], ".3f"), _fmt(r["us_per_row"], ".1f"), _fmt(r["peak_mib"], ".0f"),
                          _fmt(r["size_mb"], ".2f"), _fmt(r["train_s"], ".0f"), Path(r["file"]).name])
         parts.append(Section(f"Competition {competition}: {len(rows)} runs", columns, rows))

@@ -172,4 +172,4 @@ def test_a_replay_and_its_own_stored_report_compare_equal(candidate, a_file, tmp
     page = out_html.read_text()
     assert "<table>" in page and f"{result['candidates'][0]['score']:.4f}" in page and "<script" not in page
     out = capsys.readouterr().out
-    assert "paired bootstrap over" in out and "stored.json" in out
+    assert "(paired bootstrap: 3 sequences, 50 resamples)" in out and "stored.json" in out

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli as harness_cli
+from harness import cli as harness_cli, competitions as C
+from harness.randomdata import write_random_file
 from harness.simulation import SimulationReport
 from models import leaderboard as board
 from models.cli import main
@@ -30,10 +31,11 @@ def runs(tmp_path_factory, a_random) -> Path:
     (folder / "solution.py").write_text((Path(__file__).resolve().parents[2] / "solutions" / "a_ridge_var" /
                                          "solution.py").read_text())
     records = root / "runs"
-    for valid in ("2", "3"):
-        assert main(["train", str(folder), "--train", str(a_random), "--valid", str(a_random), "--sequences", "2",
-                     "--valid-sequences", valid, "--runs", str(records)]) == 0
-    assert harness_cli.main(["simulate", str(folder), "--data", str(a_random), "--sequences", "2",
+    valid = write_random_file(C.A, root / "valid.parquet", 3, seed=11, sequences_per_group=1)  # not the train file
+    for sequences in ("2", "3"):
+        assert main(["train", str(folder), "--train", str(a_random), "--valid", str(valid), "--sequences", "2",
+                     "--valid-sequences", sequences, "--runs", str(records)]) == 0
+    assert harness_cli.main(["simulate", str(folder), "--data", str(valid), "--sequences", "2",
                              "--json", str(records / "sub" / "sim.json")]) in (0, 1)
     write_record("sol-generalize", {"solution": "sol", "scenarios": [], "competition": "A"}, records)
     return records
@@ -50,7 +52,8 @@ def test_the_rows_equal_the_run_records_and_reports(runs):
         record = json.loads(path.read_text())
         assert by_file[str(path)] == {
             "solution": "sol", "kind": "train", "competition": "A", "data_sha256": record["data"]["valid"]["sha256"],
-            "score": record["valid_score"], "interval_low": None, "interval_high": None,
+            "sequences": record["valid_scored_sequences"], "score": record["valid_score"], "interval_low": None,
+            "interval_high": None,
             "fraction_of_oracle": (record.get("oracle") or {}).get("fraction_of_observable"),
             "us_per_row": None, "peak_mib": None, "size_mb": sum(record["artifacts"].values()) / MIB,
             "train_s": record["seconds"], "started_utc": record["started_utc"], "file": str(path)}
@@ -58,7 +61,7 @@ def test_the_rows_equal_the_run_records_and_reports(runs):
     report = SimulationReport.from_json(json.loads(report_path.read_text()))
     assert by_file[str(report_path)] == {
         "solution": "sol", "kind": "simulate", "competition": "A", "data_sha256": report.data_sha256,
-        "score": report.score.headline, "interval_low": report.score.interval95[0],
+        "sequences": 2, "score": report.score.headline, "interval_low": report.score.interval95[0],
         "interval_high": report.score.interval95[1], "fraction_of_oracle": None,
         "us_per_row": report.timing.projection.per_row_us, "peak_mib": report.memory.peak_bytes / MIB,
         "size_mb": None, "train_s": None, "started_utc": None, "file": str(report_path)}
