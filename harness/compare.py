@@ -171,7 +171,7 @@ def to_json(comp: Competition, data: str, data_sha256: str, candidates: list[dic
             seed: int) -> dict:
     """The comparison as plain data (``--json``)."""
     return {
-        "data": data, "data_sha256": data_sha256, "competition": comp.key, "metric": comp.metric, "seed": seed,
+        "command": "compare", "data": data, "data_sha256": data_sha256, "competition": comp.key, "metric": comp.metric, "seed": seed,
         "candidates": [{**c, "interval95": None if c["interval95"] is None else list(c["interval95"])}
                        for c in candidates],
         "pairs": [{"first": p.first, "second": p.second, "sequences": p.sequences, "resamples": p.boot.resamples,

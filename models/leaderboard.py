@@ -6,7 +6,8 @@ score, the fraction of the oracle, the artifacts' size and the training time; a 
 per row, the peak memory and the zip's size. Each file becomes one row of the same columns
 (``COLUMNS``; what a kind does not know is null), so the two sort and filter together.
 
-Records of other kinds (``auto`` searches, ``generalize`` scenario tables) are no single score
+Files of other kinds (``auto`` searches, ``generalize`` scenario tables, ``harness compare
+--json`` comparisons) are no single score
 and are counted, not listed; a file that is not JSON or lacks what its kind needs is skipped
 with a one-line notice naming it.
 """
@@ -35,7 +36,7 @@ size = the zip's, null for a folder)."""
 HIGHER_FIRST = {"score", "interval_low", "interval_high", "fraction_of_oracle"}
 """Columns whose best values are the largest: they sort high to low."""
 
-OTHER_KINDS = ("auto", "generalize")
+OTHER_KINDS = ("auto", "generalize", "compare")
 
 
 class RecordError(ValueError):
@@ -45,8 +46,8 @@ class RecordError(ValueError):
 def _kind(data: object) -> str:
     if not isinstance(data, dict):
         raise RecordError("not a JSON object")
-    if data.get("command") == "auto":
-        return "auto"
+    if data.get("command") in ("auto", "compare"):
+        return data["command"]
     if "scenarios" in data:
         return "generalize"
     if {"candidate", "timing", "memory", "verdict"} <= data.keys():

@@ -20,7 +20,7 @@ MIB = 1024 ** 2
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, a_random) -> Path:
     """A runs folder holding two real training records (``models train``), one real simulate
-    report (``harness simulate --json``) and one record of another kind (written by
+    report (``harness simulate --json``) and two files of other kinds (written by
     ``write_record``, the project's writer)."""
     root = tmp_path_factory.mktemp("board")
     folder = root / "sol"
@@ -38,13 +38,14 @@ def runs(tmp_path_factory, a_random) -> Path:
     assert harness_cli.main(["simulate", str(folder), "--data", str(valid), "--sequences", "2",
                              "--json", str(records / "sub" / "sim.json")]) in (0, 1)
     write_record("sol-generalize", {"solution": "sol", "scenarios": [], "competition": "A"}, records)
+    write_record("cmp", {"command": "compare", "pairs": []}, records)  # as harness compare --json writes it
     return records
 
 
 def test_the_rows_equal_the_run_records_and_reports(runs):
     rows, others = board.read_rows(board.json_files([runs]), pytest.fail)
     frame = board.table(rows)
-    assert others == {"auto": 0, "generalize": 1}
+    assert others == {"auto": 0, "generalize": 1, "compare": 1}
     by_file = {r["file"]: r for r in frame.iter_rows(named=True)}
     records = sorted(p for p in runs.glob("sol-*.json") if "generalize" not in p.name)
     assert len(records) == 2 and len(by_file) == 3
@@ -93,7 +94,7 @@ def test_a_malformed_record_is_skipped_with_one_line_naming_it(runs, tmp_path, c
     assert len(lines) == 2 and "Traceback" not in captured.err
     assert f"{extra / 'broken.json'}: skipped" in lines[0] and "no 'competition'" in lines[0]
     assert f"{extra / 'garbage.json'}: skipped" in lines[1]
-    assert "Competition A: 3 runs" in captured.out and "1 generalize" in captured.out
+    assert "Competition A: 3 runs" in captured.out and "1 generalize, 1 compare" in captured.out
     assert "<table>" in (tmp_path / "b.html").read_text()
 
 
