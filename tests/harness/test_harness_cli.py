@@ -170,7 +170,7 @@ USER_ERRORS = {
     "generalize": ["generalize", "no/such/folder"],
     "compare": ["compare", "no/such/folder", "no/other/folder"],
     "compare-offline": ["compare-offline", "no/such/folder", "no/other/folder"],
-    "leaderboard": ["leaderboard", "--sort", "no_such_column"],
+    "leaderboard": ["leaderboard", "--reports", "no/such/folder"],
 }
 
 
