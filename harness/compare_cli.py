@@ -80,7 +80,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for text, label in zip(args.candidates, cmp.labels(args.candidates)):
         if _is_report(text):
             try:
-                report = cmp.read_stored(text, sha, comp, args.sequences)
+                report = cmp.read_stored(text, sha, comp, None if args.sequences is None else sequences)
             except cmp.CompareError as exc:
                 raise UserError(str(exc)) from exc
             runs.append(cmp.Run(label, "stored report", report))

@@ -173,3 +173,14 @@ def test_a_replay_and_its_own_stored_report_compare_equal(candidate, a_file, tmp
     assert "<table>" in page and f"{result['candidates'][0]['score']:.4f}" in page and "<script" not in page
     out = capsys.readouterr().out
     assert "(paired bootstrap: 3 sequences, 50 resamples)" in out and "stored.json" in out
+
+
+def test_a_candidate_that_fails_is_named_and_nothing_is_compared(candidate, a_file, tmp_path, capsys):
+    import hashlib
+
+    stored = _stored(tmp_path, C.A, hashlib.sha256(a_file.read_bytes()).hexdigest())
+    broken = candidate(GOOD.replace("return dp.state.copy()", "return {}['boom']"))
+    # --sequences above the file's 3: the stored report is cut to what the file holds, not refused
+    assert main(["compare", str(stored), str(broken), "--data", str(a_file), "--sequences", "50"]) == 1
+    captured = capsys.readouterr()
+    assert f"{broken}: FAIL: predict_error" in captured.err and "nothing compared" in captured.out
