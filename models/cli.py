@@ -261,7 +261,8 @@ def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``parity`` and ``auto`` (the ``wunderbench`` command lists them beside the harness's)."""
+    """Add the training commands: ``train``, ``parity``, ``compare-offline``, ``leaderboard``, ``generalize``,
+    ``auto`` (the ``wunderbench`` command lists them beside the harness's)."""
     p = sub.add_parser("train", help="train a solution (or --all) and write its artifacts")
     p.add_argument("solution", nargs="?", help="solution folder, e.g. solutions/a_ridge_var")
     p.add_argument("--all", action="store_true", help="every solution whose manifest names a family")
