@@ -271,8 +271,14 @@ def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
 
 
+def _per_output_draws(stats: SequenceStats, draws: np.ndarray) -> np.ndarray:
+    """Per-output scores on each resample, shape (resamples, outputs)."""
+    return np.array([_per_output(stats.metric, _merge(stats, d)) for d in draws]).reshape(len(draws), -1)
+
+
 def _headlines(stats: SequenceStats, draws: np.ndarray) -> np.ndarray:
-    return np.array([_per_output(stats.metric, _merge(stats, d)).mean() for d in draws])
+    # each headline is the plain mean of one resample's per-output vector, as ``score_from_stats``
+    return np.array([row.mean() for row in _per_output_draws(stats, draws)])
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -297,5 +303,49 @@ def paired_bootstrap_interval(
     """
     if len(stats) != len(reference):
         raise ValueError(f"paired statistics need the same sequences; got {len(stats)} and {len(reference)}")
+    return paired_bootstrap(stats, reference, n_resamples, level, seed).interval
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """A paired bootstrap of score(stats) - score(reference): the headline's and each output's.
+
+    ``difference`` and ``per_output`` are the differences on all sequences; ``mean`` the mean of
+    the resampled headline differences; ``interval`` and ``per_output_interval`` percentile
+    intervals; ``p_better`` / ``p_worse`` the share of resamples where ``stats`` scores above /
+    below ``reference`` (ties count for neither), headline and per output (arrays in output order).
+    """
+
+    difference: float
+    mean: float
+    interval: tuple[float, float]
+    p_better: float
+    p_worse: float
+    per_output: np.ndarray
+    per_output_interval: np.ndarray
+    per_output_p_better: np.ndarray
+    per_output_p_worse: np.ndarray
+    resamples: int
+
+
+def paired_bootstrap(
+    stats: SequenceStats, reference: SequenceStats, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> PairedBootstrap:
+    """The paired bootstrap over sequences (the same draws as ``paired_bootstrap_interval`` for the
+    same seed): both are scored on each resample of the same draw of sequences, headline and per
+    output; position i of ``stats`` and of ``reference`` must be the same sequence."""
+    if len(stats) != len(reference):
+        raise ValueError(f"paired statistics need the same sequences; got {len(stats)} and {len(reference)}")
+    if stats.metric != reference.metric:
+        raise ValueError(f"paired statistics need the same metric; got {stats.metric} and {reference.metric}")
     draws = _resample_counts(len(stats), n_resamples, seed)
-    return _percentiles(_headlines(stats, draws) - _headlines(reference, draws), level)
+    per_a, per_b = _per_output_draws(stats, draws), _per_output_draws(reference, draws)
+    heads = np.array([row.mean() for row in per_a]) - np.array([row.mean() for row in per_b])
+    per = per_a - per_b
+    full_a, full_b = _per_output(stats.metric, _merge(stats)), _per_output(reference.metric, _merge(reference))
+    return PairedBootstrap(
+        difference=float(np.mean(full_a) - np.mean(full_b)), mean=float(heads.mean()),
+        interval=_percentiles(heads, level), p_better=float(np.mean(heads > 0)), p_worse=float(np.mean(heads < 0)),
+        per_output=full_a - full_b, per_output_interval=np.array([_percentiles(per[:, k], level) for k in range(per.shape[1])]),
+        per_output_p_better=np.mean(per > 0, axis=0), per_output_p_worse=np.mean(per < 0, axis=0),
+        resamples=int(n_resamples))

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness import metrics
 from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition
-from harness.data import ParquetSource, TargetTap
+from harness.data import ParquetSource, TargetTap, file_sha256
 from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
@@ -204,6 +204,8 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
                              **outcome.isolation),
         threads=thread_warnings(outcome.threads), modules=outcome.modules,
         stderr_tail=outcome.stderr_tail if not outcome.ok else "",
+        data_sha256=file_sha256(source.path),
+        candidate_bytes=Path(candidate).stat().st_size if Path(candidate).is_file() else None,
     )
     report.verdict, report.reasons = verdict(report)
     if opts.plot:

@@ -11,7 +11,9 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   ``sequences`` and ``rows`` replayed, ``score`` (a ``Score`` or None when the run failed),
   ``timing``, ``memory``, ``sandbox``, ``threads`` (warnings), ``modules`` (imported by the
   candidate), ``stderr_tail`` (failed runs), ``verdict`` ("PASS", "WARN", "FAIL") with
-  ``reasons``, ``plot`` (the PNG's path, if drawn); ``to_json()`` / ``from_json()``.
+  ``reasons``, ``plot`` (the PNG's path, if drawn), ``data_sha256`` (the data file's sha256:
+  ``harness compare`` reuses a stored report only on the same bytes) and ``candidate_bytes``
+  (the zip's size; None for a folder); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
   score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
@@ -195,6 +197,8 @@ class SimulationReport(Outcome):
     verdict: str = "FAIL"
     reasons: list[str] = field(default_factory=list)
     plot: str | None = None
+    data_sha256: str | None = None
+    candidate_bytes: int | None = None
 
     def to_json(self) -> dict:
         """The JSON report (``json.dumps``-able)."""
@@ -205,7 +209,8 @@ class SimulationReport(Outcome):
                "score": None if self.score is None else self.score.to_json(),
                "timing": self.timing.to_json(), "memory": asdict(self.memory), "sandbox": asdict(self.sandbox),
                "threads": list(self.threads), "modules": list(self.modules), "stderr_tail": self.stderr_tail,
-               "verdict": self.verdict, "reasons": list(self.reasons)}
+               "verdict": self.verdict, "reasons": list(self.reasons),
+               "data_sha256": self.data_sha256, "candidate_bytes": self.candidate_bytes}
         if self.plot is not None:
             out["plot"] = self.plot
         return out
@@ -219,4 +224,5 @@ class SimulationReport(Outcome):
             data["sequences"], data["rows"], None if data.get("score") is None else Score.from_json(data["score"]),
             Timing.from_json(data["timing"]), Memory(**data["memory"]), SandboxFacts(**data["sandbox"]),
             list(data.get("threads", [])), list(data.get("modules", [])), data.get("stderr_tail", ""),
-            data["verdict"], list(data.get("reasons", [])), data.get("plot"))
+            data["verdict"], list(data.get("reasons", [])), data.get("plot"), data.get("data_sha256"),
+            data.get("candidate_bytes"))

@@ -169,6 +169,8 @@ USER_ERRORS = {
              "--out", "no/such/folder"],
     "generalize": ["generalize", "no/such/folder"],
     "compare": ["compare", "no/such/folder", "no/other/folder"],
+    "compare-offline": ["compare-offline", "no/such/folder", "no/other/folder"],
+    "leaderboard": ["leaderboard", "--reports", "no/such/folder"],
 }
 
 
@@ -299,6 +301,6 @@ def test_wunderbench_is_one_command_for_grading_and_training(capsys):
         wunderbench.main(["--help"])
     listed = capsys.readouterr().out
     for command in ("simulate", "gate", "gate-all", "package", "generate", "calibrate", "data", "train", "parity",
-                    "compare"):
+                    "compare", "compare-offline", "leaderboard"):
         assert re.search(rf"\n    {command}\s", listed), command
     assert listed.startswith("usage: wunderbench")
