@@ -101,7 +101,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
     try:
         with bar or nullcontext():
-            options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
+            options = options_from(args, SimulateOptions, oracle=not args.no_oracle, fingerprint=bool(args.json))
             result = simulate(candidate, data, args.competition, options, on_progress)
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc

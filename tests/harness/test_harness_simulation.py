@@ -52,7 +52,7 @@ def _report(**changes) -> SimulationReport:
 
 @pytest.mark.parametrize("source, verdict", [(GOOD, "PASS"), (FAILS, "FAIL")])
 def test_a_simulated_report_reads_back_from_its_json_equal(source, verdict, candidate, a_file):
-    report = simulate(candidate(source), a_file, options=SimulateOptions(bootstrap=50))
+    report = simulate(candidate(source), a_file, options=SimulateOptions(bootstrap=50, fingerprint=True))
     assert report.verdict == verdict
     data = json.loads(json.dumps(report.to_json()))  # Python's float repr reads back to the same float
     assert set(data) == TOP_KEYS
