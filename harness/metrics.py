@@ -210,6 +210,17 @@ def score_from_stats(competition: Competition, stats: SequenceStats) -> dict[str
     return out
 
 
+def sequence_scores(stats: SequenceStats) -> np.ndarray:
+    """The headline metric of each sequence scored alone (mean over outputs), shape (sequences,).
+
+    A sequence's own sums are already its merged statistics, so each row of ``stats`` scored as
+    a whole file gives the score :func:`score` would give that sequence's rows. These are for
+    finding weak sequences; the competition's score pools all rows and is not their mean.
+    """
+    own = {"weight": stats.weight, "m2_y": stats.m2_y, "m2_p": stats.m2_p, "c_yp": stats.c_yp, "sse": stats.sse}
+    return _per_output(stats.metric, own).mean(axis=1)
+
+
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     """Bootstrap draws of whole sequences: how often each of ``n`` sequences is taken, per resample."""
     if n < 2:

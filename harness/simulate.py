@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from harness import metrics
-from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition
+from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition, Limits
 from harness.data import ParquetSource, TargetTap
 from harness.market.base import Sidecar, read_oracle
 from harness.market.oracle import score_oracle
@@ -34,6 +34,7 @@ class SimulateOptions:
     bootstrap: int = 1000
     block_network: bool = True
     plot: str | Path | None = None
+    report: str | Path | None = None
     oracle: bool = True
 
 
@@ -66,8 +67,11 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
     scores = metrics.score(comp, y_true, y_pred)
     starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
     score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names})
+    stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
+    # seq_ix as the parent read them from the file, not as the child reports them
+    seq_ix = source.sequence_ids(len(starts))
+    score.by_sequence = {int(s): float(v) for s, v in zip(seq_ix, metrics.sequence_scores(stats), strict=True)}
     if len(starts) >= 2 and bootstrap:
-        stats = metrics.sequence_stats(comp, y_true, y_pred, starts)
         score.interval95 = tuple(metrics.bootstrap_interval(stats, n_resamples=bootstrap))
     hidden = None
     if sidecar is not None:
@@ -182,23 +186,37 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
                                   max_sequences=opts.sequences, block_network=opts.block_network)
     outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress)
+    report = report_of_run(candidate, source, outcome, tap.targets(), limits, opts, sidecar)
+    if opts.plot:
+        from harness.plots import write_report_png
+
+        report.plot = str(write_report_png(report, outcome.latency_ns, comp, opts.plot))
+    if opts.report:
+        from harness.html_report import write_simulation_html
+
+        write_simulation_html(report, outcome.latency_ns, opts.report)
+    return report
+
+
+def report_of_run(candidate: str | Path, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
+                  limits: Limits, opts: SimulateOptions, sidecar: Sidecar | None = None) -> SimulationReport:
+    """The typed report of one sandboxed replay of ``source`` (its first sequences, in file
+    order), judged: what ``simulate`` returns, and what the gate's HTML report shows of its score
+    sample. ``y_true`` are the targets of the replayed rows."""
+    comp = source.competition
     test_sequences = opts.test_sequences or comp.test_sequences
     report = SimulationReport(
         candidate=str(candidate), data=str(source.path), competition=comp.key, metric=comp.metric,
         error=outcome.error, sequences=outcome.rows // SEQUENCE_LENGTH, rows=outcome.rows,
-        score=score_run(comp, source, outcome, tap.targets(), opts.bootstrap, sidecar),
+        score=score_run(comp, source, outcome, y_true, opts.bootstrap, sidecar),
         timing=timing_report(comp, outcome, limits.seconds, opts.safety, test_sequences),
-        memory=Memory(outcome.peak_rss_bytes, limits.memory_bytes),
+        memory=Memory(outcome.peak_rss_bytes, limits.memory_bytes, outcome.memory_s, outcome.memory_bytes),
         sandbox=SandboxFacts(outcome.cpu, outcome.cores_used, outcome.network, exit_code=outcome.exit_code,
                              **outcome.isolation),
         threads=thread_warnings(outcome.threads), modules=outcome.modules,
         stderr_tail=outcome.stderr_tail if not outcome.ok else "",
     )
     report.verdict, report.reasons = verdict(report)
-    if opts.plot:
-        from harness.plots import write_report_png
-
-        report.plot = str(write_report_png(report, outcome.latency_ns, comp, opts.plot))
     return report
 
 

@@ -14,13 +14,15 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   ``reasons``, ``plot`` (the PNG's path, if drawn); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
-  score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None.
+  score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
+  ``by_sequence`` {seq_ix: headline of that sequence alone} or None.
 - ``Timing``: the child's ``import_s``, ``construct_s``, ``startup_s``, ``replay_s``; the
   parent's ``wall_s``, ``measured_run_s`` (go-ahead to the child's end) and ``steady_floor_s``
   (``harness.clock``); ``limit_s``, ``safety``, ``test_sequences``; ``warmup`` and ``scored``
   (``Latency`` of the warm-up and the scored rows, the child's word) and ``projection`` (a
-  ``Projection``, finished runs only); ``headroom_s``.
-- ``Memory``: ``peak_bytes``, ``limit_bytes``. ``SandboxFacts``: ``cpu``, ``cores_used``,
+  ``Projection``, finished runs only); ``headroom_s``; ``projection_parts()`` (what adds up to it).
+- ``Memory``: ``peak_bytes``, ``limit_bytes``, ``series_s`` and ``series_bytes`` (memory over
+  the run, sampled by the parent, at most 2,000 points). ``SandboxFacts``: ``cpu``, ``cores_used``,
   ``network``, ``filesystem``, ``processes``, ``exit_code``.
 
 JSON: the same nested object the report always had (``score``, ``timing``, ``memory``,
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from harness.competitions import SEQUENCE_LENGTH
 from harness.errors import CandidateError, Outcome
 
 
@@ -50,6 +53,9 @@ class Score:
     interval95: tuple[float, float] | None = None
     oracle: dict | None = None
     impossible: Flag | None = None
+    by_sequence: dict[int, float] | None = None
+    """The headline metric of each sequence scored alone, by ``seq_ix`` in replay order
+    (``harness.metrics.sequence_scores``): where the candidate is weak, not a share of the total."""
 
     def to_json(self) -> dict:
         out: dict = {"headline": self.headline, "per_output": dict(self.per_output)}
@@ -58,13 +64,16 @@ class Score:
         if self.oracle is not None:
             out["oracle"] = self.oracle
         out["impossible"] = None if self.impossible is None else [self.impossible.status, self.impossible.reason]
+        if self.by_sequence is not None:  # JSON keys are strings; from_json turns them back
+            out["by_sequence"] = {str(seq): value for seq, value in self.by_sequence.items()}
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> Score:
-        interval, impossible = data.get("interval95"), data.get("impossible")
+        interval, impossible, by_sequence = data.get("interval95"), data.get("impossible"), data.get("by_sequence")
         return cls(data["headline"], dict(data["per_output"]), None if interval is None else tuple(interval),
-                   data.get("oracle"), None if impossible is None else Flag(*impossible))
+                   data.get("oracle"), None if impossible is None else Flag(*impossible),
+                   None if by_sequence is None else {int(seq): value for seq, value in by_sequence.items()})
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,23 @@ class Timing:
     def headroom_s(self) -> float | None:
         return None if self.projection is None else self.limit_s - self.projection.projected_test_s
 
+    def projection_parts(self) -> list[tuple[str, float]]:
+        """The projected test-set time as (what, seconds) parts that add up to it, in the order
+        ``harness.simulate.projection`` builds it: start-up, the first sequence, the other
+        sequences at the steady time, what the parent's clock adds above the child's figures
+        (``harness.clock``; 0 when they agree) and the safety margin. Empty without a projection."""
+        p = self.projection
+        if p is None:
+            return []
+        startup = self.startup_s or 0.0
+        steady = p.per_row_us * SEQUENCE_LENGTH / 1e6
+        rest = (self.test_sequences - 1) * steady
+        measured = p.projected_test_s / self.safety
+        return [("start-up (import + constructor)", startup), ("first sequence", p.first_sequence_s),
+                (f"{self.test_sequences - 1} more sequences at {steady:.3g} s", rest),
+                ("the grader's clock above the child's", max(0.0, measured - (startup + p.first_sequence_s + rest))),
+                (f"safety margin (x{self.safety:g})", p.projected_test_s - measured)]
+
     def to_json(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("warmup", "scored", "projection")}
         for name in ("warmup", "scored"):
@@ -132,8 +158,14 @@ class Timing:
 
 @dataclass(frozen=True)
 class Memory:
+    """The peak of the candidate's process tree against the cap, and the curve the parent sampled
+    over the run (``series_s`` seconds since the start, ``series_bytes`` the largest resident
+    memory in each interval; at most 2,000 points, ``harness.memory_series``)."""
+
     peak_bytes: int
     limit_bytes: int
+    series_s: list[float] = field(default_factory=list)
+    series_bytes: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,18 @@ def test_paired_bootstrap_decides_a_small_consistent_gain_that_unpaired_interval
     assert metrics.paired_bootstrap_interval(s_reference, s_better, n_resamples=300) == pytest.approx((-hi, -lo))
     # unpaired, the two intervals overlap: the gain is smaller than the spread between sequences
     assert metrics.bootstrap_interval(s_better, 300)[0] < metrics.bootstrap_interval(s_reference, 300)[1]
+
+
+@pytest.mark.parametrize("comp", [C.A, C.B])
+def test_each_sequence_scored_alone_equals_the_direct_score_of_its_rows(comp):
+    rng = np.random.default_rng(8)
+    n_seq, per = 5, comp.scored_steps_per_sequence
+    y = rng.standard_t(4, size=(n_seq * per, comp.n_outputs))
+    p = rng.uniform(0, 0.8, size=(n_seq, 1, 1)).repeat(per, 1).reshape(-1, 1) * y + rng.standard_normal(y.shape)
+    starts = np.arange(0, len(y), per)
+    alone = metrics.sequence_scores(metrics.sequence_stats(comp, y, p, starts))
+    assert alone.shape == (n_seq,)
+    # different summation orders (moments vs. the direct formula): equal to float tolerance only
+    direct = [metrics.score(comp, y[s:s + per], p[s:s + per])[comp.metric] for s in starts]
+    np.testing.assert_allclose(alone, direct, rtol=0, atol=1e-12)
+    assert len(set(np.round(alone, 6))) == n_seq  # the sequences differ, so a mixed-up order would show

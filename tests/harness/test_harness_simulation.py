@@ -38,8 +38,9 @@ def _report(**changes) -> SimulationReport:
                     Projection(1e5, 10.0, 0.9, 1234.5))
     fields = dict(candidate="sol", data="d.parquet", competition="A", metric="r2",
                   error=CandidateError(ErrorKind.PREDICT_ERROR, "boom", 7, 8, 9, "Traceback..."), sequences=3,
-                  rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why")),
-                  timing=timing, memory=Memory(10, 20), sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
+                  rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why"),
+                              {7: 0.05, 3: 0.125}),
+                  timing=timing, memory=Memory(10, 20, [0.0, 0.05], [5, 10]), sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
                   threads=["t"], modules=["numpy"], stderr_tail="tail", verdict="FAIL", reasons=["r"], plot="p.png")
     return SimulationReport(**{**fields, **changes})
 
