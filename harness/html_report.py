@@ -164,8 +164,10 @@ def _sequences_section(report: SimulationReport, comp: competitions.Competition)
         return _section("sequences", title, _none(f"no score by sequence: the run ended with {report.status}"))
     values = np.array(list(by_sequence.values()))
     q = np.quantile(values, [0.0, 0.1, 0.5, 0.9, 1.0])
-    summary = (f"<p>Each sequence scored alone with the competition's metric (the pooled score is not their "
-               f"mean). min {q[0]:.4f}, 10% {q[1]:.4f}, median {q[2]:.4f}, 90% {q[3]:.4f}, max {q[4]:.4f}.</p>")
+    summary = (f"<p>Each sequence scored alone with the competition's metric: min {q[0]:.4f}, 10% {q[1]:.4f}, "
+               f"median {q[2]:.4f}, 90% {q[3]:.4f}, max {q[4]:.4f}. The competition pools all rows, so its score "
+               "is not their mean: a sequence alone is judged against its own mean and spread, and a candidate "
+               "whose gain is in telling sequences apart scores higher pooled than on any one of them.</p>")
     worst = sorted(by_sequence.items(), key=lambda item: item[1])[:WORST_SEQUENCES]
     table = _table([(seq, (f"{value:.4f}", "num")) for seq, value in worst], header=("seq_ix", comp.metric_label))
     body = [summary, _figure(plots.sequence_figure(report, comp), "distribution of per-sequence scores"),

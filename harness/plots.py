@@ -171,6 +171,8 @@ def projection_figure(report: SimulationReport) -> Figure:
                 ax.barh([0], [seconds / 60], left=left, height=0.5, label=f"{label}: {seconds / 60:.2f} min")
                 left += seconds / 60
             ax.axvline(timing.limit_s / 60, color="red", linestyle="--", label=f"limit {timing.limit_s / 60:g} min")
+            ax.annotate(f"{left:.1f} min ({left * 60 / timing.limit_s:.0%} of the limit)", (left, 0),
+                        xytext=(6, 0), textcoords="offset points", va="center")
             ax.set_yticks([])
             ax.set_xlim(0, max(left, timing.limit_s / 60) * 1.05)
             ax.set_xlabel("minutes for the full test set")
