@@ -475,7 +475,6 @@ class _Gate:
     def ordered(self) -> list[CheckResult]:
         return [self.results[n] for n in CHECKS if n in self.results]
 
-
     def shown_report(self) -> SimulationReport | None:
         """The replay the HTML page shows (score sample, or the first replay), as ``simulate`` reports it."""
         if self.shown is None:
@@ -495,6 +494,6 @@ def gate(candidate: str | Path, options: GateOptions) -> GateReport:
     if options.report:
         from harness.html_report import gate_html, write_html
 
-        shown = g.shown
-        write_html(gate_html(report, g.shown_report(), None if shown is None else shown.latency_ns), options.report)
+        latency_ns = None if g.shown is None else g.shown.latency_ns
+        write_html(gate_html(report, g.shown_report(), latency_ns), options.report)
     return report

@@ -151,7 +151,7 @@ def memory_figure(report: SimulationReport) -> Figure:
             if mem.peak_bytes > mem.limit_bytes / 4:  # the cap is only drawn where it is in view
                 ax.axhline(mem.limit_bytes / 1024**2, color="red", label=f"cap {mem.limit_bytes / GIB:g} GiB")
             ax.set_ylim(bottom=0)
-            ax.set_xlabel("seconds since the candidate's process started")
+            ax.set_xlabel("seconds since the sandbox started the run")
             ax.set_ylabel("MiB")
             ax.legend(loc="lower right")
         ax.set_title(f"Memory over the run (cap {mem.limit_bytes / GIB:g} GiB)")

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
-from harness.cli import UserError, add_data_options, add_limit_options, options_from
+from harness.cli import UserError, add_data_options, add_limit_options, options_from, output_file
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
@@ -130,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
-    parser.add_argument("--report", metavar="FILE.html",
+    parser.add_argument("--report", metavar="FILE.html", type=output_file,
                         help="also write the whole report, with a figure per section, as one self-contained HTML page")
     parser.add_argument("--no-oracle", action="store_true",
                         help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")

@@ -231,3 +231,11 @@ def test_the_projections_parts_add_up_to_it(measured_run_s):
         assert clock == pytest.approx(500 + 514 * 1.5 - (2 + 3 + 516 * 1.5), rel=1e-9)
     assert Timing(0.5, 1.5, 2.0, 9.0, 6.0, 3600.0, 1.5, 517).projection_parts() == []
     assert isinstance(proj, Projection)
+
+
+@pytest.mark.parametrize("command", ["simulate", "gate"])
+def test_a_folder_as_the_report_path_is_refused_before_any_run(command, tmp_path, a_file, capsys):
+    assert main([command, str(tmp_path), "--data", str(a_file), "--report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert f"{tmp_path} is a folder; name a file in it, such as {tmp_path / 'report.html'}" in err
