@@ -20,9 +20,11 @@ from harness.html_report import simulation_html, write_html
 from harness.simulation import Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium not found: the HTML report's browser check needs Debian's chromium "
-    "(apt-get install chromium; .ci/run installs it when run as root)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium not found: the HTML report's browser check needs Debian's "
+                       "chromium (apt-get install chromium; .ci/run installs it when run as root)"),
+    pytest.mark.slow,  # 6-16 s for the first test on the shared 2-core VM (two browser starts, five figures)
+]
 
 
 def _report(error: CandidateError | None = None) -> SimulationReport:
