@@ -398,7 +398,8 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
         rss = _tree_rss(tree)
         now = time.perf_counter()
         watch.peak = max(watch.peak, rss)
-        watch.memory.add(now - child.started_at, rss)
+        if rss:  # nothing measured once the tree is gone (or before it is there): no point at 0 bytes
+            watch.memory.add(now - child.started_at, rss)
         if watch.peak > options.memory_bytes:
             stop_for("out_of_memory")
         if now > deadline and stop_sent_at is None and watch.killed_for is None:
