@@ -64,6 +64,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def output_file(text: str) -> str:
+    """An argparse type: a file to write at the end of a run; an existing folder there is refused
+    at once, not after the run."""
+    from pathlib import Path
+
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name a file in it, such as {Path(text) / 'report.html'}")
+    return text
+
+
 def competition_key(text: str) -> str:
     """An argparse type: a competition key or name ("A", "next-state", "B", "lob"), as its key."""
     try:

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_float, positive_int
+from harness.cli import (UserError, add_data_options, add_limit_options, options_from, output_file, positive_float,
+                         positive_int)
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
@@ -62,6 +63,8 @@ def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, conso
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+    if getattr(args, "report", None):  # gate's option; gate-all and package have none
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 1 if report.failed else 0
 
 
@@ -128,6 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Run the named pre-upload checks on a solution folder or zip.")
     p.add_argument("candidate", help="solution folder or zip")
     add_gate_options(p)
+    p.add_argument("--report", metavar="FILE.html", type=output_file,
+                   help="also write the checks and the score sample's replay as one self-contained HTML page")
     p.set_defaults(func=run_gate)
     p = subparsers.add_parser("gate-all", help="gate every solution folder under --root",
                               description="Gate every solution folder (with manifest.json) under --root.")

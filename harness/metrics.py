@@ -256,11 +256,14 @@ def score_from_stats(competition: Competition, stats: SequenceStats) -> dict[str
 def sequence_scores(stats: SequenceStats) -> np.ndarray:
     """Each sequence's own score per output, shape (sequences, outputs): what one sequence alone
     would score (R² against its own mean, or its own weighted correlation), for reports that show
-    the spread and the worst sequences. Not a part of the headline, which pools the sequences."""
-    out = np.empty_like(stats.weight)
-    for i in range(len(stats)):
-        out[i] = _per_output(stats.metric, _merge(stats.take([i])))
-    return out
+    the spread and the worst sequences. Not a part of the headline, which pools the sequences.
+
+    A sequence's own sums are already its merged statistics, so each row of ``stats`` scored as
+    a whole file gives what :func:`score` gives that sequence's rows.
+    """
+    own = {"weight": stats.weight, "mean_p": stats.mean_p, "m2_y": stats.m2_y, "m2_p": stats.m2_p,
+           "c_yp": stats.c_yp, "sse": stats.sse}
+    return _per_output(stats.metric, own)
 
 
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:

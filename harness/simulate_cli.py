@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
-from harness.cli import UserError, add_data_options, add_limit_options, options_from
+from harness.cli import UserError, add_data_options, add_limit_options, options_from, output_file
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
@@ -84,6 +84,11 @@ def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console
     console.print(f"{args.candidate}: cannot be run as submitted", markup=False)
     console.print("verdict: [bold red]FAIL[/]")
     console.print(f"  - {exc.kind}: {exc}", markup=False)
+    if args.report:
+        from harness.html_report import failure_html, write_html
+
+        write_html(failure_html(args.candidate, f"{exc.kind}: {exc}"), args.report)
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 1
 
 
@@ -112,6 +117,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
     if result.plot:
         console.print(f"plot written to {result.plot}")
+    if args.report:
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 0 if result.verdict != "FAIL" else 1
 
 
@@ -123,6 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
+    parser.add_argument("--report", metavar="FILE.html", type=output_file,
+                        help="also write the whole report, with a figure per section, as one self-contained HTML page")
     parser.add_argument("--no-oracle", action="store_true",
                         help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")
     parser.set_defaults(func=run_simulate)

@@ -44,7 +44,8 @@ def _report(**changes) -> SimulationReport:
                   error=CandidateError(ErrorKind.PREDICT_ERROR, "boom", 7, 8, 9, "Traceback..."), sequences=3,
                   rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why"),
                               BySequence([4, 9], SequenceStats("mean_r2", *(np.array([[0.1 * k], [1 / 3]]) for k in range(7))))),
-                  timing=timing, memory=Memory(10, 20), sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
+                  timing=timing, memory=Memory(10, 20, [0.0, 0.05], [5, 10]),
+                  sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
                   threads=["t"], modules=["numpy"], stderr_tail="tail", verdict="FAIL", reasons=["r"], plot="p.png",
                   data_sha256="ab" * 32, candidate_bytes=1234)
     return SimulationReport(**{**fields, **changes})
