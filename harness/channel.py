@@ -35,6 +35,8 @@ _HEADER = struct.Struct("<qqq")  # first_row, rows, columns; rows -1 ends the st
 MAX_LINE_BYTES = 4096
 MAX_BLOCK_ROWS = 1 << 24
 MAX_RESULT_BYTES = 16 * 1024**2
+MAX_PROFILE_BYTES = 4 * 1024**2
+"""``profile.json`` (``harness.profilers``): at most a few thousand short rows."""
 THREAD_REPORTS = ("threads_before", "threads_after_constructor", "threads_after_replay")
 """The child's thread reports, the only ``threads_*`` keys of its result that are read."""
 PHASES = ("import", "construct", "replay")

@@ -113,7 +113,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ()) -> argparse.ArgumentParser:
     """The harness's commands, plus those ``also`` registers (the ``wunderbench`` command lists
     the training commands this way: the harness itself never imports ``models``)."""
-    from harness import gate_cli, package_cli, simulate_cli
+    from harness import gate_cli, package_cli, profile_cli, simulate_cli
     from harness.market import cli as market_cli
 
     parser = OneLineParser(
@@ -121,7 +121,8 @@ def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ())
         description="Local grader, simulator and gate for Wunder Fund's streaming RNN challenges.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (simulate_cli.register, gate_cli.register, package_cli.register, market_cli.register, *also):
+    for register in (simulate_cli.register, gate_cli.register, package_cli.register, profile_cli.register,
+                     market_cli.register, *also):
         register(sub)
     return parser
 
