@@ -100,12 +100,12 @@ def _groups(lines: list[LineStat]) -> dict[tuple[str, str], list[LineStat]]:
 def _line_tables(report: ProfileReport, found: Profile, top: int, every_line: bool) -> list[Table]:
     tables = []
     calls = found.predict_calls
-    for (_, function), lines in _groups(found.lines).items():
+    groups = sorted(_groups(found.lines).items(), key=lambda kv: -sum(line.time_s for line in kv[1]))
+    for (_, function), lines in groups:  # the function with the most time first (predict)
         total = sum(line.time_s for line in lines)
-        first = min(lines, key=lambda line: line.place.line)
         shown = sorted(lines, key=lambda line: line.place.line) if every_line else \
             sorted(lines, key=lambda line: -line.time_s)[:top]
-        table = Table(title=Text(f"{function} ({report.where(first.place)}) by line (line_profiler; per predict "
+        table = Table(title=Text(f"{function} ({report.label_of(lines[0].place)}) by line (line_profiler; per predict "
                                  f"call; {'every line' if every_line else f'top {top} lines'})"))
         for name in ("line", "hits", "us", "% of function", "source"):
             table.add_column(name, justify="left" if name == "source" else "right")
@@ -119,10 +119,9 @@ def _line_tables(report: ProfileReport, found: Profile, top: int, every_line: bo
 def _memory_tables(report: ProfileReport, found: Profile, top: int, every_line: bool) -> list[Table]:
     tables = []
     for (_, function), lines in _groups(found.lines).items():
-        first = min(lines, key=lambda line: line.place.line)
         shown = sorted(lines, key=lambda line: line.place.line) if every_line else \
             sorted(lines, key=lambda line: -abs(line.increment_mib))[:top]
-        table = Table(title=Text(f"{function} ({report.where(first.place)}) memory by line (memory-profiler; "
+        table = Table(title=Text(f"{function} ({report.label_of(lines[0].place)}) memory by line (memory-profiler; "
                                  f"resident memory, whole run; {'every line' if every_line else f'top {top} lines'})"))
         for name in ("line", "hits", "increment MiB", "peak MiB", "source"):
             table.add_column(name, justify="left" if name == "source" else "right")

@@ -76,9 +76,17 @@ def library_label(file: str) -> str:
     return file
 
 
+def _relative(path: str) -> str:
+    """``path`` from the working folder when it lies below it (a project module a solution vendors)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _labeller(candidate: Path) -> Callable[[Place], str]:
     name_of = namer(candidate)
-    return lambda place: name_of(place.file) if place.own else library_label(place.file)
+    return lambda place: _relative(name_of(place.file)) if place.own else library_label(place.file)
 
 
 def line_targets(functions: list[FunctionStat], predict: tuple[str, int, str] | None,
