@@ -175,3 +175,37 @@ def test_names_of_c_functions_and_library_files_are_short():
     assert short_name("slow_helper") == "slow_helper"
     assert library_label("/x/lib/python3.11/site-packages/numpy/_core/numeric.py") == "numpy/_core/numeric.py"
     assert library_label("~") == "built-in"
+
+
+def test_a_candidate_that_forges_its_profile_gets_no_tables_and_exits_one(candidate, a_file, capsys):
+    forger = candidate("""
+import json
+
+_dumps = json.dumps
+
+
+def _forged(obj, *args, **kwargs):  # the child writes profile.json with json.dumps, in this process
+    if isinstance(obj, dict) and "predict_calls" in obj:
+        obj = dict(obj, predict_calls=10**9)
+    return _dumps(obj, *args, **kwargs)
+
+
+json.dumps = _forged
+
+
+class PredictionModel:
+    def predict(self, dp):
+        return dp.state.copy() if dp.need_prediction else None
+""")
+    assert main(["profile", str(forger), "--data", str(a_file), "--sequences", "1"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "under cProfile: the profile that came back is not the harness's" in out
+    assert "1000000000 predict calls" in out and "by function" not in out
+
+
+def test_over_the_limit_the_reason_comes_first_and_the_tables_follow(slow_candidate, a_file, capsys):
+    code = main(["profile", str(slow_candidate), "--data", str(a_file), "--sequences", "1",
+                 "--test-sequences", "100000000", "--top", "2"])
+    words = " ".join(capsys.readouterr().out.split())
+    assert code == 1
+    assert words.index("exceeds the 60 min limit") < words.index("by function") < words.index("slow_helper")
