@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.channel import ProtocolError
-from harness.competitions import SAFETY_FACTOR, SEQUENCE_LENGTH
+from harness.competitions import SAFETY_FACTOR
 from harness.data import ParquetSource
 from harness.profile_data import FunctionStat, Place, Profile, checked_profile
 from harness.sandbox import SandboxOptions, run_in_sandbox
@@ -135,7 +135,3 @@ def profile(candidate: str | Path, data: str | Path, competition: str | None = N
             targets = line_targets(found.functions, found.predict)
     return report
 
-
-def rows_of(sequences: int) -> int:
-    """Rows replayed for ``sequences`` sequences (for progress totals)."""
-    return sequences * SEQUENCE_LENGTH
