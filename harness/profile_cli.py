@@ -79,14 +79,15 @@ def _function_table(report: ProfileReport, found: Profile, top: int) -> Table:
     calls = found.predict_calls
     total = _predict_total(found)
     table = Table(title=f"predict by function (cProfile; top {top} by cumulative time; per predict call)")
-    for name in ("function", "calls", "own us", "cumulative us", "% of predict"):
+    for name in ("function", "calls", "own us", "direct us", "cumulative us", "% of predict"):
         table.add_column(name, justify="left" if name == "function" else "right")
     table.add_column("where", overflow="fold")
     for f in sorted(found.functions, key=lambda f: -f.cumulative_s)[:top]:
         style = "bold" if f.place.own else ""
         share = f"{f.cumulative_s / total:.0%}" if total else "-"
         table.add_row(Text(short_name(f.name), style=style), f"{f.calls / max(calls, 1):,.2f}", _us(f.own_s, calls),
-                      _us(f.cumulative_s, calls), share, Text(report.where(f.place), style=style))
+                      _us(f.direct_s, calls), _us(f.cumulative_s, calls), share,
+                      Text(report.where(f.place), style=style))
     return table
 
 
@@ -144,7 +145,9 @@ def render(report: ProfileReport, console: Console, top: int = DEFAULT_TOP, ever
     for reason in plain.reasons:
         console.print(Text(f"  - {reason}: the tables below show where predict's time goes", style="bold red"))
     console.print(Text("Profilers slow predict down (the factors above); the tables' times are the profiled "
-                       "ones: read them as shares, not as the grader's times.", style="dim"))
+                       "ones: read them as shares, not as the grader's times. direct: own time plus the library "
+                       "calls a function makes itself; the line tables follow the candidate's functions with "
+                       "the most direct time.", style="dim"))
     if "functions" in report.profiles:
         console.print(_function_table(report, report.profiles["functions"], top))
     if "lines" in report.profiles:

@@ -36,6 +36,8 @@ class FunctionStat:
     calls: int
     own_s: float
     cumulative_s: float
+    direct_s: float
+    """Own time plus the library and built-in calls it makes itself (``harness.profilers``)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _place(row: dict) -> Place:
     return Place(_text(row["file"], "file"), _count(row["line"], "line"), row["own"])
 
 
-_FUNCTION_KEYS = {"file", "line", "name", "own", "calls", "own_s", "cumulative_s"}
+_FUNCTION_KEYS = {"file", "line", "name", "own", "calls", "own_s", "cumulative_s", "direct_s"}
 _LINE_KEYS = {"file", "line", "function", "own", "hits", "source"}
 _KIND_KEYS = {"functions": ("functions", profilers.MAX_FUNCTIONS), "lines": ("lines", profilers.MAX_LINES),
               "memory": ("lines", profilers.MAX_LINES)}
@@ -102,7 +104,8 @@ _KIND_KEYS = {"functions": ("functions", profilers.MAX_FUNCTIONS), "lines": ("li
 def _function(row: object) -> FunctionStat:
     row = _object(row, _FUNCTION_KEYS, "function row")
     return FunctionStat(_place(row), _text(row["name"], "name"), _count(row["calls"], "calls"),
-                        _number(row["own_s"], "own_s"), _number(row["cumulative_s"], "cumulative_s"))
+                        _number(row["own_s"], "own_s"), _number(row["cumulative_s"], "cumulative_s"),
+                        _number(row["direct_s"], "direct_s"))
 
 
 def _line(row: object, kind: str) -> LineStat:

@@ -5,7 +5,9 @@ writes what the profiler saw as ``profile.json`` beside its other results. One p
 because line_profiler and memory-profiler both trace with ``sys.settrace`` and would measure
 each other:
 
-- ``functions``: cProfile around every ``predict`` call, aggregated by function (pstats).
+- ``functions``: cProfile around every ``predict`` call, aggregated by function (pstats); each
+  function's ``direct_s`` is its own time plus the library and built-in calls it makes itself:
+  what its own lines cost, apart from the calls into the candidate's other functions.
 - ``lines``: line_profiler's ``LineProfiler`` on ``predict`` and the targets the parent names
   (the candidate's own functions that ``predict`` spends most in, found by a ``functions`` run).
 - ``memory``: memory-profiler's ``LineProfiler`` on ``predict``: resident memory per line.
@@ -136,12 +138,19 @@ def _functions(predict: Callable, places: _Places, code) -> tuple[Callable, Call
         entries = [(key, value) for key, value in stats.items() if "_lsprof.Profiler" not in key[2]]
         keep = {key for key, _ in sorted(entries, key=lambda kv: -kv[1][3])[:MAX_FUNCTIONS // 2]}
         keep |= {key for key, _ in sorted(entries, key=lambda kv: -kv[1][2])[:MAX_FUNCTIONS // 2]}
+        own_files = {key: places.place(key[0]) for key, _ in entries}
+        libraries: dict[tuple, float] = {}  # caller -> time in the library (and built-in) calls it makes itself
+        for key, (_, _, _, _, callers) in entries:
+            if not own_files[key][1]:
+                for caller, (_, _, _, cum_from_caller) in callers.items():
+                    libraries[caller] = libraries.get(caller, 0.0) + cum_from_caller
         rows = []
-        for (filename, line, name), (_, calls, own_s, cum_s, _) in entries:
-            if (filename, line, name) in keep:
-                file, own = places.place(filename)
-                rows.append({"file": file, "line": int(line), "name": str(name)[:MAX_TEXT], "own": own,
-                             "calls": int(calls), "own_s": float(own_s), "cumulative_s": float(cum_s)})
+        for key, (_, calls, own_s, cum_s, _) in entries:
+            if key in keep:
+                file, own = own_files[key]
+                rows.append({"file": file, "line": int(key[1]), "name": str(key[2])[:MAX_TEXT], "own": own,
+                             "calls": int(calls), "own_s": float(own_s), "cumulative_s": float(cum_s),
+                             "direct_s": float(own_s + libraries.get(key, 0.0))})
         return {"kind": "functions", "predict_calls": counted.calls, "predict": _predict_entry(places, code),
                 "functions": rows}
 

@@ -7,7 +7,7 @@ core, and every byte of its profile comes back through the same untrusted channe
 1. unprofiled (``harness.simulate``): the time per row and the projected test-set time against
    the limit, the numbers a profile must explain;
 2. cProfile around every ``predict`` call, aggregated by function;
-3. line_profiler on ``predict`` and the candidate's own functions it spends most in (by (2));
+3. line_profiler on ``predict`` and the candidate's own functions whose own lines cost most (by (2));
 4. memory-profiler on ``predict``: resident memory by line.
 
 One profiler a replay: the line tracers would measure each other. Each profiler slows the run
@@ -32,7 +32,7 @@ from harness.user_paths import namer
 
 DEFAULT_SEQUENCES = 5
 LINE_TARGETS = 3
-"""The candidate's own functions (besides ``predict``) profiled by line: the top ones by cumulative time."""
+"""The candidate's own functions (besides ``predict``) profiled by line (``line_targets``)."""
 PROFILERS = {"functions": "cProfile", "lines": "line_profiler", "memory": "memory-profiler"}
 
 
@@ -91,11 +91,13 @@ def _labeller(candidate: Path) -> Callable[[Place], str]:
 
 def line_targets(functions: list[FunctionStat], predict: tuple[str, int, str] | None,
                  count: int = LINE_TARGETS) -> list[list]:
-    """The candidate's own functions that ``predict`` spends most in, as (file, line, name):
-    ``predict`` itself and comprehensions (no function object to attach to) left out."""
+    """The candidate's own functions whose own lines cost most (``direct_s``: own time plus the
+    library calls they make themselves), as (file, line, name). Not by cumulative time: that
+    ranks the chain of calls from ``predict`` down, each near 100%, above the function that does
+    the work. ``predict`` (always profiled) and comprehensions (no function object) left out."""
     own = [f for f in functions if f.place.own and not f.name.startswith("<")
            and (f.place.file, f.place.line, f.name) != predict]
-    own.sort(key=lambda f: -f.cumulative_s)
+    own.sort(key=lambda f: -f.direct_s)
     return [[f.place.file, f.place.line, f.name] for f in own[:count]]
 
 

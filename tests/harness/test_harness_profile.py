@@ -12,7 +12,7 @@ import pytest
 from harness.channel import ProtocolError
 from harness.cli import main
 from harness.profile_cli import short_name
-from harness.profile_data import checked_profile
+from harness.profile_data import FunctionStat, Place, checked_profile
 from harness.profiling import ProfileOptions, library_label, line_targets, profile
 
 # predict spends most of its time in slow_helper (a pure-Python loop), a little in quick_helper,
@@ -64,6 +64,26 @@ def test_the_slow_helper_is_at_the_top_by_time(report):
     by_own = max(found.functions, key=lambda f: f.own_s)
     assert by_own.name == "slow_helper" and by_own.place.own and by_own.calls == 1000
     assert [t[2] for t in line_targets(found.functions, found.predict)][0] == "slow_helper"
+
+
+def test_direct_time_counts_library_calls_but_not_the_candidates_own(report):
+    by_name = {f.name: f for f in report.profiles["functions"].functions if f.place.own}
+    quick, predict = by_name["quick_helper"], by_name["predict"]
+    # quick_helper calls only a library method: all its cumulative time is its own lines' doing
+    assert quick.direct_s == pytest.approx(quick.cumulative_s, rel=1e-6) and quick.direct_s > quick.own_s
+    # predict hands most of its time to slow_helper, one of the candidate's own functions
+    assert predict.direct_s < predict.cumulative_s - by_name["slow_helper"].cumulative_s * 0.99
+
+
+def test_line_targets_follow_the_work_not_the_chain_of_calls():
+    def stat(name, own, direct, cumulative):
+        return FunctionStat(Place("solution.py", len(name), True), name, 10, own, cumulative, direct)
+
+    chain = [stat("predict", 0.1, 0.1, 10.0), stat("wrapper", 0.1, 0.1, 9.9), stat("runner", 0.1, 0.2, 9.8),
+             stat("worker", 1.0, 9.0, 9.5), stat("<listcomp>", 5.0, 5.0, 5.0),
+             FunctionStat(Place("numpy/x.py", 1, False), "dot", 10, 8.0, 8.0, 8.0)]
+    targets = line_targets(chain, ("solution.py", len("predict"), "predict"), count=2)
+    assert [t[2] for t in targets] == ["worker", "runner"]
 
 
 def test_own_files_are_named_by_the_users_path(report, slow_candidate):
@@ -128,7 +148,7 @@ def test_a_failing_candidate_is_not_profiled_and_exits_one(candidate, a_file, ca
 
 GOOD_FUNCTIONS = {"kind": "functions", "predict_calls": 10, "predict": ["solution.py", 3, "predict"],
                   "functions": [{"file": "solution.py", "line": 3, "name": "predict", "own": True, "calls": 10,
-                                 "own_s": 0.5, "cumulative_s": 1.0}]}
+                                 "own_s": 0.5, "cumulative_s": 1.0, "direct_s": 0.7}]}
 
 
 def _with(path: tuple, value) -> bytes:
@@ -149,6 +169,7 @@ def test_a_well_formed_profile_reads_back():
     None, b"not json", b"[]", _with(("kind",), "lines"), _with(("predict_calls",), -1),
     _with(("predict_calls",), 11), _with(("predict_calls",), True), _with(("predict",), "solution.py"),
     _with(("functions", 0, "own_s"), float("nan")), _with(("functions", 0, "cumulative_s"), -1.0),
+    _with(("functions", 0, "direct_s"), float("inf")), _with(("functions", 0, "direct_s"), None),
     _with(("functions", 0, "calls"), 1.5), _with(("functions", 0, "name"), "x" * 201),
     _with(("functions", 0, "own"), "yes"), _with(("functions", 0, "extra"), 1),
     _with(("functions",), [GOOD_FUNCTIONS["functions"][0]] * 201), _with(("extra",), 1),
