@@ -9,7 +9,7 @@ each other:
   function's ``direct_s`` is its own time plus the library and built-in calls it makes itself:
   what its own lines cost, apart from the calls into the candidate's other functions.
 - ``lines``: line_profiler's ``LineProfiler`` on ``predict`` and the targets the parent names
-  (the candidate's own functions that ``predict`` spends most in, found by a ``functions`` run).
+  (the candidate's own functions whose own lines cost most, found by a ``functions`` run).
 - ``memory``: memory-profiler's ``LineProfiler`` on ``predict``: resident memory per line.
 
 The parent reads the file as untrusted data (``harness.profile_data``); what is written here is
