@@ -12,7 +12,9 @@ the sandbox turns into the candidate's FAIL, never into a crash of the harness.
 
 Files (child to parent): ``result.json`` and the prediction and latency arrays, in a folder the
 candidate can write to. They are read only if they are regular files (no links, no FIFOs), no
-larger than what the rows sent can produce, and checked field by field.
+larger than what the rows sent can produce, and checked field by field. A profiled run
+(``python -m harness profile``) adds ``profile.json``, read the same way (at most
+``MAX_PROFILE_BYTES``) and checked by ``harness.profile_data``.
 """
 
 from __future__ import annotations
