@@ -123,7 +123,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ()) -> argparse.ArgumentParser:
     """The harness's commands, plus those ``also`` registers (the ``wunderbench`` command lists
     the training commands this way: the harness itself never imports ``models``)."""
-    from harness import compare_cli, gate_cli, package_cli, simulate_cli
+    from harness import compare_cli, gate_cli, package_cli, profile_cli, simulate_cli
     from harness.market import cli as market_cli
 
     parser = OneLineParser(
@@ -132,6 +132,7 @@ def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ())
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (simulate_cli.register, gate_cli.register, compare_cli.register, package_cli.register,
+                     profile_cli.register,
                      market_cli.register, *also):
         register(sub)
     return parser

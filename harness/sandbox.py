@@ -71,6 +71,9 @@ class SandboxOptions:
     block_network: bool = True
     cpu: int | None = None
     keep_dir: bool = False
+    profile: dict | None = None
+    """A profiler for ``predict`` (``harness.profilers``' spec); its findings come back as
+    ``RunOutcome.profile_bytes``, unchecked (``harness.profile_data`` checks them)."""
 
 
 @dataclass
@@ -107,6 +110,7 @@ class RunOutcome(Outcome):
     steady_floor_s: float | None = None
     memory_s: list[float] = field(default_factory=list)
     memory_bytes: list[int] = field(default_factory=list)
+    profile_bytes: bytes | None = None
 
     @property
     def startup_s(self) -> float | None:
@@ -319,6 +323,8 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
         "competition": comp.key, "time_limit_s": options.time_limit_s, "block_network": options.block_network,
         "progress_fd": progress_w,
     }
+    if options.profile is not None:
+        child_job["profile"] = options.profile
     feeder = _Feeder(data_w, child_job, blocks)
     feeder.start()
     return _Child(supervisor, progress_r, feeder, started_at, pid, cpu, facts, rest)
@@ -586,6 +592,8 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
             result = channel.checked_result(layout.out, child.feeder.rows_sent)
             if result is not None and result["status"] != "harness_error":
                 arrays = channel.checked_arrays(layout.out, comp, result)
+            if options.profile is not None:
+                outcome.profile_bytes = channel.read_regular(layout.out / "profile.json", channel.MAX_PROFILE_BYTES)
         except channel.ProtocolError as exc:
             protocol, result = str(exc), None
     if protocol is not None:
