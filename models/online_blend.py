@@ -1,0 +1,128 @@
+"""The online blend's rate, fitted out of fold: kept only where it beats the static blend.
+
+An ensemble's static per-output weights are the best fixed mix over all sequences; within one
+sequence a member may be better than it is on average (a regime it handles well). The online
+blend (``models.runtime.online_weights``) starts each sequence at the static weights and moves
+them by exponential weights as targets are revealed. Its one setting, the rate, is chosen from a
+small grid that always holds 0 (the static blend itself), by the competition's metric over the
+members' out-of-fold rows laid out as whole sequences.
+
+Judged out of fold, twice nested: within each sequence-grouped fold of the OOF rows (the
+ensemble's ``blend_folds``, the same folds the static weights are cross-validated on), the static
+weights and the rate are fitted on the other folds and the held-out fold is blended with them.
+That score is set against the static weights' cross-validated score; the rate fitted on all rows
+ships only when the online score is higher and that rate is not 0.
+
+Only a competition whose next row reveals the target (A) can blend online; B's targets never
+reach the model (``Competition.next_row_reveals_target``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness import metrics
+from harness.competitions import Competition
+from models import cv
+from models.config import ConfigError
+from models.runtime.online_weights import losses_before, sequence_weights
+
+DEFAULT_RATES = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+"""Rates tried by default. The loss is the squared error over the target's variance, so a loss
+gap of 0.05 a row between two members over 400 rows moves their weight ratio by exp(-20 * rate)."""
+
+PriorFit = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(member predictions (M, N, K), targets (N, K)) -> static weights (M, K) summing to 1 per output."""
+
+
+def refuse_unless_revealed(comp: Competition) -> None:
+    """ConfigError unless ``comp``'s targets reach the model one row after each prediction."""
+    if not comp.next_row_reveals_target:
+        raise ConfigError(f"train.online: {comp.key}'s targets ({', '.join(comp.target_columns)}) never reach the "
+                          f"model, so a blend cannot learn from them within a sequence; online blending is for "
+                          f"competitions whose next row is the target (A). Remove 'online' from this ensemble")
+
+
+def sequence_layout(seq_ix: np.ndarray, step: np.ndarray, comp: Competition) -> np.ndarray:
+    """Row indices (S, T) that lay OOF rows out as whole sequences, steps in time order.
+
+    ConfigError when a sequence lacks a scored step: the online blend replays every scored row
+    of a sequence, as the grader does, so rows sampled out (``sample_stride``) cannot be blended.
+    """
+    order = np.lexsort((step, seq_ix))
+    sequences, counts = np.unique(seq_ix, return_counts=True)
+    per = comp.scored_steps_per_sequence
+    steps = np.arange(comp.first_scored_step, comp.last_scored_step + 1)
+    short = int((counts != per).sum())
+    if not short:
+        layout = order.reshape(len(sequences), per)
+        short = int((step[layout] != steps).any(axis=1).sum())
+        if not short:
+            return layout
+    raise ConfigError(f"train.online: {short} of {len(sequences)} sequences of the members' shared out-of-fold rows "
+                      f"lack scored steps; the online blend replays whole sequences, so give every member all rows "
+                      f"(\"sample_stride\": 1, the default)")
+
+
+def loss_scale(y: np.ndarray) -> np.ndarray:
+    """1 / variance of each output's targets (K,) over all rows of ``y`` (..., K); 1 where constant."""
+    flat = y.reshape(-1, y.shape[-1])
+    var = flat.var(axis=0)
+    return 1.0 / np.where(var > 0, var, 1.0)
+
+
+@dataclass
+class RateFit:
+    """The static weights, loss scale and rate fitted on some sequences, with each rate's score there."""
+
+    prior: np.ndarray
+    inv_scale: np.ndarray
+    rate: float
+    scores: dict[float, float]
+
+    def blend(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(S, T, K) online blend of member predictions ``p`` (M, S, T, K) whose targets are ``y``."""
+        return (sequence_weights(self.prior, self.rate, losses_before(p, y, self.inv_scale)) * p).sum(axis=0)
+
+
+def _score(comp: Competition, y: np.ndarray, prediction: np.ndarray) -> float:
+    k = y.shape[-1]
+    return metrics.score(comp, y.reshape(-1, k), prediction.reshape(-1, k))[comp.metric]
+
+
+def fit_rate(comp: Competition, p: np.ndarray, y: np.ndarray, rates: list[float], fit_prior: PriorFit) -> RateFit:
+    """Static weights on these sequences, then the rate (of ``rates``, 0 always among them) whose
+    online blend of these sequences scores highest; ties go to the smaller rate."""
+    m, s, t, k = p.shape
+    prior = fit_prior(p.reshape(m, s * t, k), y.reshape(s * t, k))
+    inv_scale = loss_scale(y)
+    before = losses_before(p, y, inv_scale)
+    scores = {}
+    for rate in sorted(set([0.0] + [float(r) for r in rates])):
+        scores[rate] = _score(comp, y, (sequence_weights(prior, rate, before) * p).sum(axis=0))
+    best = max(scores, key=lambda r: (scores[r], -r))
+    return RateFit(prior, inv_scale, best, scores)
+
+
+def fit_online(comp: Competition, p: np.ndarray, y: np.ndarray, seq_ix: np.ndarray, step: np.ndarray,
+               rates: list[float], folds: int, seed: int, fit_prior: PriorFit) -> dict:
+    """The online blend of OOF rows (p (M, N, K), y (N, K), keyed by ``seq_ix`` and ``step``):
+    its nested out-of-fold predictions (N, K) and score, each fold's rate, and the fit on all rows."""
+    refuse_unless_revealed(comp)
+    layout = sequence_layout(seq_ix, step, comp)
+    ps, ys = p[:, layout], y[layout]
+    fold_of = cv.group_folds(seq_ix[layout[:, 0]], folds, seed)  # the static CV's folds: same seq_ix, seed
+    online = np.empty_like(ys)
+    fold_rates = []
+    for f in range(folds):
+        fit, held = fold_of != f, fold_of == f
+        fitted = fit_rate(comp, ps[:, fit], ys[fit], rates, fit_prior)
+        fold_rates.append(fitted.rate)
+        online[held] = fitted.blend(ps[:, held], ys[held])
+    prediction = np.empty_like(y)
+    prediction[layout.reshape(-1)] = online.reshape(-1, y.shape[1])
+    return {"prediction": prediction, "score": _score(comp, ys, online), "fold_rates": fold_rates,
+            "fit": fit_rate(comp, ps, ys, rates, fit_prior)}
