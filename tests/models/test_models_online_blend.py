@@ -3,12 +3,14 @@ a rate fitted out of fold, the batch and one-row forms alike, causal, and A only
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from features.storage import save_npz
 from harness import competitions as C
@@ -283,7 +285,14 @@ def test_trained_online_ensemble_records_its_rate_and_replays_its_zip(a_split, t
     folder = write_manifest(tmp_path / "ens", {"members": members, "blend_folds": 2, "latency_sequences": 0,
                                                "select": False, "online": True, "online_rates": [0.01, 0.1]})
     shutil.copy(Path(__file__).resolve().parents[2] / "solutions" / "a_ensemble" / "solution.py", folder)
-    online = train_solution(folder, train, valid, quiet).record["cv"]["online"]
+    record = train_solution(folder, train, valid, quiet).record
+    online = record["cv"]["online"]
+    from models.cli import _table
+
+    console = Console(file=io.StringIO(), width=200)  # the summary train prints: the member table is no stop set
+    console.print(_table("ens", {**record, "valid_score": 0.0, "seconds": 1.0, "data": {"valid": {"sequences": 2}}},
+                         "R²"))
+    assert "OOF, online rate" in console.file.getvalue()
     assert set(online) >= {"kept", "rate", "fitted_rate", "oof_static", "oof_online", "fold_rates"}
     assert len(online["fold_rates"]) == 2 and "0.1" in online["rate_scores_all_rows"]
     # random data: whatever was fitted there (often the stacker), ship half-and-half weights with a
