@@ -6,7 +6,9 @@ the train file only, so on valid their predictions are out of sample, like OOF r
 the static NNLS weights cross-validated (what the ensemble ships without ``online``), the online
 blend nested-cross-validated (``models.online_blend.fit_online``: weights and rate fitted on the
 other folds), their difference with a paired 95% bootstrap interval over sequences, and each
-rate's score with the weights fitted on all rows. Nothing here is written or shipped.
+rate's score with the weights fitted on all rows; then what the online update costs a row at
+run time beside the static linear map (same members' predictions, one run, so compare the two).
+Nothing here is written or shipped.
 
 Usage: python benchmarks/bench_online_blend.py [--solution DIR | --members DIR ...] [--data PARQUET]
        [--sequences N] [--folds F] [--rates R ...]
@@ -33,6 +35,24 @@ from models.ensemble import cross_validated, metric, nnls_weights  # noqa: E402
 from models.members import load_offline_folder  # noqa: E402
 from models.online_blend import DEFAULT_RATES, fit_online  # noqa: E402
 from models.runtime.members import read_members  # noqa: E402
+from models.runtime.online_weights import ExpWeights  # noqa: E402
+
+
+def row_costs(prior: np.ndarray, inv_scale: np.ndarray, p: np.ndarray, y: np.ndarray,
+              rows: int = 20000) -> tuple[float, float]:
+    """Microseconds a row of the runtime's static map and of its online observe + blend."""
+    rows = min(rows, p.shape[1])
+    preds = [np.ascontiguousarray(p[:, i]) for i in range(rows)]
+    started = time.perf_counter()
+    for x in preds:
+        (prior * x).sum(axis=0)
+    static = time.perf_counter() - started
+    online = ExpWeights(prior, 0.01, inv_scale)
+    started = time.perf_counter()
+    for i, x in enumerate(preds):
+        online.observe(x, y[i])
+        online.blend(x)
+    return static / rows * 1e6, (time.perf_counter() - started) / rows * 1e6
 
 
 def main() -> int:
@@ -86,6 +106,9 @@ def main() -> int:
         table.add_row(f"rate {rate:g}", f"{score:.5f}", "weights and rate on all rows" + (" (chosen)" if rate == fit.rate
                                                                                             else ""))
     console.print(table)
+    static_us, online_us = row_costs(fit.prior, fit.inv_scale, p, y)
+    console.print(f"one row, {len(members)} members x {comp.n_outputs} outputs: static map {static_us:.1f} us, "
+                  f"online update and blend {online_us:.1f} us (members' own time not included)", highlight=False)
     console.print(f"{time.perf_counter() - started:.0f} s", highlight=False)
     return 0
 

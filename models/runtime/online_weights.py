@@ -53,6 +53,11 @@ class ExpWeights:
                              "and a non-negative rate")
         self._loss = np.zeros(self.prior.shape)
         self._error = np.zeros(self.prior.shape)
+        self._inactive = self.prior <= 0
+        self._masked_loss = np.where(self._inactive, np.inf, 0.0)  # + loss: inf for zero-prior members
+        self._buffer = np.zeros(self.prior.shape)
+        self._shift = np.zeros(self.prior.shape[1])
+        self._total = np.zeros(self.prior.shape[1])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What ``blend.npz`` holds of it besides the prior (which is the blend's ``coef``)."""
@@ -77,12 +82,33 @@ class ExpWeights:
         self._loss += error
 
     def weights(self) -> np.ndarray:
-        """The current (M, K) weights."""
-        return _normalized(self.prior, self.rate, self._loss)
+        """The current (M, K) weights: ``_normalized``'s arithmetic in preallocated buffers, member
+        rows combined one by one (a numpy reduction over a few rows costs more than a few calls).
+        The returned array is reused by the next call."""
+        w, shift, total = self._buffer, self._shift, self._total
+        np.add(self._loss, self._masked_loss, out=w)
+        shift[:] = w[0]
+        for m in range(1, len(w)):
+            np.minimum(shift, w[m], out=shift)
+        np.subtract(self._loss, shift, out=w)
+        np.multiply(w, -self.rate, out=w)
+        np.copyto(w, 0.0, where=self._inactive)  # their prior is 0; keep exp finite so 0 * exp stays 0
+        np.exp(w, out=w)
+        np.multiply(w, self.prior, out=w)
+        total[:] = w[0]
+        for m in range(1, len(w)):
+            np.add(total, w[m], out=total)
+        np.divide(w, total, out=w)
+        return w
 
     def blend(self, predictions: np.ndarray) -> np.ndarray:
-        """(K,) blend of the members' (M, K) predictions with the current weights."""
-        return (self.weights() * predictions).sum(axis=0)
+        """(K,) blend of the members' (M, K) predictions with the current weights (a new array)."""
+        w = self.weights()
+        np.multiply(w, predictions, out=w)
+        out = w[0].copy()
+        for m in range(1, len(w)):
+            np.add(out, w[m], out=out)
+        return out
 
 
 def losses_before(predictions: np.ndarray, revealed: np.ndarray, inv_scale: np.ndarray) -> np.ndarray:
