@@ -54,6 +54,7 @@ class ExpWeights:
         self._loss = np.zeros(self.prior.shape)
         self._error = np.zeros(self.prior.shape)
         self._inactive = self.prior <= 0
+        self._any_inactive = bool(self._inactive.any())
         self._masked_loss = np.where(self._inactive, np.inf, 0.0)  # + loss: inf for zero-prior members
         self._buffer = np.zeros(self.prior.shape)
         self._shift = np.zeros(self.prior.shape[1])
@@ -86,13 +87,17 @@ class ExpWeights:
         rows combined one by one (a numpy reduction over a few rows costs more than a few calls).
         The returned array is reused by the next call."""
         w, shift, total = self._buffer, self._shift, self._total
-        np.add(self._loss, self._masked_loss, out=w)
-        shift[:] = w[0]
+        loss = self._loss
+        if self._any_inactive:
+            np.add(loss, self._masked_loss, out=w)
+            loss = w
+        shift[:] = loss[0]
         for m in range(1, len(w)):
-            np.minimum(shift, w[m], out=shift)
+            np.minimum(shift, loss[m], out=shift)
         np.subtract(self._loss, shift, out=w)
         np.multiply(w, -self.rate, out=w)
-        np.copyto(w, 0.0, where=self._inactive)  # their prior is 0; keep exp finite so 0 * exp stays 0
+        if self._any_inactive:
+            np.copyto(w, 0.0, where=self._inactive)  # their prior is 0; keep exp finite so 0 * exp stays 0
         np.exp(w, out=w)
         np.multiply(w, self.prior, out=w)
         total[:] = w[0]
