@@ -74,6 +74,17 @@ def loss_scale(y: np.ndarray) -> np.ndarray:
     return 1.0 / np.where(var > 0, var, 1.0)
 
 
+CHUNK_SEQUENCES = 32
+"""Sequences blended at a time: the loss arrays are (members, chunk, steps, outputs) float64, so
+fitting on all of A's train sequences never holds more than a chunk's worth of them."""
+
+
+def _chunks(layout: np.ndarray):
+    """Row indices (chunk, T) of consecutive chunks of the sequences in ``layout`` (S, T)."""
+    for start in range(0, len(layout), CHUNK_SEQUENCES):
+        yield layout[start : start + CHUNK_SEQUENCES]
+
+
 @dataclass
 class RateFit:
     """The static weights, loss scale and rate fitted on some sequences, with each rate's score there."""
@@ -83,26 +94,34 @@ class RateFit:
     rate: float
     scores: dict[float, float]
 
-    def blend(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(S, T, K) online blend of member predictions ``p`` (M, S, T, K) whose targets are ``y``."""
-        return (sequence_weights(self.prior, self.rate, losses_before(p, y, self.inv_scale)) * p).sum(axis=0)
+    def blend_into(self, out: np.ndarray, p: np.ndarray, y: np.ndarray, layout: np.ndarray) -> None:
+        """Write the online blend of the sequences in ``layout`` (S, T) into their rows of ``out`` (N, K)
+        (member predictions ``p`` (M, N, K), targets ``y`` (N, K))."""
+        for rows in _chunks(layout):
+            pc = p[:, rows]
+            before = losses_before(pc, y[rows], self.inv_scale)
+            out[rows] = (sequence_weights(self.prior, self.rate, before) * pc).sum(axis=0)
 
 
-def _score(comp: Competition, y: np.ndarray, prediction: np.ndarray) -> float:
-    k = y.shape[-1]
-    return metrics.score(comp, y.reshape(-1, k), prediction.reshape(-1, k))[comp.metric]
-
-
-def fit_rate(comp: Competition, p: np.ndarray, y: np.ndarray, rates: list[float], fit_prior: PriorFit) -> RateFit:
-    """Static weights on these sequences, then the rate (of ``rates``, 0 always among them) whose
-    online blend of these sequences scores highest; ties go to the smaller rate."""
-    m, s, t, k = p.shape
-    prior = fit_prior(p.reshape(m, s * t, k), y.reshape(s * t, k))
-    inv_scale = loss_scale(y)
-    before = losses_before(p, y, inv_scale)
-    scores = {}
-    for rate in sorted(set([0.0] + [float(r) for r in rates])):
-        scores[rate] = _score(comp, y, (sequence_weights(prior, rate, before) * p).sum(axis=0))
+def fit_rate(comp: Competition, p: np.ndarray, y: np.ndarray, layout: np.ndarray, rates: list[float],
+             fit_prior: PriorFit) -> RateFit:
+    """Static weights on the sequences in ``layout``, then the rate (of ``rates``, 0 always among
+    them) whose online blend of those sequences scores highest; ties go to the smaller rate."""
+    flat = layout.reshape(-1)
+    prior = fit_prior(p[:, flat], y[flat])
+    inv_scale = loss_scale(y[flat])
+    grid = sorted(set([0.0] + [float(r) for r in rates]))
+    parts: dict[float, list] = {rate: [] for rate in grid}
+    for rows in _chunks(layout):
+        pc, yc = p[:, rows], y[rows]
+        before = losses_before(pc, yc, inv_scale)
+        starts = np.arange(len(rows)) * rows.shape[1]
+        for rate in grid:
+            blended = (sequence_weights(prior, rate, before) * pc).sum(axis=0)
+            parts[rate].append(metrics.sequence_stats(comp, yc.reshape(-1, yc.shape[-1]),
+                                                      blended.reshape(-1, yc.shape[-1]), starts))
+    scores = {rate: metrics.score_from_stats(comp, metrics.SequenceStats.concat(parts[rate]))[comp.metric]
+              for rate in grid}
     best = max(scores, key=lambda r: (scores[r], -r))
     return RateFit(prior, inv_scale, best, scores)
 
@@ -113,16 +132,13 @@ def fit_online(comp: Competition, p: np.ndarray, y: np.ndarray, seq_ix: np.ndarr
     its nested out-of-fold predictions (N, K) and score, each fold's rate, and the fit on all rows."""
     refuse_unless_revealed(comp)
     layout = sequence_layout(seq_ix, step, comp)
-    ps, ys = p[:, layout], y[layout]
     fold_of = cv.group_folds(seq_ix[layout[:, 0]], folds, seed)  # the static CV's folds: same seq_ix, seed
-    online = np.empty_like(ys)
+    prediction = np.empty_like(y)
     fold_rates = []
     for f in range(folds):
-        fit, held = fold_of != f, fold_of == f
-        fitted = fit_rate(comp, ps[:, fit], ys[fit], rates, fit_prior)
+        fitted = fit_rate(comp, p, y, layout[fold_of != f], rates, fit_prior)
         fold_rates.append(fitted.rate)
-        online[held] = fitted.blend(ps[:, held], ys[held])
-    prediction = np.empty_like(y)
-    prediction[layout.reshape(-1)] = online.reshape(-1, y.shape[1])
-    return {"prediction": prediction, "score": _score(comp, ys, online), "fold_rates": fold_rates,
-            "fit": fit_rate(comp, ps, ys, rates, fit_prior)}
+        fitted.blend_into(prediction, p, y, layout[fold_of == f])
+    score = metrics.score(comp, y, prediction)[comp.metric]
+    return {"prediction": prediction, "score": score, "fold_rates": fold_rates,
+            "fit": fit_rate(comp, p, y, layout, rates, fit_prior)}
