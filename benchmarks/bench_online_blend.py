@@ -28,7 +28,6 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import metrics  # noqa: E402
 from harness.manifest import Manifest  # noqa: E402
 from models.data import load_sequences  # noqa: E402
 from models.ensemble import cross_validated, metric, nnls_weights  # noqa: E402
@@ -85,10 +84,8 @@ def main() -> int:
     with console.status("static weights, cross-validated"):
         static = cross_validated(p, y, seq_ix, args.folds, 0, weights)
     with console.status("online rate, nested cross-validation"):
-        online = fit_online(comp, p, y, seq_ix, step, args.rates, args.folds, 0, nnls_weights)
-    starts = np.arange(len(data)) * len(steps)
-    stats = [metrics.sequence_stats(comp, y, pred, starts) for pred in (online["prediction"], static)]
-    low, high = metrics.paired_bootstrap_interval(stats[0], stats[1], n_resamples=1000)
+        online = fit_online(comp, p, y, seq_ix, step, args.rates, args.folds, 0, nnls_weights, static)
+    low, high = online["interval"]
     score_static, score_online = metric(comp, y, static), online["score"]
 
     table = Table(title=f"online vs static blend of {', '.join(names)} on {Path(args.data).name} "
@@ -100,7 +97,8 @@ def main() -> int:
     table.add_row("static weights", f"{score_static:.5f}", "cross-validated")
     table.add_row("online weights", f"{score_online:.5f}",
                   f"nested CV; fold rates {', '.join(f'{r:g}' for r in online['fold_rates'])}")
-    table.add_row("online - static", f"{score_online - score_static:+.5f}", f"paired 95% interval {low:+.5f} to {high:+.5f}")
+    table.add_row("online - static", f"{score_online - score_static:+.5f}",
+                  f"paired 95% interval {low:+.5f} to {high:+.5f}: {'kept' if online['kept'] else 'not kept'}")
     fit = online["fit"]
     for rate, score in fit.scores.items():
         table.add_row(f"rate {rate:g}", f"{score:.5f}", "weights and rate on all rows" + (" (chosen)" if rate == fit.rate

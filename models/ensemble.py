@@ -20,7 +20,8 @@ Training, in order:
    CV over the OOF rows (``blend_folds``) and the stacker is kept only when it scores higher.
    With ``"online": true`` (A only), the weights may also move within each sequence as targets
    are revealed (``models.online_blend``: a rate from ``online_rates``, fitted out of fold and
-   kept only when it beats the static weights there; the stacker must then beat it).
+   kept only when it beats the static weights there, by a paired 95% interval over sequences
+   above 0; the stacker must then beat it).
    Then the weak-target guard (``models.guard``) on the blend's cross-validated predictions.
 
 The valid file is never used to fit anything here; ``models.registry`` scores what was written on it.
@@ -238,13 +239,13 @@ def fit_blend(comp: Competition, p: np.ndarray, y: np.ndarray, groups: np.ndarra
     if cfg.online:
         if steps is None:
             raise ValueError("fit_blend: online blending needs the OOF rows' steps")
-        online = fit_online(comp, p, y, groups, steps, cfg.online_rates, folds, cfg.seed, nnls_weights)
-        fitted = online["fit"]
-        kept = online["score"] > score_w and fitted.rate > 0
+        online = fit_online(comp, p, y, groups, steps, cfg.online_rates, folds, cfg.seed, nnls_weights, cv_weights)
+        fitted, kept = online["fit"], online["kept"]
         if kept:
             candidates["online"] = (online["score"], online["prediction"])
         online_record = {"kept": kept, "rate": fitted.rate if kept else 0.0, "fitted_rate": fitted.rate,
                          "oof_static": score_w, "oof_online": online["score"], "fold_rates": online["fold_rates"],
+                         "difference_interval": list(online["interval"]),
                          "rate_scores_all_rows": {str(r): v for r, v in fitted.scores.items()}}
         online_arrays = ExpWeights(fitted.prior, fitted.rate, fitted.inv_scale).arrays() if kept else {}
     best = max(candidates, key=lambda name: candidates[name][0])
@@ -352,8 +353,9 @@ class EnsembleFamily:
         online = blend["online"]
         if online is not None:
             console.print(f"online blend: rate {online['fitted_rate']:g} fitted on all OOF rows; out of fold "
-                          f"{online['oof_online']:.4f} against static {online['oof_static']:.4f} (fold rates "
-                          f"{', '.join(f'{r:g}' for r in online['fold_rates'])}): "
+                          f"{online['oof_online']:.4f} against static {online['oof_static']:.4f}, difference "
+                          f"{online['difference_interval'][0]:+.5f} to {online['difference_interval'][1]:+.5f} "
+                          f"(fold rates {', '.join(f'{r:g}' for r in online['fold_rates'])}): "
                           f"{'kept' if online['kept'] else 'not kept'}", highlight=False)
         console.print(f"blend: {blend['combiner']} (OOF weights {blend['oof_weights']:.4f}, stacker "
                       f"{blend['oof_stacker']:.4f}, guarded {blend['oof_guarded']:.4f})", highlight=False)

@@ -10,8 +10,10 @@ members' out-of-fold rows laid out as whole sequences.
 Judged out of fold, twice nested: within each sequence-grouped fold of the OOF rows (the
 ensemble's ``blend_folds``, the same folds the static weights are cross-validated on), the static
 weights and the rate are fitted on the other folds and the held-out fold is blended with them.
-That score is set against the static weights' cross-validated score; the rate fitted on all rows
-ships only when the online score is higher and that rate is not 0.
+That score is set against the static weights' cross-validated score with a paired bootstrap over
+sequences; the rate fitted on all rows ships only when it is not 0 and the lower end of the
+difference's 95% interval is above 0 (a gain the sequences do not bear out costs run time for
+nothing).
 
 Only a competition whose next row reveals the target (A) can blend online; B's targets never
 reach the model (``Competition.next_row_reveals_target``).
@@ -127,9 +129,11 @@ def fit_rate(comp: Competition, p: np.ndarray, y: np.ndarray, layout: np.ndarray
 
 
 def fit_online(comp: Competition, p: np.ndarray, y: np.ndarray, seq_ix: np.ndarray, step: np.ndarray,
-               rates: list[float], folds: int, seed: int, fit_prior: PriorFit) -> dict:
+               rates: list[float], folds: int, seed: int, fit_prior: PriorFit, static: np.ndarray) -> dict:
     """The online blend of OOF rows (p (M, N, K), y (N, K), keyed by ``seq_ix`` and ``step``):
-    its nested out-of-fold predictions (N, K) and score, each fold's rate, and the fit on all rows."""
+    its nested out-of-fold predictions (N, K) and score, each fold's rate, the paired 95% interval
+    of its score minus that of the ``static`` cross-validated predictions (N, K), the fit on all
+    rows, and whether it is kept."""
     refuse_unless_revealed(comp)
     layout = sequence_layout(seq_ix, step, comp)
     fold_of = cv.group_folds(seq_ix[layout[:, 0]], folds, seed)  # the static CV's folds: same seq_ix, seed
@@ -140,5 +144,9 @@ def fit_online(comp: Competition, p: np.ndarray, y: np.ndarray, seq_ix: np.ndarr
         fold_rates.append(fitted.rate)
         fitted.blend_into(prediction, p, y, layout[fold_of == f])
     score = metrics.score(comp, y, prediction)[comp.metric]
-    return {"prediction": prediction, "score": score, "fold_rates": fold_rates,
-            "fit": fit_rate(comp, p, y, layout, rates, fit_prior)}
+    rows, starts = layout.reshape(-1), np.arange(len(layout)) * layout.shape[1]
+    interval = metrics.paired_bootstrap_interval(metrics.sequence_stats(comp, y[rows], prediction[rows], starts),
+                                                 metrics.sequence_stats(comp, y[rows], static[rows], starts))
+    fit = fit_rate(comp, p, y, layout, rates, fit_prior)
+    return {"prediction": prediction, "score": score, "fold_rates": fold_rates, "interval": interval, "fit": fit,
+            "kept": fit.rate > 0 and interval[0] > 0}

@@ -76,9 +76,17 @@ def test_a_member_that_becomes_better_mid_sequence_gains_weight():
     blend = fit_blend(C.A, p_rows, y_rows, seq_ix, cfg, step)
     online = blend["online"]
     assert online["kept"] and online["rate"] > 0 and blend["combiner"] == "online"
-    assert online["oof_online"] > online["oof_static"] + 0.01
+    assert online["oof_online"] > online["oof_static"] + 0.01 and online["difference_interval"][0] > 0
     assert all(r > 0 for r in online["fold_rates"])
     assert set(blend["online_arrays"]) == {"online/rate", "online/scale"}
+    # the same online blend set against itself: a positive rate, but no gain the sequences bear out
+    from models.ensemble import nnls_weights
+    from models.online_blend import fit_online
+
+    args = (C.A, p_rows, y_rows, seq_ix, step, [0.01, 0.1, 1.0], 3, 0, nnls_weights)
+    first = fit_online(*args, static=np.zeros_like(y_rows))
+    again = fit_online(*args, static=first["prediction"])
+    assert again["fit"].rate > 0 and again["interval"] == (0.0, 0.0) and not again["kept"]
 
 
 def test_the_fitted_rate_is_zero_when_the_members_are_equally_good_noise():
