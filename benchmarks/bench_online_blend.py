@@ -29,11 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.manifest import Manifest  # noqa: E402
+from models.config import ConfigError  # noqa: E402
 from models.data import load_sequences  # noqa: E402
 from models.ensemble import cross_validated, metric, nnls_weights  # noqa: E402
 from models.members import load_offline_folder  # noqa: E402
-from models.online_blend import DEFAULT_RATES, fit_online  # noqa: E402
-from models.runtime.members import read_members  # noqa: E402
+from models.online_blend import DEFAULT_RATES, fit_online, refuse_unless_revealed  # noqa: E402
+from harness.market.defaults import ensure  # noqa: E402
+from models.runtime.members import MEMBERS_FILE, read_members  # noqa: E402
 from models.runtime.online_weights import ExpWeights  # noqa: E402
 
 
@@ -58,19 +60,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solution", default=str(ROOT / "solutions" / "a_ensemble"))
     parser.add_argument("--members", nargs="+", default=None, help="trained solution folders (instead of --solution)")
-    parser.add_argument("--data", default=str(ROOT / "data" / "A" / "valid.parquet"))
+    parser.add_argument("--data", default=None, help="a parquet file (default: the generated A valid set)")
     parser.add_argument("--sequences", type=int, default=None, help="first N sequences of --data (default all)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rates", type=float, nargs="+", default=list(DEFAULT_RATES))
     args = parser.parse_args()
     console = Console()
     started = time.perf_counter()
-    data = load_sequences(args.data, args.sequences, oracle=False)
-    comp = data.competition
     if args.members:
         folders = [(Path(f), Manifest.read(f).family) for f in args.members]
     else:
-        folders = [(Path(args.solution) / m["folder"], m["family"]) for m in read_members(args.solution)["members"]]
+        solution = Path(args.solution)
+        if not (solution / MEMBERS_FILE).is_file():
+            console.print(f"[yellow]{solution.name}: not trained (make train SOLUTION={solution.name}); skipped[/]")
+            return 0
+        folders = [(solution / m["folder"], m["family"]) for m in read_members(solution)["members"]]
+    args.data = args.data or str(ensure("A", "valid", quiet=True))
+    data = load_sequences(args.data, args.sequences, oracle=False)
+    comp = data.competition
+    refuse_unless_revealed(comp)
     names = [folder.name for folder, _ in folders]
     with console.status("members predicting"):
         members = [load_offline_folder(folder, fam) for folder, fam in folders]
@@ -112,4 +120,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except ConfigError as exc:  # e.g. a B file: its targets never reach the model
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
