@@ -75,9 +75,14 @@ def _table(name: str, record: dict, metric: str) -> Table:
         table.add_row("OOF", f"{cv['oof_score']:.4f}")
         if "oof_guarded" in cv:
             table.add_row("OOF, guarded", f"{cv['oof_guarded']:.4f}")
+        if cv.get("online"):  # an ensemble's online blend, against its static weights
+            online = cv["online"]
+            table.add_row("OOF, static weights", f"{online['oof_static']:.4f}")
+            table.add_row(f"OOF, online rate {online['fitted_rate']:g} ({'kept' if online['kept'] else 'not kept'})",
+                          f"{online['oof_online']:.4f}")
     held = record.get("valid_scored_sequences")
     part = "" if held in (None, record["data"]["valid"]["sequences"]) else f" ({held} held-out sequences)"
-    if record.get("selection"):
+    if isinstance(record.get("selection"), dict):  # a network's stopping set (an ensemble's is its member table)
         selection = record["selection"]
         table.add_row(f"selection ({selection['on']}, {selection['sequences']} seq)", f"{selection['score']:.4f}")
     table.add_row(f"valid{part}", f"{record['valid_score']:.4f}")
