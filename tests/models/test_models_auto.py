@@ -56,13 +56,14 @@ def test_the_written_folder_gates_and_choices_never_read_the_report_part(b_files
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
     code = main(_args(train, valid, out, runs, "--families", "ridge_var", "--trials", "2", "--minutes", "2",
-                      "--force"))
+                      "--force", "--no-refit", "--no-ensemble"))  # the written folder is the chosen trial's own
     assert code == 0, capsys.readouterr().err
     assert "trials (selection score" in capsys.readouterr().out
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["sol"]  # no staging or trial folders left beside it
     record = _record(runs)
     assert json.loads((out / "auto_run.json").read_text()) == record
+    assert record["refit"]["status"] == "off" and record["written"] == f"trial {record['chosen']['number']} as searched"
     assert record["chosen"]["family"] == "ridge_var"
     assert record["chosen"]["score"] == max(t["score"] for t in record["trials"] if t["status"] == OK)
 
