@@ -98,10 +98,10 @@ def refit(chosen: TrialResult, results: list[TrialResult], train: SequenceSet, s
     projected = sum(projected_seconds(m, len(train), n_refit) for m in members)
     if projected > seconds_left:
         return Refit(SKIPPED, f"projected {projected:.0f} s of training, {seconds_left:.0f} s left",
-                     facts={"projected_seconds": projected})
+                     facts={"projected_training_seconds": projected})
     data = refit_data(train, select)
     ctx = Context(train.competition, n_refit, features, seed, max(seconds_left, 1.0) / 60)
-    facts: dict[str, Any] = {"fit_on": rows, "projected_seconds": projected}
+    facts: dict[str, Any] = {"fit_on": rows, "projected_training_seconds": projected}
     try:
         if chosen.family == blend.ENSEMBLE:
             folders, facts["members"] = [], {}
@@ -121,7 +121,7 @@ def refit(chosen: TrialResult, results: list[TrialResult], train: SequenceSet, s
         facts["seconds"] = time.perf_counter() - started
         return Refit(NOT_WRITTEN, f"{type(exc).__name__}: {exc}", facts=facts)
     facts.update(seconds=time.perf_counter() - started, us_per_row=timed.us_per_row,
-                 projected_minutes=timed.projected_minutes)
+                 projected_test_minutes=timed.projected_minutes)
     if timed.status != OK:
         return Refit(NOT_WRITTEN, f"the refitted model's replay: {timed.error}", facts=facts)
     return Refit(REFIT, folder=folder, facts=facts)
