@@ -137,12 +137,13 @@ def _refit(plan: SearchPlan, chosen: TrialResult, results: list[TrialResult], se
     if not plan.refit:
         return refit_mod.Refit(refit_mod.OFF, "--no-refit")
     with console.status(f"refit of trial {chosen.number} ({chosen.family}) on train and the selection part"):
-        train = load_sequences(plan.train, plan.train_sequences, plan.competition, oracle=False)
         total = plan.minutes * 60
         left = plan.started + total - min(FINISH_RESERVE_S, total / 10) - time.time()
-        outcome = refit_mod.refit(chosen, results, train, select, plan.features, plan.seed, budget, work / "refit", left)
+        load = lambda: load_sequences(plan.train, plan.train_sequences, plan.competition, oracle=False)  # noqa: E731
+        outcome = refit_mod.refit(chosen, results, load, plan.train_count, select, plan.features, plan.seed, budget,
+                                  work / "refit", left)
     if outcome.status == refit_mod.REFIT:
-        console.print(f"refit: trial {chosen.number} ({chosen.family}) fitted again on {len(train)} train + "
+        console.print(f"refit: trial {chosen.number} ({chosen.family}) fitted again on {plan.train_count} train + "
                       f"{len(select)} selection sequences in {outcome.facts['seconds']:.0f} s; that is what is written",
                       highlight=False)
     else:

@@ -4,9 +4,9 @@ The chosen trial is the best selection score among trials that finished and fit 
 (an ensemble of trials that finished ok is chosen over them: it was kept only because it beat
 its best member on the same sequences, ``models.auto.blend``). The folder to write (the chosen
 trial's, or its refit, ``models.auto.refit``; manifest.json, solution.py and the artifacts the
-manifest names) is copied into a staging folder beside DIR, scored once on the report part (never used for a choice), the
-run record is added as ``auto_run.json``, and only then is the staging folder renamed to DIR, so
-DIR is either the whole result or untouched. The manifest is an ordinary trained one: ``python
+manifest names) is copied into a staging folder beside DIR, scored once on the report part
+(never used for a fit or a choice), the run record is added as ``auto_run.json``, and only then
+is the staging folder renamed to DIR, so DIR is either the whole result or untouched. The manifest is an ordinary trained one: ``python
 -m models train DIR`` retrains it, ``harness gate`` and ``harness package`` take it as it is.
 """
 

@@ -23,7 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rich.console import Console
@@ -86,19 +86,24 @@ def _fit_again(result: TrialResult, data: SequenceSet, select: SequenceSet, ctx:
     return facts
 
 
-def refit(chosen: TrialResult, results: list[TrialResult], train: SequenceSet, select: SequenceSet,
-          features: tuple[str, ...], seed: int, budget: TimeBudget, work: Path, seconds_left: float) -> Refit:
+def refit(chosen: TrialResult, results: list[TrialResult], train: SequenceSet | Callable[[], SequenceSet],
+          train_count: int, select: SequenceSet, features: tuple[str, ...], seed: int, budget: TimeBudget,
+          work: Path, seconds_left: float) -> Refit:
     """Refit ``chosen`` (an ensemble: each member, with the searched blend) into ``work``; never
-    raises for the refit's own failure (the searched model is written then, and the outcome says why)."""
+    raises for the refit's own failure (the searched model is written then, and the outcome says
+    why). ``train`` may be a loader, called only once the refit's projected time fits."""
     started = time.perf_counter()
     members = ([next(r for r in results if r.number == n) for n in chosen.training["members"]]
                if chosen.family == blend.ENSEMBLE else [chosen])
-    n_refit = len(train) + len(select)
-    rows = {"train_sequences": len(train), "valid_selection_seq_ix": [int(i) for i in select.seq_ix]}
-    projected = sum(projected_seconds(m, len(train), n_refit) for m in members)
+    n_refit = train_count + len(select)
+    rows = {"train_sequences": train_count, "valid_selection_seq_ix": [int(i) for i in select.seq_ix]}
+    projected = sum(projected_seconds(m, train_count, n_refit) for m in members)
     if projected > seconds_left:
         return Refit(SKIPPED, f"projected {projected:.0f} s of training, {seconds_left:.0f} s left",
                      facts={"projected_training_seconds": projected})
+    train = train() if callable(train) else train
+    if len(train) != train_count:
+        raise ValueError(f"internal: {len(train)} train sequences loaded, {train_count} expected")
     data = refit_data(train, select)
     ctx = Context(train.competition, n_refit, features, seed, max(seconds_left, 1.0) / 60)
     facts: dict[str, Any] = {"fit_on": rows, "projected_training_seconds": projected}

@@ -134,7 +134,8 @@ class NetTrainConfig:
                 isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in self.lr_schedule)
             require(ok, "lr_schedule", "must be null or a list of positive learning rates, one per epoch")
             require(not self.converge and len(self.lr_schedule) >= self.epochs, "lr_schedule",
-                    f"needs a rate for each of the {self.epochs} epochs (and converge off); got {len(self.lr_schedule)}")
+                    f"needs a rate for each of the {self.epochs} epochs (and converge off); "
+                    f"got {len(self.lr_schedule)}")
         require(not self.converge or self.patience > 0, "converge",
                 "needs patience > 0 (training stops when the selection score stops improving)")
         for key in ("batch_size", "epochs", "converge_cap", "eval_batch", "threads", "check_sequences",

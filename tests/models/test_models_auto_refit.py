@@ -82,8 +82,8 @@ def test_the_refit_is_what_is_written_and_the_report_part_joins_nothing(b_files,
 
     monkeypatch.setattr(refit, "train_solution", spy)
     out, runs = tmp_path / "sol", tmp_path / "runs"
-    code = main(["auto", "--competition", "B", "--train", str(train_path), "--valid", str(valid_path), "--out", str(out),
-                 "--runs", str(runs), "--latency-sequences", "2", "--families", "ridge_var", "--trials", "1",
+    code = main(["auto", "--competition", "B", "--train", str(train_path), "--valid", str(valid_path),
+                 "--out", str(out), "--runs", str(runs), "--latency-sequences", "2", "--families", "ridge_var", "--trials", "1",
                  "--minutes", "2", "--no-ensemble"])
     assert code == 0, capsys.readouterr().err
     assert "refit: trial 0 (ridge_var) fitted again on 6 train + 2 selection sequences" in capsys.readouterr().out
@@ -144,8 +144,8 @@ def test_a_network_trial_is_refitted_for_its_best_epoch_count(sets, b_files, tmp
     trial = _trial(0, params, sets, b_files, tmp_path)
     best = trial.training["best_epoch"]
     assert len(trial.training["epoch_lrs"]) == best >= 1
-    done = refit.refit(trial, [trial], train, select, space.feature_choices(C.B), 0, TimeBudget(b_files[0], 2),
-                       tmp_path / "refit", 600.0)
+    done = refit.refit(trial, [trial], train, len(train), select, space.feature_choices(C.B), 0,
+                       TimeBudget(b_files[0], 2), tmp_path / "refit", 600.0)
     assert done.status == refit.REFIT, done.reason
     assert done.facts["epochs"] == best and done.facts["train"]["stop_on"] == "none"
     assert Manifest.read(done.folder).train["epochs"] == best
@@ -153,7 +153,10 @@ def test_a_network_trial_is_refitted_for_its_best_epoch_count(sets, b_files, tmp
 
 def test_a_refit_that_cannot_finish_in_the_time_left_is_skipped(ridge_trials, sets, b_files, tmp_path):
     train, _, select = sets
-    done = refit.refit(ridge_trials[0], ridge_trials, train, select, space.feature_choices(C.B), 0,
+    def load():
+        raise AssertionError("train is loaded only for a refit that will run")
+
+    done = refit.refit(ridge_trials[0], ridge_trials, load, len(train), select, space.feature_choices(C.B), 0,
                        TimeBudget(b_files[0], 2), tmp_path / "refit", 0.0)
     assert done.status == refit.SKIPPED and done.folder is None and "s left" in done.reason
 
@@ -199,8 +202,8 @@ def test_an_ensemble_that_beats_its_best_candidate_is_kept_timed_chosen_and_refi
     assert sorted(m["name"] for m in manifest.train["members"]) == ["trial_0000", "trial_0001"]
     evaluate(family("ensemble").load_offline(Path(proposed.folder)), report)  # the written files serve
 
-    done = refit.refit(proposed, ridge_trials, train, select, space.feature_choices(C.B), 0, TimeBudget(b_files[0], 2),
-                       tmp_path / "refit", 600.0)
+    done = refit.refit(proposed, ridge_trials, train, len(train), select, space.feature_choices(C.B), 0,
+                       TimeBudget(b_files[0], 2), tmp_path / "refit", 600.0)
     assert done.status == refit.REFIT, done.reason
     assert sorted(done.facts["members"]) == ["trial_0000", "trial_0001"]
     searched, refitted = blend.blend_arrays(Path(proposed.folder)), blend.blend_arrays(done.folder)
@@ -215,7 +218,8 @@ def test_an_ensemble_that_beats_its_best_candidate_is_kept_timed_chosen_and_refi
 def test_an_ensemble_that_does_not_beat_its_best_candidate_is_not_kept(ridge_trials, sets, b_files, tmp_path,
                                                                         monkeypatch):
     _, _, select = sets
-    monkeypatch.setattr(blend, "member_predictions", _synthetic(lambda y, rng: rng.normal(0, 1, y.shape) * y.std(axis=0)))
+    noise = _synthetic(lambda y, rng: rng.normal(0, 1, y.shape) * y.std(axis=0))  # no information at all
+    monkeypatch.setattr(blend, "member_predictions", noise)
     proposed = blend.propose(ridge_trials, select, 2, tmp_path / "ensemble", TimeBudget(b_files[0], 2))
     assert proposed.status == NO_GAIN and not (tmp_path / "ensemble").exists()
     assert output.choose([*ridge_trials, proposed]).family == "ridge_var"
