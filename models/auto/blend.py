@@ -25,13 +25,14 @@ import io
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 import numpy as np
 from rich.console import Console
 
 from harness.competitions import Competition
 from harness.manifest import Manifest
-from models.auto.trial import NO_GAIN, OK, TimeBudget, TrialResult, judge_time
+from models.auto.trial import FAILED, NO_GAIN, OK, TimeBudget, TrialResult, judge_time
 from models.data import SequenceSet
 from models.ensemble import FAMILY as ENSEMBLE_FAMILY
 from models.ensemble import EnsembleConfig, EnsembleModel, Member, combine, fit_blend, metric, nnls_weights
@@ -139,14 +140,27 @@ def propose(results: list[TrialResult], select: SequenceSet, number: int, folder
     if len(pool) < 2:
         return None
     console = console or Console(file=io.StringIO())
-    comp = select.competition
-    names = [member_name(m) for m in pool]
     result = TrialResult(number, ENSEMBLE, {"family": ENSEMBLE, "candidates": "+".join(f"#{m.number}" for m in pool)},
                          {}, NO_GAIN, folder=str(folder))
+    started = time.perf_counter()
+    try:
+        _blend(result, pool, select, folder, budget, console)
+    except Exception as exc:  # noqa: BLE001 - like a trial's: recorded with its type and message, the search goes on
+        result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"
+        shutil.rmtree(folder, ignore_errors=True)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _blend(result: TrialResult, pool: list[TrialResult], select: SequenceSet, folder: Path, budget: TimeBudget,
+           console: Console) -> None:
+    """Fill ``result``: members, cross-validated score, status (and the folder when kept)."""
+    comp = select.competition
+    names = [member_name(m) for m in pool]
     rows = shared_rows(pool, select)
     if len(rows) < 2:
         result.error = f"its candidates share {len(rows)} scored selection sequence(s); a blend needs 2"
-        return result
+        return
     p, y, groups = member_predictions(pool, rows)
     singles = [metric(comp, y, p[i]) for i in range(len(pool))]
     limit = pool[0].limit_minutes
@@ -164,7 +178,7 @@ def propose(results: list[TrialResult], select: SequenceSet, number: int, folder
         number = {member_name(m): m.number for m in pool}
         why = ", ".join(f"#{number[row['member']]} {row['why']}" for row in table if not row["selected"])
         result.error = f"no second candidate adds to the best one ({why})"
-        return result
+        return
     blend = fit_blend(comp, p[chosen], y, groups, EnsembleConfig(blend_folds=min(BLEND_FOLDS, len(rows)), seed=0))
     result.score = float(blend["oof_blend"])
     result.training.update(combiner=blend["combiner"], weights={names[i]: blend["coef"][j].tolist()
@@ -174,12 +188,11 @@ def propose(results: list[TrialResult], select: SequenceSet, number: int, folder
     if result.score < best + MIN_GAIN:
         result.error = (f"cross-validated {result.score:.4f} does not beat its best candidate's {best:.4f} by "
                         f"{MIN_GAIN:g} on the same {len(rows)} selection sequences")
-        return result
+        return
     console.print(f"ensemble of {result.searched['members']}: cross-validated {result.score:.4f} against the best "
                   f"candidate's {best:.4f} on {len(rows)} selection sequences; timing it", highlight=False)
     arrays = {"coef": blend["coef"], "intercept": blend["intercept"], **blend["guard"].arrays()}
     assemble([(names[i], Path(pool[i].folder)) for i in chosen], arrays, folder, comp)
     result.params = Manifest.read(folder).train
     judge_time(result, folder, budget)
-    return result
 

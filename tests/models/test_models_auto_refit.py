@@ -236,3 +236,15 @@ def test_an_ensemble_whose_members_together_are_too_slow_is_not_kept(ridge_trial
     slow = [replace(t, us_per_row=0.6 * limit / per_row_us) for t in ridge_trials]  # each fits, the two do not
     proposed = blend.propose(slow, select, 2, tmp_path / "ensemble", budget)
     assert proposed.status == NO_GAIN and "over the time budget" in proposed.error
+
+
+def test_an_ensemble_that_fails_is_recorded_and_raises_nothing(ridge_trials, sets, b_files, tmp_path, monkeypatch):
+    _, _, select = sets
+
+    def broken(members, rows):
+        raise RuntimeError("a member's files are unreadable")
+
+    monkeypatch.setattr(blend, "member_predictions", broken)
+    proposed = blend.propose(ridge_trials, select, 2, tmp_path / "ensemble", TimeBudget(b_files[0], 2))
+    assert proposed.status == "failed" and proposed.error == "RuntimeError: a member's files are unreadable"
+    assert output.choose([*ridge_trials, proposed]).family == "ridge_var"
