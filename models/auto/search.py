@@ -32,10 +32,14 @@ FINISH_RESERVE_S = 60.0
 """Seconds of the budget kept for after the search (scoring the report part, writing the folder:
 about 50 s for a network on A's 64 report sequences at load average 8); at most a tenth of it."""
 
-AFTER_SHARE = 0.2
-"""Share of the minutes kept for the ensemble of trials and the refit of the choice when either
-is on (``models.auto.blend``, ``models.auto.refit``); a network's trial may train at most this
-long, so the refit of a chosen network fits there."""
+REFIT_SHARE = 0.2
+"""Share of the minutes kept after the search for the ensemble of trials and the refit of the
+choice when the refit is on (``models.auto.blend``, ``models.auto.refit``); a network's trial
+may train at most this long, so the refit of a chosen network fits there."""
+
+ENSEMBLE_SHARE = 0.05
+"""Share kept for the ensemble alone (``--no-refit``): predictions on the selection part and one
+timing replay."""
 
 
 class WorkerCrashed(RuntimeError):
@@ -68,7 +72,8 @@ class SearchPlan:
     @property
     def after_seconds(self) -> float:
         """Seconds kept after the search for the ensemble and the refit (0 when both are off)."""
-        return AFTER_SHARE * self.minutes * 60 if self.refit or self.ensemble else 0.0
+        share = REFIT_SHARE if self.refit else ENSEMBLE_SHARE if self.ensemble else 0.0
+        return share * self.minutes * 60
 
     @property
     def trial_minutes(self) -> float | None:

@@ -248,3 +248,23 @@ def test_an_ensemble_that_fails_is_recorded_and_raises_nothing(ridge_trials, set
     proposed = blend.propose(ridge_trials, select, 2, tmp_path / "ensemble", TimeBudget(b_files[0], 2))
     assert proposed.status == "failed" and proposed.error == "RuntimeError: a member's files are unreadable"
     assert output.choose([*ridge_trials, proposed]).family == "ridge_var"
+
+
+def test_the_search_keeps_time_for_the_refit_and_caps_a_network_trial_to_it():
+    from models.auto.search import ENSEMBLE_SHARE, REFIT_SHARE, SearchPlan
+
+    def plan(refit_on, ensemble_on):
+        return SearchPlan("B", Path("t"), Path("v"), None, 6, ["gru"], ("raw",), 30.0, 1, 0, None, 2, None, 1.5, 0.0,
+                          refit_on, ensemble_on)
+
+    bare = plan(False, False)
+    assert bare.after_seconds == 0 and bare.trial_minutes is None and bare.search_seconds == 30 * 60 - 60
+    assert plan(False, True).search_seconds == bare.search_seconds - ENSEMBLE_SHARE * 30 * 60
+    with_refit = plan(True, False)
+    assert with_refit.search_seconds == bare.search_seconds - REFIT_SHARE * 30 * 60
+    assert with_refit.trial_minutes == REFIT_SHARE * 30
+    searched = {"family": "gru", **space.FIRST_TRIALS["gru"]}
+    ctx = space.Context(C.B, 6, space.feature_choices(C.B), minutes_left=20.0, trial_minutes=with_refit.trial_minutes)
+    assert space.suggest(optuna.trial.FixedTrial(searched), ctx, ["gru"]).train["max_minutes"] == 6.0
+    uncapped = replace(ctx, trial_minutes=None)
+    assert space.suggest(optuna.trial.FixedTrial(searched), uncapped, ["gru"]).train["max_minutes"] == 16.0
