@@ -271,7 +271,8 @@ def fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: Sequen
         raise TrainingError(f"stop_on {cfg.stop_on!r} " + ("needs a stopping set" if stop is None
                                                            else "trains without a stopping set"))
     if len(train) == 0 or (stop is not None and len(stop) == 0):
-        raise TrainingError(f"need train and stopping sequences; got {len(train)} and {len(stop)}")
+        stopping = 0 if stop is None else len(stop)
+        raise TrainingError(f"need train and stopping sequences; got {len(train)} and {stopping}")
     with torch_threads(cfg.threads):
         return _fit(cfg, comp, train, stop, console, stop_label)
 
