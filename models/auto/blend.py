@@ -70,12 +70,14 @@ class PredictionModel(SequenceModel):
 
 
 def candidates(results: list[TrialResult], limit: int = CANDIDATES) -> list[TrialResult]:
-    """The best ``limit`` ok single-family trials, best first, one per distinct setting."""
+    """The best ``limit`` ok single-family trials, best first, one per distinct set of sampled
+    values (``searched``: the settings derived from them, such as a network's time cap, vary
+    with the time left and would make a repeat look new)."""
     ok = sorted((r for r in results if r.status == OK and r.family != ENSEMBLE and r.score is not None),
                 key=lambda r: (-r.score, r.number))
     seen, out = set(), []
     for r in ok:
-        key = json.dumps(r.params, sort_keys=True, default=str)
+        key = json.dumps(r.searched, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
             out.append(r)

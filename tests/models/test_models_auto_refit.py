@@ -163,7 +163,9 @@ def test_a_refit_that_cannot_finish_in_the_time_left_is_skipped(ridge_trials, se
 
 def test_ensemble_candidates_are_the_best_distinct_ok_single_trials():
     def r(number, score, status=OK, fam="ridge_var", lags=None):
-        return TrialResult(number, fam, {}, {"lags": number if lags is None else lags}, status, score=score)
+        searched = {"family": fam, "ridge_var.lags": number if lags is None else lags}
+        return TrialResult(number, fam, searched, {"lags": searched["ridge_var.lags"], "max_minutes": number}, status,
+                           score=score)
 
     results = [r(0, 0.1), r(1, 0.3), r(2, 0.3, lags=1), r(3, 0.5, status="infeasible"), r(4, 0.2),
                r(5, 0.9, fam=blend.ENSEMBLE), r(6, 0.25), r(7, 0.05)]
