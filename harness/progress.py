@@ -14,6 +14,16 @@ from typing import Callable, TextIO
 PERIOD_S = 5.0
 """Seconds between two plain progress lines."""
 
+BAR_WIDTH = 20
+"""Characters inside a plain-text bar."""
+
+
+def text_bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """``[#####...............]``: a bar drawn in plain characters, for logs and pipes where a
+    live bar draws nothing (the fraction is clipped to [0, 1])."""
+    done = round(min(max(fraction, 0.0), 1.0) * width)
+    return f"[{'#' * done}{'.' * (width - done)}]"
+
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))

@@ -4,6 +4,7 @@
 ``models.registry.FAMILIES``); ``split`` holds back part of valid for selection and keeps the
 rest for the report; ``trial`` trains one candidate into a solution folder and times it in the
 sandbox; ``worker`` runs Optuna trials in a process of its own; ``search`` starts the workers,
-enforces the wall-clock budget and shows progress; ``output`` writes the chosen solution
-folder atomically with its run record; ``cli`` is the command.
+enforces the wall-clock budget and shows progress; ``blend`` proposes an ensemble of the best
+trials after them; ``refit`` fits the choice again on train and the selection part; ``output``
+writes the chosen solution folder atomically with its run record; ``cli`` is the command.
 """

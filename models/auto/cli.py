@@ -4,6 +4,13 @@ budget, and write the best one that fits the grader's time limit as a solution f
 Every input is checked before any work (the files against the contract, the valid file's size,
 the output folder, the families), so a mistake is one line and exit 2 before a minute is spent.
 Exit 1 when no trial finished within the limit (nothing is written then but the run record).
+
+The order of work, and which rows each step reads: the trials fit train and are chosen on the
+selection part of valid; an ensemble of the best trials is proposed (``models.auto.blend``,
+``--no-ensemble`` skips it); the choice is refitted on train and the selection part
+(``models.auto.refit``, ``--no-refit`` writes the searched model as it is); the written model is
+scored once on the report part, which nothing fitted or chose on. The run record lists the
+sequences of each part.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from harness.cli import competition_key, positive_float, positive_int
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.competitions import SAFETY_FACTOR
-from models.auto import output, space
+from models.auto import blend, output, space
+from models.auto import refit as refit_mod
 from models.auto.progress import summary
-from models.auto.search import SearchPlan, run_search
+from models.auto.search import FINISH_RESERVE_S, SearchPlan, run_search
 from models.auto.split import split_valid
+from models.auto.trial import TimeBudget, TrialResult
 from models.config import ConfigError
 from models.data import SequenceSet, load_sequences
 from models.record import environment, file_sha256, utc_stamp, write_record
@@ -74,7 +83,7 @@ def _plan(args: argparse.Namespace, console, started: float) -> tuple[SearchPlan
     features = space.feature_choices(competitions.get(args.competition))
     plan = SearchPlan(args.competition, train_path, valid_path, args.train_sequences, train_count, families, features,
                       args.minutes, args.workers, args.seed, args.trials, args.latency_sequences, args.grader_minutes,
-                      args.safety, started)
+                      args.safety, started, args.refit, args.ensemble)
     return plan, report, select
 
 
@@ -86,12 +95,61 @@ def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, started_
                                "sequences": plan.train_count},
                      "valid": {"path": str(plan.valid), "sha256": file_sha256(plan.valid),
                                "sequences": len(report) + len(select), "report_sequences": len(report),
-                               "selection_sequences": len(select)}},
+                               "selection_sequences": len(select),
+                               "report_seq_ix": [int(i) for i in report.seq_ix],
+                               "selection_seq_ix": [int(i) for i in select.seq_ix]}},
+            "use_of_rows": use_of_rows(plan.refit),
             "search": {"minutes": plan.minutes, "workers": plan.workers, "seed": plan.seed,
                        "max_trials": plan.max_trials, "families": plan.families, "features": list(plan.features),
                        "latency_sequences": plan.latency_sequences, "grader_minutes": plan.grader_minutes,
-                       "safety": plan.safety},
+                       "safety": plan.safety, "refit": plan.refit, "ensemble": plan.ensemble,
+                       "search_seconds": plan.search_seconds, "kept_after_search_seconds": plan.after_seconds},
             "environment": environment()}
+
+
+def use_of_rows(refit: bool) -> dict[str, str]:
+    """What each part of the data was used for (the run record's ``use_of_rows``)."""
+    return {"train": "fits every trial" + (" and the refit of the choice" if refit else ""),
+            "valid selection part": "chooses: a network's epoch (on half of it), the trial, the ensemble's members "
+                                    "and weights" + ("; then fits the refit of the choice" if refit else ""),
+            "valid report part": "scored once, on the written solution; nothing fits or chooses on it"}
+
+
+def _ensemble(plan: SearchPlan, results: list[TrialResult], select: SequenceSet, budget: TimeBudget, work: Path,
+              console) -> list[TrialResult]:
+    """``results`` with the proposed ensemble of trials added when there is one."""
+    if not plan.ensemble:
+        return results
+    number = max((r.number for r in results), default=-1) + 1
+    with console.status("ensemble of the best trials"):
+        proposed = blend.propose(results, select, number, work / "ensemble", budget, console)
+    if proposed is None:
+        console.print("ensemble: fewer than two trials can be members", highlight=False)
+        return results
+    console.print(f"ensemble (trial {number}): {proposed.status}" + (f", {proposed.error}" if proposed.error else ""),
+                  highlight=False)
+    return [*results, proposed]
+
+
+def _refit(plan: SearchPlan, chosen: TrialResult, results: list[TrialResult], select: SequenceSet,
+           budget: TimeBudget, work: Path, console) -> refit_mod.Refit:
+    """The refit of ``chosen`` within the minutes left (``refit_mod.OFF`` with ``--no-refit``)."""
+    if not plan.refit:
+        return refit_mod.Refit(refit_mod.OFF, "--no-refit")
+    with console.status(f"refit of trial {chosen.number} ({chosen.family}) on train and the selection part"):
+        total = plan.minutes * 60
+        left = plan.started + total - min(FINISH_RESERVE_S, total / 10) - time.time()
+        load = lambda: load_sequences(plan.train, plan.train_sequences, plan.competition, oracle=False)  # noqa: E731
+        outcome = refit_mod.refit(chosen, results, load, plan.train_count, select, plan.features, plan.seed, budget,
+                                  work / "refit", left)
+    if outcome.status == refit_mod.REFIT:
+        console.print(f"refit: trial {chosen.number} ({chosen.family}) fitted again on {plan.train_count} train + "
+                      f"{len(select)} selection sequences in {outcome.facts['seconds']:.0f} s; that is what is written",
+                      highlight=False)
+    else:
+        console.print(f"[yellow]refit {outcome.status}:[/] {outcome.reason}; the searched trial is written",
+                      highlight=False)
+    return outcome
 
 
 def run_auto(args: argparse.Namespace) -> int:
@@ -112,6 +170,8 @@ def run_auto(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.auto-", dir=out.parent))
     try:
         results = run_search(plan, work, console)
+        budget = TimeBudget(plan.train, min(plan.latency_sequences, plan.train_count), plan.grader_minutes, plan.safety)
+        results = _ensemble(plan, results, select, budget, work, console)
         chosen = output.choose(results)
         console.print(output.trials_table(results, comp.metric_label, chosen))
         record["trials"] = [r.to_dict() for r in results]
@@ -122,15 +182,21 @@ def run_auto(args: argparse.Namespace) -> int:
             console.print(f"[red]no trial both finished and fit the grader's time limit[/] "
                           f"({summary(results)}); nothing written to {out}; run record {path}", highlight=False)
             return 1
-        staged = output.stage(chosen, work / "solution")
+        refitted = _refit(plan, chosen, results, select, budget, work, console)
+        record["refit"] = refitted.to_dict()
+        source = refitted.folder if refitted.status == refit_mod.REFIT else Path(chosen.folder)
+        record["written"] = (f"the refit of trial {chosen.number}" if refitted.status == refit_mod.REFIT
+                             else f"trial {chosen.number} as searched")
+        staged = output.stage(source, work / "solution")
         record["report"] = scores = output.report_scores(staged, report)
         record["seconds"] = time.time() - started
         path = write_record(f"auto-{comp.key}", record, args.runs)
         (staged / output.RUN_RECORD).write_text(path.read_text())
         output.install(staged, out, args.force, work / "replaced")
         fraction = (scores.get("oracle") or {}).get("fraction_of_observable")
-        console.print(f"chosen: trial {chosen.number} ({chosen.family}), selection {chosen.score:.4f}; report part "
-                      f"{scores['score']:.4f}" + ("" if fraction is None else f" ({fraction:.3f} of the oracle)")
+        console.print(f"chosen: trial {chosen.number} ({chosen.family}), selection {chosen.score:.4f}; written: "
+                      f"{record['written']}; report part {scores['score']:.4f}"
+                      + ("" if fraction is None else f" ({fraction:.3f} of the oracle)")
                       + f"; {out} written, run record {path}", highlight=False)
         console.print(f"next: python -m harness gate {out}", highlight=False)
         return 0
@@ -160,6 +226,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the grader's time limit the projection must fit (default: the competition's)")
     p.add_argument("--safety", type=positive_float, default=SAFETY_FACTOR,
                    help=f"slow-grader factor for the time projection (default {SAFETY_FACTOR})")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="fit the chosen settings again on train and the selection part of valid before writing "
+                        "(default: on; --no-refit writes the searched model)")
+    p.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=True,
+                   help="after the trials, propose an ensemble of the best ones, kept only if it beats the best on "
+                        "the same selection sequences and fits the time limit (default: on)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--runs", default="runs", help="folder for run records (default runs/)")
     p.set_defaults(func=run_auto)

@@ -1,10 +1,12 @@
 """After the search: choose, score on the report part, and write DIR atomically.
 
-The chosen trial is the best selection score among trials that finished and fit the time limit.
-Its solution folder (manifest.json, solution.py and the artifacts the manifest names) is copied
-into a staging folder beside DIR, scored once on the report part (never used for a choice), the
-run record is added as ``auto_run.json``, and only then is the staging folder renamed to DIR, so
-DIR is either the whole result or untouched. The manifest is an ordinary trained one: ``python
+The chosen trial is the best selection score among trials that finished and fit the time limit
+(an ensemble of trials that finished ok is chosen over them: it was kept only because it beat
+its best member on the same sequences, ``models.auto.blend``). The folder to write (the chosen
+trial's, or its refit, ``models.auto.refit``; manifest.json, solution.py and the artifacts the
+manifest names) is copied into a staging folder beside DIR, scored once on the report part
+(never used for a fit or a choice), the run record is added as ``auto_run.json``, and only then
+is the staging folder renamed to DIR, so DIR is either the whole result or untouched. The manifest is an ordinary trained one: ``python
 -m models train DIR`` retrains it, ``harness gate`` and ``harness package`` take it as it is.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.manifest import Manifest
+from models.auto.blend import ENSEMBLE
 from models.auto.trial import OK, TrialResult
 from models.data import SequenceSet
 from models.evaluate import evaluate
@@ -27,17 +30,21 @@ RUN_RECORD = "auto_run.json"
 
 
 def choose(results: list[TrialResult]) -> TrialResult | None:
-    """The best finished trial that fits the time limit (ties: the earlier one); None if none."""
+    """The best finished trial that fits the time limit (ties: the earlier one), an ok ensemble
+    first (its score and the single trials' are on different sequences; it is ok only when it
+    beat its best member on its own); None if none."""
     ok = [r for r in results if r.status == OK and r.score is not None]
-    return max(ok, key=lambda r: (r.score, -r.number)) if ok else None
+    ensembles = [r for r in ok if r.family == ENSEMBLE]
+    return max(ensembles or ok, key=lambda r: (r.score, -r.number)) if ok else None
 
 
-def stage(best: TrialResult, staging: Path) -> Path:
-    """A copy of the chosen trial's solution files in ``staging`` (created here)."""
-    source = Path(best.folder)
+def stage(source: Path, staging: Path) -> Path:
+    """A copy of the solution files of the folder ``source`` in ``staging`` (created here)."""
+    source = Path(source)
     manifest = Manifest.read(source)
     staging.mkdir(parents=True)
     for name in ("manifest.json", "solution.py", *manifest.artifacts):
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)  # an ensemble's members/<name>/...
         shutil.copy2(source / name, staging / name)
     return staging
 

@@ -1,6 +1,8 @@
-"""The search's progress for people: a rich bar over the minutes on a terminal, and a plain line
-on stderr every ``harness.progress.PERIOD_S`` seconds when the output is piped or logged (a bar
-draws nothing there), so a long search never looks hung."""
+"""The search's progress for people: a rich bar over the minutes on a terminal; when the output
+is piped or logged (a live bar draws nothing there), the same bar in plain characters
+(``harness.progress.text_bar``) with the trials' summary, on stderr every
+``harness.progress.PERIOD_S`` seconds and once more at the end, so a long search never looks hung
+and a log shows how it ended."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from typing import TextIO
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.progress import PERIOD_S
-from models.auto.trial import OK, TrialResult
+from harness.progress import PERIOD_S, text_bar
+from models.auto.trial import CUT, OK, RUNNING, TrialResult
 
 
 def summary(results: list[TrialResult], max_trials: int | None = None) -> str:
@@ -29,6 +31,16 @@ def summary(results: list[TrialResult], max_trials: int | None = None) -> str:
     return text
 
 
+def done_fraction(results: list[TrialResult], elapsed_s: float, budget_s: float, max_trials: int | None) -> float:
+    """How far the search is: the minutes spent, or the finished share of ``max_trials`` when
+    that is further (a capped search may end long before its minutes)."""
+    fraction = elapsed_s / budget_s if budget_s > 0 else 1.0
+    if max_trials:
+        finished = sum(r.status not in (RUNNING, CUT) for r in results)
+        fraction = max(fraction, finished / max_trials)
+    return min(fraction, 1.0)
+
+
 class TrialProgress:
     """``update(results, elapsed_s)`` as often as wished; draws a bar or prints plain lines."""
 
@@ -40,6 +52,7 @@ class TrialProgress:
                             transient=False) if console.is_terminal else None
         self._task = None
         self._last: float | None = None
+        self._pending: str | None = None
 
     def __enter__(self) -> TrialProgress:
         if self.bar is not None:
@@ -50,14 +63,22 @@ class TrialProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+        elif self._pending is not None:  # the last state, even when it came within the period
+            self._print(self._pending)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream or sys.stderr, flush=True)
+        self._pending = None
 
     def update(self, results: list[TrialResult], elapsed_s: float) -> None:
         text = summary(results, self.max_trials)
         if self.bar is not None:
             self.bar.update(self._task, completed=min(elapsed_s, self.budget_s), description=f"{self.label}: {text}")
             return
+        bar = text_bar(done_fraction(results, elapsed_s, self.budget_s, self.max_trials))
+        line = f"{self.label}: {bar} {elapsed_s / 60:.1f} of {self.budget_s / 60:.1f} min, {text}"
         if self._last is not None and elapsed_s - self._last < self.period_s:
+            self._pending = line
             return
         self._last = elapsed_s
-        print(f"{self.label}: {elapsed_s / 60:.1f} of {self.budget_s / 60:.1f} min, {text}",
-              file=self.stream or sys.stderr, flush=True)
+        self._print(line)

@@ -32,6 +32,15 @@ FINISH_RESERVE_S = 60.0
 """Seconds of the budget kept for after the search (scoring the report part, writing the folder:
 about 50 s for a network on A's 64 report sequences at load average 8); at most a tenth of it."""
 
+REFIT_SHARE = 0.2
+"""Share of the minutes kept after the search for the ensemble of trials and the refit of the
+choice when the refit is on (``models.auto.blend``, ``models.auto.refit``); a network's trial
+may train at most this long, so the refit of a chosen network fits there."""
+
+ENSEMBLE_SHARE = 0.05
+"""Share kept for the ensemble alone (``--no-refit``): predictions on the selection part and one
+timing replay."""
+
 
 class WorkerCrashed(RuntimeError):
     """A worker ended with an error of its own (a bug, not a trial's failure)."""
@@ -57,12 +66,25 @@ class SearchPlan:
     safety: float
     started: float
     """When the command started (``time.time()``): the minutes count from there."""
+    refit: bool = True
+    ensemble: bool = True
+
+    @property
+    def after_seconds(self) -> float:
+        """Seconds kept after the search for the ensemble and the refit (0 when both are off)."""
+        share = REFIT_SHARE if self.refit else ENSEMBLE_SHARE if self.ensemble else 0.0
+        return share * self.minutes * 60
+
+    @property
+    def trial_minutes(self) -> float | None:
+        """The cap on a network trial's training (the refit's reserve), None without a refit."""
+        return self.after_seconds / 60 if self.refit else None
 
     @property
     def search_seconds(self) -> float:
         """Seconds from the command's start until the workers' deadline."""
         total = self.minutes * 60
-        return max(1.0, total - min(FINISH_RESERVE_S, total / 10))
+        return max(1.0, total - min(FINISH_RESERVE_S, total / 10) - self.after_seconds)
 
 
 def create_study(plan: SearchPlan, journal: Path, context: Context) -> None:
@@ -113,13 +135,14 @@ def run_search(plan: SearchPlan, work: Path, console) -> list[TrialResult]:
     started = plan.started
     deadline = started + plan.search_seconds
     context = Context(competitions.get(plan.competition), plan.train_count, plan.features, plan.seed,
-                      plan.search_seconds / 60)
+                      plan.search_seconds / 60, plan.trial_minutes)
     create_study(plan, journal, context)
     procs, logs = [], []
     for index in range(plan.workers):
         spec = WorkerSpec(plan.competition, str(plan.train), str(plan.valid), plan.train_sequences, plan.families,
                           list(plan.features), plan.seed, index, str(journal), str(trials_dir), deadline,
-                          plan.max_trials, plan.latency_sequences, plan.grader_minutes, plan.safety)
+                          plan.max_trials, plan.latency_sequences, plan.grader_minutes, plan.safety,
+                          plan.trial_minutes)
         logs.append(work / f"worker-{index}.log")
         procs.append(_start(spec.write(work / f"worker-{index}.json"), logs[-1]))
     shown = progress_mod.TrialProgress(console, f"auto {plan.competition}", plan.search_seconds, plan.max_trials)

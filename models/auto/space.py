@@ -81,6 +81,9 @@ class Context:
     features: tuple[str, ...]
     seed: int = 0
     minutes_left: float = 30.0
+    trial_minutes: float | None = None
+    """At most this many minutes for a network's epochs (None: no cap but the minutes left); the
+    search sets it to the time it keeps for the refit, so a chosen network's refit fits there."""
 
     @property
     def sample_stride(self) -> int:
@@ -182,7 +185,8 @@ def gru(trial, ctx: Context) -> Candidate:
         "loss": {"name": loss}, "loss_steps": "scored", "chunk": 200, "batch_size": 32,
         "epochs": 200, "patience": 6, "plateau_patience": 2, "stop_on": "valid", "train_limit": 3000,
         "train_sequences": min(ctx.train_sequences, EPOCH_SEQUENCES), "stop_sequences": STOP_SEQUENCES,
-        "max_minutes": round(max(0.05, GRU_TIME_SHARE * ctx.minutes_left), 2), "seed": ctx.seed, "threads": 1}
+        "max_minutes": round(max(0.05, min(GRU_TIME_SHARE * ctx.minutes_left, ctx.trial_minutes or math.inf)), 2),
+        "seed": ctx.seed, "threads": 1}
     artifacts = [RECURRENT_ARTIFACTS["numpy"]]
     if choice != RAW:
         train["features"] = {"preset": choice}
@@ -242,3 +246,51 @@ def first_trials(families: list[str], ctx: Context) -> list[dict[str, Any]]:
                       if not key.endswith(".features") or value in ctx.features}
             out.append({"family": name, **chosen})
     return out
+
+
+# -- the refit of a chosen trial ----------------------------------------------------------------------
+
+
+def chosen_by_training(record: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's training chose itself that its refit repeats: a network's best epoch and
+    the learning rate of each epoch up to it (its plateau schedule read the stopping set, which
+    a refit no longer has). Empty for families that choose by their own CV on the data they fit."""
+    if "best_epoch" not in record or not record.get("history"):
+        return {}
+    best = int(record["best_epoch"])
+    return {"best_epoch": best, "epoch_lrs": [float(h["epoch_lr"]) for h in record["history"][:best]]}
+
+
+def _refit_network(train: dict[str, Any], training: dict[str, Any], selection_sequences: int) -> dict[str, Any]:
+    """The network's epochs at the chosen count and rates, without a stopping set; the refit
+    data puts the selection sequences first, so ``train_limit`` grows by their number."""
+    if not training.get("best_epoch"):
+        raise ValueError("the trial's record has no best epoch to repeat")
+    changed = {key: value for key, value in train.items() if key not in ("patience", "stop_sequences")}
+    changed.update(stop_on="none", epochs=training["best_epoch"], lr_schedule=list(training["epoch_lrs"]),
+                   converge=False)
+    if changed.get("train_limit") is not None:
+        changed["train_limit"] += selection_sequences
+    return changed
+
+
+REFITS: dict[str, Callable[[dict[str, Any], dict[str, Any], int], dict[str, Any]]] = {"gru": _refit_network}
+"""Family -> how its refit's ``train`` block differs from the searched one. A family not listed
+refits with its searched settings on the larger data (its own CV chooses alphas or tree counts
+there, on sequences the report part never joins)."""
+
+
+def refit_candidate(searched: dict[str, Any], training: dict[str, Any], ctx: Context,
+                    selection_sequences: int) -> Candidate:
+    """The candidate a chosen trial is refitted as: its space asked again with the values the
+    sampler chose (so settings sized by the data, such as row strides and sequences per epoch,
+    follow the refit data's ``ctx.train_sequences``), then its family's ``REFITS`` change."""
+    import optuna
+
+    trial = optuna.trial.FixedTrial(searched)
+    candidate = SPACES[searched["family"]](trial, ctx)
+    change = REFITS.get(candidate.family)
+    if change is None:
+        return candidate
+    return Candidate(candidate.family, change(candidate.train, training, selection_sequences), candidate.artifacts,
+                     candidate.solution)

@@ -1,8 +1,9 @@
 """The valid file in two disjoint parts: one for every choice, one for the report.
 
-Every choice the search makes (a network's best epoch, the best trial) reads the *selection*
-part; the *report* part is scored once, on the chosen solution, so its score is a fair
-estimate. The report part is the first sequences of the file: the simulator's oracle sidecar
+Every choice the search makes (a network's best epoch, the best trial, an ensemble's members
+and weights) reads the *selection* part, and once the choice is made the refit fits on it too
+(``models.auto.refit``); the *report* part is scored once, on the written solution, and nothing
+fits or chooses on it, so its score is a fair estimate. The report part is the first sequences of the file: the simulator's oracle sidecar
 lists a file's scored rows from its start, so only that part can be scored against the oracle
 (the grader's sequences are shuffled, so the first ones are no special sample). The selection
 part carries no ``source``, so nothing scores it against a sidecar that does not line up.

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from rich.console import Console
 
 from harness.competitions import SAFETY_FACTOR, Competition
 from harness.simulate import SimulateOptions, simulate
-from models.auto.space import Candidate
+from models.auto.space import Candidate, chosen_by_training
 from models.data import SequenceSet
 from models.registry import train_solution
 
-OK, INFEASIBLE, FAILED, RUNNING, CUT = "ok", "infeasible", "failed", "running", "cut"
+OK, INFEASIBLE, FAILED, RUNNING, CUT, NO_GAIN = "ok", "infeasible", "failed", "running", "cut", "no gain"
 """Trial statuses: may be chosen; over the time limit; raised or failed its replay; not finished
-yet; still running when the search's wall-clock budget ran out."""
+yet; still running when the search's wall-clock budget ran out; an ensemble that did not beat
+its best member on the same rows (``models.auto.blend``)."""
 
 RESULT_FILE = "trial.json"
 
@@ -60,6 +61,13 @@ class TrialResult:
     seconds: float = 0.0
     error: str = ""
     folder: str = ""
+    train_seconds: float | None = None
+    """Seconds the training took (what a refit of this trial is projected from)."""
+    scored_seq_ix: list[int] = field(default_factory=list)
+    """The selection part's ``seq_ix`` its score was measured on (a network chose its epoch on
+    the others); an ensemble of trials is compared on the sequences its members share here."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """What the training itself chose that a refit repeats (``models.auto.space.chosen_by_training``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +82,25 @@ def write_solution(folder: Path, candidate: Candidate, competition: Competition)
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps(candidate.manifest(competition), indent=1) + "\n")
     (folder / "solution.py").write_text(candidate.solution)
+
+
+def judge_time(result: TrialResult, folder: Path, budget: TimeBudget) -> None:
+    """Time ``folder`` in the sandbox and set ``result``'s timing and status: ok when the
+    projection fits the limit, infeasible when not, failed (with the reason) when the replay
+    failed."""
+    result.status = FAILED
+    timing = measure_time(folder, budget)
+    if not timing["ok"]:
+        result.error = f"replay in the sandbox: {timing['error']}"
+        return
+    result.us_per_row = timing["us_per_row"]
+    result.projected_minutes = timing["projected_s"] / 60
+    result.limit_minutes = timing["limit_s"] / 60
+    feasible = timing["projected_s"] <= timing["limit_s"]
+    result.status = OK if feasible else INFEASIBLE
+    if not feasible:
+        result.error = (f"projected {result.projected_minutes:.1f} min (x{budget.safety:g} safety) is over "
+                        f"the {result.limit_minutes:g} min limit")
 
 
 def measure_time(folder: Path, budget: TimeBudget) -> dict[str, Any]:
@@ -103,20 +130,14 @@ def run_trial(number: int, searched: dict[str, Any], candidate: Candidate, folde
         write_solution(folder, candidate, train.competition)
         save_result(result, folder)
         result.status = FAILED
+        fit_started = time.perf_counter()
         trained = train_solution(folder, train, select, Console(file=io.StringIO()))
+        result.train_seconds = time.perf_counter() - fit_started
         result.score = float(trained.record["valid_score"])
-        timing = measure_time(folder, budget)
-        if not timing["ok"]:
-            result.error = f"replay in the sandbox: {timing['error']}"
-        else:
-            result.us_per_row = timing["us_per_row"]
-            result.projected_minutes = timing["projected_s"] / 60
-            result.limit_minutes = timing["limit_s"] / 60
-            feasible = timing["projected_s"] <= timing["limit_s"]
-            result.status = OK if feasible else INFEASIBLE
-            if not feasible:
-                result.error = (f"projected {result.projected_minutes:.1f} min (x{budget.safety:g} safety) is over "
-                                f"the {result.limit_minutes:g} min limit")
+        scored = select.seq_ix if trained.report_index is None else select.seq_ix[trained.report_index]
+        result.scored_seq_ix = [int(i) for i in scored]
+        result.training = chosen_by_training(trained.record)
+        judge_time(result, folder, budget)
     except Exception as exc:  # noqa: BLE001 - a trial's failure is recorded with its type and message
         result.error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started

@@ -40,6 +40,7 @@ class WorkerSpec:
     latency_sequences: int
     grader_minutes: float | None
     safety: float
+    trial_minutes: float | None = None
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -82,7 +83,7 @@ def run(spec: WorkerSpec) -> None:
 
     def objective(trial: optuna.Trial) -> float:
         ctx = Context(train.competition, len(train), tuple(spec.features), spec.seed,
-                      max(0.0, spec.deadline - time.time()) / 60)
+                      max(0.0, spec.deadline - time.time()) / 60, spec.trial_minutes)
         candidate = suggest(trial, ctx, spec.families)
         folder = trials_dir / f"trial-{trial.number:04d}"
         result = run_trial(trial.number, dict(trial.params), candidate, folder, train, select, budget)

@@ -15,7 +15,7 @@ CELLS = ("gru", "lstm")
 SKIPS = ("none", "learned", "ridge")
 LOSSES = ("mse", "mse_abs", "pearson")
 LOSS_STEPS = ("all", "scored")
-STOP_ON = ("valid", "fold")
+STOP_ON = ("valid", "fold", "none")
 
 
 @dataclass
@@ -74,7 +74,11 @@ class NetTrainConfig:
     ``converge``: train until ``patience`` epochs pass without a better selection score, up to
     ``converge_cap`` epochs (``epochs`` is then unused), so a run ends when the model converged
     rather than when a guessed count ran out. ``stop_on="valid"`` chooses the epoch on one half
-    of valid's sequences and reports the score on the other (``selection_split``)."""
+    of valid's sequences and reports the score on the other (``selection_split``);
+    ``stop_on="none"`` chooses nothing: it fits all of train for exactly ``epochs`` epochs and
+    keeps the last, which is how a refit repeats an epoch count chosen earlier (``models auto``).
+    ``lr_schedule``: the learning rate of each epoch, in order, instead of the plateau schedule
+    (which needs a stopping set), so a refit can replay the rates the chosen run used."""
 
     head_hidden: int = 0
     heads: list[list[str]] | None = None
@@ -104,6 +108,7 @@ class NetTrainConfig:
     plateau_factor: float = 0.5
     min_lr: float = 1e-5
     stop_on: str = "valid"
+    lr_schedule: list[float] | None = None
     folds: int = 5
     fold: int = 0
     train_sequences: int | None = None
@@ -122,6 +127,15 @@ class NetTrainConfig:
         require(self.loss_steps in LOSS_STEPS, "loss_steps", f"must be one of {LOSS_STEPS}, got {self.loss_steps!r}")
         require(self.stop_on in STOP_ON, "stop_on", f"must be one of {STOP_ON}, got {self.stop_on!r}")
         require(isinstance(self.converge, bool), "converge", "must be true or false")
+        require(self.stop_on != "none" or not self.converge, "converge",
+                "needs a stopping set; with stop_on \"none\" set epochs to the count wanted")
+        if self.lr_schedule is not None:
+            ok = isinstance(self.lr_schedule, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in self.lr_schedule)
+            require(ok, "lr_schedule", "must be null or a list of positive learning rates, one per epoch")
+            require(not self.converge and len(self.lr_schedule) >= self.epochs, "lr_schedule",
+                    f"needs a rate for each of the {self.epochs} epochs (and converge off); "
+                    f"got {len(self.lr_schedule)}")
         require(not self.converge or self.patience > 0, "converge",
                 "needs patience > 0 (training stops when the selection score stops improving)")
         for key in ("batch_size", "epochs", "converge_cap", "eval_batch", "threads", "check_sequences",

@@ -59,7 +59,8 @@ class TrainingError(RuntimeError):
 @dataclass
 class FitResult:
     net: SequenceNet
-    best_score: float
+    best_score: float | None
+    """The stopping set's score at the kept epoch; None without a stopping set (``stop_on="none"``)."""
     best_epoch: int
     epochs_run: int
     history: list[dict] = field(default_factory=list)
@@ -188,13 +189,16 @@ def selection_split(valid: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stopping_sets(cfg: NetTrainConfig, train: SequenceSet, valid: SequenceSet,
-                   seed: int) -> tuple[SequenceSet, SequenceSet, str, np.ndarray | None]:
+                   seed: int) -> tuple[SequenceSet, SequenceSet | None, str, np.ndarray | None]:
     """(fit set, stopping set, its label, valid positions to report on): a sequence-grouped
     fold of train (report on all of valid), or one half of valid (report on the other half,
-    ``selection_split``); at most ``stop_sequences`` of the stopping set, because it is scored
-    after every epoch. Only the first ``train_limit`` train sequences are used, when set."""
+    ``selection_split``), or none (``stop_on="none"``: all of train, report on all of valid);
+    at most ``stop_sequences`` of the stopping set, because it is scored after every epoch.
+    Only the first ``train_limit`` train sequences are used, when set."""
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(np.arange(cfg.train_limit))  # the first sequences: bounded memory and time
+    if cfg.stop_on == "none":
+        return train, None, f"no stopping set ({cfg.epochs} epochs)", None
     if cfg.stop_on == "fold":
         fit, held = cv.fold_split(len(train), cfg.folds, cfg.fold, seed)
         fit_set, stop, label, report = train.subset(fit), train.subset(held), f"fold {cfg.fold}/{cfg.folds}", None
@@ -209,7 +213,7 @@ def _stopping_sets(cfg: NetTrainConfig, train: SequenceSet, valid: SequenceSet,
 def still_improving(result: "FitResult", cfg: NetTrainConfig) -> str | None:
     """The warning when the best epoch is the last one run and no patience stop ended the
     run: the model was still improving, so more epochs (or a higher cap) would likely help."""
-    if result.best_epoch != result.epochs_run or result.stopped_by == "patience":
+    if result.best_epoch != result.epochs_run or result.stopped_by == "patience" or cfg.stop_on == "none":
         return None
     if cfg.converge:
         return (f"still improving at the last epoch ({result.epochs_run}, {result.stopped_by}): "
@@ -259,11 +263,16 @@ def evaluate(net: SequenceNet, data: SequenceSet, batch: int) -> dict[str, float
     return data.score(net.predict(data.features, batch=batch))
 
 
-def fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: SequenceSet,
+def fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: SequenceSet | None,
         console: Console | None = None, stop_label: str = "valid") -> FitResult:
-    """Train a network on ``train``, early-stopping on the metric over ``stop``."""
-    if len(train) == 0 or len(stop) == 0:
-        raise TrainingError(f"need train and stopping sequences; got {len(train)} and {len(stop)}")
+    """Train a network on ``train``, early-stopping on the metric over ``stop``; with ``stop``
+    None (``stop_on="none"``), exactly ``cfg.epochs`` epochs, keeping the last."""
+    if (stop is None) != (cfg.stop_on == "none"):
+        raise TrainingError(f"stop_on {cfg.stop_on!r} " + ("needs a stopping set" if stop is None
+                                                           else "trains without a stopping set"))
+    if len(train) == 0 or (stop is not None and len(stop) == 0):
+        stopping = 0 if stop is None else len(stop)
+        raise TrainingError(f"need train and stopping sequences; got {len(train)} and {stopping}")
     with torch_threads(cfg.threads):
         return _fit(cfg, comp, train, stop, console, stop_label)
 
@@ -302,6 +311,10 @@ def _fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: Seque
         epoch = 0
         for epoch in range(1, limit + 1):
             t_epoch = time.perf_counter()
+            if cfg.lr_schedule is not None:
+                for group in opt.param_groups:
+                    group["lr"] = float(cfg.lr_schedule[epoch - 1])
+            epoch_lr = opt.param_groups[0]["lr"]
             net.train()
             order = rng.permutation(len(train))[:per_epoch]
             bar.reset(batch_task, total=n_batches)
@@ -314,23 +327,28 @@ def _fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: Seque
                 total_loss += _train_batch(cfg, net, opt, x, y, m, rng)
                 count += 1
                 bar.advance(batch_task)
-            score = evaluate(net, stop, cfg.eval_batch)
-            headline = score[metric]
-            sched.step(headline)
-            improved = headline > best
-            if improved:
-                best, best_epoch, best_state, stale = headline, epoch, copy.deepcopy(net.state_dict()), 0
+            if stop is None:  # nothing to choose on: the last epoch is kept
+                score, headline, improved, best_epoch = None, None, False, epoch
             else:
-                stale += 1
+                score = evaluate(net, stop, cfg.eval_batch)
+                headline = score[metric]
+                if cfg.lr_schedule is None:
+                    sched.step(headline)
+                improved = headline > best
+                if improved:
+                    best, best_epoch, best_state, stale = headline, epoch, copy.deepcopy(net.state_dict()), 0
+                else:
+                    stale += 1
             lr = opt.param_groups[0]["lr"]
             seconds = time.perf_counter() - t_epoch
             history.append({"epoch": epoch, "loss": total_loss / max(count, 1), "stop_score": headline,
-                            "per_output": {n: score[n] for n in comp.prediction_names}, "lr": lr, "seconds": seconds})
-            bar.update(epochs_task, advance=1,
-                       description=f"epochs ({stop_label} {metric}: {headline:.4f}, best {best:.4f} @ {best_epoch})")
+                            "per_output": None if score is None else {n: score[n] for n in comp.prediction_names},
+                            "epoch_lr": epoch_lr, "lr": lr, "seconds": seconds})
+            shown = "-" if headline is None else f"{headline:.4f}, best {best:.4f} @ {best_epoch}"
+            bar.update(epochs_task, advance=1, description=f"epochs ({stop_label} {metric}: {shown})")
             console.print(f"epoch {epoch:3d}  loss {total_loss / max(count, 1):.5f}  {stop_label} {metric} "
-                          f"{headline:.4f}{' *' if improved else '  '}  lr {lr:.2e}  {seconds:.0f} s",
-                          highlight=False)
+                          f"{'-' if headline is None else f'{headline:.4f}'}{' *' if improved else '  '}  "
+                          f"lr {epoch_lr:.2e}  {seconds:.0f} s", highlight=False)
             if not np.isfinite(total_loss):
                 raise TrainingError(f"the loss became {total_loss} at epoch {epoch}; lower lr or raise grad_clip")
             if stale >= cfg.patience > 0:
@@ -346,7 +364,8 @@ def _fit(cfg: NetTrainConfig, comp: Competition, train: SequenceSet, stop: Seque
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return FitResult(net, float(best), best_epoch, epoch, history, time.perf_counter() - started, stopped_by)
+    return FitResult(net, None if stop is None else float(best), best_epoch, epoch, history,
+                     time.perf_counter() - started, stopped_by)
 
 
 def _train_batch(cfg: NetTrainConfig, net: SequenceNet, opt: torch.optim.Optimizer,
@@ -483,10 +502,11 @@ class NetFamily:
                 pipeline = fit_features(cfg, comp, fit_set)
                 meta["features"] = {"input_names": list(comp.feature_columns), "steps": pipeline.steps}
                 console.print(f"feature pipeline: {pipeline.n_outputs} inputs per row", highlight=False)
-                fit_set, stop_set, valid = (with_features(pipeline, d) for d in (fit_set, stop_set, valid))
+                fit_set, valid = with_features(pipeline, fit_set), with_features(pipeline, valid)
+                stop_set = None if stop_set is None else with_features(pipeline, stop_set)
+            stopping = label if stop_set is None else f"stopping on {label} ({len(stop_set)} sequences)"
             console.print(f"[bold]{self.name}[/] {cfg.describe()} on {len(fit_set)} sequences "
-                          f"({cfg.train_sequences or len(fit_set)} per epoch), stopping on {label} "
-                          f"({len(stop_set)} sequences), {cfg.threads} thread(s)")
+                          f"({cfg.train_sequences or len(fit_set)} per epoch), {stopping}, {cfg.threads} thread(s)")
             result = fit(cfg, comp, fit_set, stop_set, console, label)
             net = result.net
             torch_score = valid.score(net.predict(valid.features, batch=cfg.eval_batch))[comp.metric]
@@ -496,7 +516,8 @@ class NetFamily:
             if warning:
                 console.print(f"[yellow]warning:[/] {warning}", highlight=False)
             record = {"config": to_dict(cfg), "stop_on": label, "stop_score": result.best_score,
-                      "selection": {"on": label, "sequences": len(stop_set), "score": result.best_score},
+                      "selection": {"on": label, "sequences": 0 if stop_set is None else len(stop_set),
+                                    "score": result.best_score},
                       "report": {"on": "valid" if report_index is None else "valid report half",
                                  "sequences": len(valid)},
                       "warnings": [warning] if warning else [],

@@ -56,13 +56,14 @@ def test_the_written_folder_gates_and_choices_never_read_the_report_part(b_files
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
     code = main(_args(train, valid, out, runs, "--families", "ridge_var", "--trials", "2", "--minutes", "2",
-                      "--force"))
+                      "--force", "--no-refit", "--no-ensemble"))  # the written folder is the chosen trial's own
     assert code == 0, capsys.readouterr().err
     assert "trials (selection score" in capsys.readouterr().out
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["sol"]  # no staging or trial folders left beside it
     record = _record(runs)
     assert json.loads((out / "auto_run.json").read_text()) == record
+    assert record["refit"]["status"] == "off" and record["written"] == f"trial {record['chosen']['number']} as searched"
     assert record["chosen"]["family"] == "ridge_var"
     assert record["chosen"]["score"] == max(t["score"] for t in record["trials"] if t["status"] == OK)
 
@@ -199,4 +200,22 @@ def test_progress_prints_plain_lines_when_piped():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2  # one at the start, the next after the period
     assert "2 of 4 trials (1 ok, 1 running), best 0.2500 (ridge_var, #0)" in lines[-1]
+    # a plain bar: one of four trials finished is further than 6 s of 60
+    assert lines[-1].startswith("auto B: [#####...............] 0.1 of 1.0 min, ")
+
+
+def test_the_last_state_is_printed_when_piped_even_within_the_period():
+    stream = io.StringIO()
+    shown = TrialProgress(Console(file=io.StringIO()), "auto B", 60.0, stream=stream, period_s=5.0)
+    with shown:
+        shown.update([], 0.0)
+        shown.update([TrialResult(0, "ridge_var", {}, {}, OK, score=0.25)], 2.0)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "1 trial (1 ok)" in lines[-1] and "[#" in lines[-1]
+
+
+def test_the_plain_bar_fills_with_the_fraction():
+    from harness.progress import text_bar
+
+    assert text_bar(0.0, 4) == "[....]" and text_bar(0.5, 4) == "[##..]" and text_bar(2.0, 4) == "[####]"
 

@@ -222,3 +222,41 @@ def test_fold_stopped_network_hands_over_the_held_out_fold_as_oof(data, tmp_path
                                                         "train": {**cfg, "stop_on": "valid"},
                                                         "artifacts": ["model.npz"]}))
     assert train_folder(tmp_path, train, valid, Console(quiet=True)).oof is None  # valid chose the epoch
+
+
+def test_stop_on_none_trains_exactly_the_epochs_at_the_given_rates_and_keeps_the_last(data):
+    """A refit repeats a chosen epoch count: no stopping set, every epoch at its scheduled rate,
+    the last epoch's weights kept (not a best one chosen on some data)."""
+    train, _ = data["A"]
+    cfg = parse_config({**TINY, "epochs": 3, "stop_on": "none", "lr_schedule": [3e-3, 1e-3, 5e-4, 1e-4]})
+    result = fit(cfg, C.A, train, None)
+    assert result.epochs_run == result.best_epoch == 3 and result.best_score is None
+    assert [h["epoch_lr"] for h in result.history] == [3e-3, 1e-3, 5e-4]
+    assert all(h["stop_score"] is None for h in result.history)
+    # the kept weights are those after the third epoch: two epochs and one more differ
+    two = fit(parse_config({**TINY, "epochs": 2, "stop_on": "none", "lr_schedule": [3e-3, 1e-3]}), C.A, train, None)
+    assert not torch.equal(two.net.rnn.weight_hh_l0, result.net.rnn.weight_hh_l0)
+    with pytest.raises(TrainingError, match="trains without a stopping set"):
+        fit(cfg, C.A, train, train)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        parse_config({**TINY, "epochs": 3, "lr_schedule": [1e-3]})
+    with pytest.raises(ConfigError, match="converge"):
+        parse_config({**TINY, "stop_on": "none", "converge": True})
+
+
+def test_the_history_names_the_rate_each_epoch_trained_with(data):
+    """``epoch_lr`` is the rate an epoch ran at (the plateau schedule's ``lr`` is the next one's)."""
+    train, valid = data["A"]
+    result = fit(parse_config({**TINY, "epochs": 3, "lr": 2e-3}), C.A, train, valid)
+    assert result.history[0]["epoch_lr"] == 2e-3
+    assert [h["epoch_lr"] for h in result.history[1:]] == [h["lr"] for h in result.history[:-1]]
+
+
+def test_a_network_without_a_stopping_set_reports_on_all_of_valid(data, tmp_path):
+    train, valid = data["B"]
+    manifest = {"competition": "B", "trained": True, "family": "gru",
+                "train": {**TINY, "stop_on": "none", "features": {"preset": "b_book"}},
+                "artifacts": ["model.npz", "features.npz"]}
+    record = train_solution(tmp_path, manifest, train, valid, Console(quiet=True))
+    assert record["valid_scored_sequences"] == len(valid) and record["selection"]["sequences"] == 0
+    assert record["best_epoch"] == record["epochs_run"] == TINY["epochs"] and not record["warnings"]
