@@ -71,10 +71,13 @@ class Generator(Protocol):
 
 @dataclass
 class Sidecar:
-    """Oracle predictions for a data file's scored rows, in file order: (n_scored_rows, K) each."""
+    """Oracle predictions for a data file's scored rows, in file order: (n_scored_rows, K) each;
+    ``seq_ix``, when known, the file's sequences in that order (one id each), so that a replay in
+    another order finds a sequence's rows."""
 
     observable: np.ndarray
     hidden: np.ndarray | None
+    seq_ix: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +456,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     hidden = (
         np.column_stack([table.column(c).to_numpy() for c in hidden_cols]).astype(np.float64) if hidden_cols else None
     )
-    return Sidecar(observable=observable, hidden=hidden)
+    starts = np.flatnonzero(np.diff(s_seq, prepend=s_seq[:1] - 1) != 0) if s_seq.size else s_seq
+    return Sidecar(observable=observable, hidden=hidden, seq_ix=s_seq[starts])
 
 
 def read_oracle(data_path: Path, competition: Competition | None = None, use: bool = True,
