@@ -191,7 +191,8 @@ def read_regular(path: Path, max_bytes: int) -> bytes | None:
             raise ProtocolError(f"{path.name} is not a regular file")
         if info.st_size > max_bytes:
             raise ProtocolError(f"{path.name} is {info.st_size} bytes, more than the child writes ({max_bytes})")
-        return fh.read(max_bytes + 1)[:max_bytes]
+        # Asked for what the file holds, not the cap: a read allocates all it asks for first.
+        return fh.read(min(info.st_size, max_bytes) + 1)[:max_bytes]
 
 
 def _list_of(kind: type):

@@ -260,6 +260,9 @@ class _Child:
 
 
 PIPE_BYTES = 1024 * 1024
+PREDICTION_READ_BYTES = 256 * 1024
+"""What the parent takes from the prediction pipe at a time (about one sequence of A): a read
+allocates what it asks for, so a larger one only raises the parent's peak when it falls behind."""
 
 
 def _pipes() -> tuple[int, int, int, int, int, int]:
@@ -440,7 +443,7 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions, scorer: 
 
 def _read_predictions(child: _Child, scorer: SequenceScorer, watch: _Watch) -> bool:
     """Score what is on the prediction pipe; False at its end or at bytes the child never writes."""
-    chunk = os.read(child.predictions_fd, PIPE_BYTES)
+    chunk = os.read(child.predictions_fd, PREDICTION_READ_BYTES)
     if not chunk:
         return False
     try:

@@ -148,13 +148,13 @@ class SequenceScorer:
                 raise ProtocolError(f"{self._predictions.rows + rows.shape[0]} predictions came back for "
                                     f"{self._targets.rows} scored rows sent so far")
             self._predictions.push(rows)
-            n = min(self._predictions.rows, self._targets.rows) // self.per
-            if not n:
-                return
-            y = self._targets.take(n * self.per)
-            ids = [self._ids.popleft() for _ in range(n)]
-        p = self._predictions.take(n * self.per)
-        self._score(y, p, ids)
+        while self._predictions.rows >= self.per:  # one sequence at a time: the scratch of one
+            with self._lock:
+                if self._targets.rows < self.per:
+                    break
+                y = self._targets.take(self.per)
+                ids = [self._ids.popleft()]
+            self._score(y, self._predictions.take(self.per), ids)
 
     def _score(self, y: np.ndarray, p: np.ndarray, ids: list[int]) -> None:
         starts = np.arange(len(ids)) * self.per
