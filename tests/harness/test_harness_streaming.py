@@ -141,12 +141,13 @@ def test_a_bad_row_in_the_last_sequence_stops_the_run_after_one_read(candidate, 
 
 def test_a_bad_row_late_in_the_file_is_the_users_one_line_error(candidate, tmp_path, capsys):
     data = _with_a_bad_row(tmp_path / "bad.parquet", 3, seq_pos=2, step=900)
-    assert main(["simulate", str(candidate(SHRUNK_A)), "--data", str(data)]) == 2
+    cand = candidate(SHRUNK_A)
+    assert main(["simulate", str(cand), "--data", str(data)]) == 2
     err = capsys.readouterr().err.strip()
     # the progress lines of the replay under way come first; the error is one line, the last
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "Traceback" not in err and errors == err.splitlines()[-1:], err
-    assert str(data) in err and "seq_ix" in err and "row 2900" in err and "must be finite" in err
+    assert "Traceback" not in err and all(line.startswith(f"simulate {cand.name}: ") for line in err.splitlines()[:-1])
+    err = err.splitlines()[-1]
+    assert err.startswith("error: ") and str(data) in err and "seq_ix" in err and "row 2900" in err and "must be finite" in err
 
 
 def _parent_peak(candidate_dir, data) -> int:
