@@ -104,7 +104,7 @@ _PLAIN_TYPES = {pa.float64(): np.float64, pa.float32(): np.float32, pa.float16()
                 **{getattr(pa, f"{k}{n}")(): np.dtype(f"{k}{n}") for k in ("int", "uint") for n in (8, 16, 32, 64)}}
 
 
-def _column_values(column: pa.Array) -> np.ndarray:
+def column_values(column: pa.Array) -> np.ndarray:
     """A column's values as a NumPy view of its data buffer. pyarrow's ``to_numpy`` imports pandas
     on first use (about 40 MB and a third of a second in a replay's parent); it stays the path for
     what a buffer cannot give plainly: nulls (they become NaN, which validation names) and other
@@ -162,7 +162,7 @@ class ParquetSource:
         # strided columns; the result is row-contiguous, like ``DataFrame.values``.
         columns = np.empty((batch.num_columns, batch.num_rows), dtype=np.float64)
         for j in range(batch.num_columns):
-            columns[j] = _column_values(batch.column(j))
+            columns[j] = column_values(batch.column(j))
         return Block(np.ascontiguousarray(columns.T), first_row)
 
     def blocks(self, max_sequences: int | None = None, validate: bool = True) -> Iterator[Block]:

@@ -172,10 +172,10 @@ def test_blocks_hold_the_files_values_whatever_the_column_types_and_batch_cuts(t
     values = np.concatenate([b.values for b in ParquetSource(path).blocks()])
     expected = np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in C.A.columns])
     np.testing.assert_array_equal(values, expected)
-    from harness.data import _column_values
+    from harness.data import column_values
 
     for kind in types:  # a slice of a column starts at an offset into its buffer
-        np.testing.assert_array_equal(_column_values(pa.array(np.arange(10)).cast(kind).slice(3, 4)), [3, 4, 5, 6])
+        np.testing.assert_array_equal(column_values(pa.array(np.arange(10)).cast(kind).slice(3, 4)), [3, 4, 5, 6])
     col = table.column("5").to_pylist()
     col[2345] = None
     msg = fail_message(write(table.set_column(table.schema.get_field_index("5"), "5", pa.array(col, pa.float32())),
