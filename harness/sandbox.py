@@ -18,6 +18,7 @@ files) is checked before it is believed; a malformed one is the candidate's FAIL
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -271,8 +272,6 @@ def _pipes() -> tuple[int, int, int, int, int, int]:
     data_r, data_w = os.pipe()
     progress_r, progress_w = os.pipe()
     predictions_r, predictions_w = os.pipe()
-    import fcntl
-
     for fd in (data_w, predictions_w):
         try:
             fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
