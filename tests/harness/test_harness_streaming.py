@@ -254,3 +254,31 @@ def test_a_failed_run_keeps_its_whole_sequences_only(a_file):
     scorer.add_predictions(y[: comp.scored_steps_per_sequence + 10].tobytes())
     scored = scorer.finish(False)
     assert len(scored.stats) == 1 and scored.seq_ix == [int(blocks[0].seq_ix[0])]
+
+
+def test_a_forked_process_holding_the_prediction_pipe_does_not_hang_the_run(candidate, a_file):
+    """A fork inherits every descriptor, the prediction pipe's included: the run still ends.
+    Here the supervisor (a child subreaper) ends the fork; where there is none, the parent
+    stops waiting for the pipe's end ``STOP_GRACE_S`` after the supervisor's report, which this
+    machine cannot show."""
+    forks = SHRUNK_A.replace("        self.seq, self.last = None, None\n",
+                             "        self.seq, self.last = None, None\n"
+                             "        import os, time\n"
+                             "        if os.fork() == 0:\n"
+                             "            time.sleep(60)\n"
+                             "            os._exit(0)\n")
+    outcome = run_in_sandbox(candidate(forks), a_file, C.A, _limits())
+    assert outcome.ok, outcome.error
+    assert len(outcome.by_sequence.seq_ix) == 3 and outcome.wall_s < 30
+
+
+def test_the_parent_believes_the_sequences_it_scored_not_the_childs_list():
+    from harness.sandbox import RunOutcome, _apply_scores
+    from harness.sequence_scorer import ScoredRun
+
+    stats = metrics.sequence_stats(C.A, np.ones((899, 32)), np.zeros((899, 32)), np.array([0]))
+    outcome = RunOutcome()
+    with pytest.raises(ProtocolError, match="the parent scored"):
+        _apply_scores(outcome, ScoredRun([7], stats), {"status": "ok", "seq_ids": [8]})
+    _apply_scores(outcome, ScoredRun([7], stats), {"status": "ok", "seq_ids": [7]})
+    assert outcome.by_sequence.seq_ix == [7] and outcome.by_sequence.stats == stats
