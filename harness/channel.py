@@ -10,9 +10,13 @@ and can find and write to that pipe, so every message is untrusted: ``ProgressRe
 anything malformed (not JSON, too long, unknown keys, wrong types) into ``ProtocolError``, which
 the sandbox turns into the candidate's FAIL, never into a crash of the harness.
 
-Files (child to parent): ``result.json`` and the prediction and latency arrays, in a folder the
-candidate can write to. They are read only if they are regular files (no links, no FIFOs), no
-larger than what the rows sent can produce, and checked field by field. A profiled run
+Predictions (child to parent): the checked predictions of each replayed piece of a sequence,
+as raw float64 rows in scoring order on a pipe of their own (``send_predictions``), so the parent
+scores each sequence as it completes (``harness.sequence_scorer``, which checks the bytes).
+
+Files (child to parent): ``result.json`` and the latency array, in a folder the candidate can
+write to. They are read only if they are regular files (no links, no FIFOs), no larger than
+what the rows sent can produce, and checked field by field. A profiled run
 (``python -m harness profile``) adds ``profile.json``, read the same way (at most
 ``MAX_PROFILE_BYTES``) and checked by ``harness.profile_data``.
 """
@@ -29,7 +33,7 @@ from typing import Iterator
 
 import numpy as np
 
-from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.competitions import SEQUENCE_LENGTH
 from harness.data import Block
 from harness.errors import CandidateError
 
@@ -105,6 +109,11 @@ def send_block(fd: int, block: Block) -> int:
 
 def send_end(fd: int) -> None:
     _write_all(fd, _HEADER.pack(0, -1, 0))
+
+
+def send_predictions(fd: int, predictions: np.ndarray) -> None:
+    """Write a piece's predictions (float64 rows, scoring order) up to the parent."""
+    _write_all(fd, np.ascontiguousarray(predictions, dtype=np.float64))
 
 
 def read_blocks(fd: int, columns: int) -> Iterator[Block]:
@@ -186,7 +195,8 @@ def read_regular(path: Path, max_bytes: int) -> bytes | None:
             raise ProtocolError(f"{path.name} is not a regular file")
         if info.st_size > max_bytes:
             raise ProtocolError(f"{path.name} is {info.st_size} bytes, more than the child writes ({max_bytes})")
-        return fh.read(max_bytes + 1)[:max_bytes]
+        # Asked for what the file holds, not the cap: a read allocates all it asks for first.
+        return fh.read(min(info.st_size, max_bytes) + 1)[:max_bytes]
 
 
 def _list_of(kind: type):
@@ -260,25 +270,16 @@ def _threads_ok(report: object) -> bool:
                                    and all(type(torch.get(k)) is int for k in ("intra_op", "inter_op")))))
 
 
-def checked_arrays(out_dir: Path, comp: Competition, result: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """predictions.npy and latency_ns.npy, with the dtype and shape the child writes for ``result``."""
+def checked_latency(out_dir: Path, result: dict) -> np.ndarray | None:
+    """latency_ns.npy, with the dtype and shape the child writes for ``result``; None if absent."""
     rows = result.get("rows", 0)
-    pred = read_regular(out_dir / "predictions.npy", 4096 + rows * comp.n_outputs * 8)
-    if pred is None:
-        return None
     lat = read_regular(out_dir / "latency_ns.npy", 4096 + rows * 8)
     if lat is None:
-        raise ProtocolError("latency_ns.npy is missing beside predictions.npy")
+        return None
     try:
-        predictions = np.load(io.BytesIO(pred), allow_pickle=False)
         latency = np.load(io.BytesIO(lat), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise ProtocolError(f"the prediction files are not the arrays the child writes ({exc})") from exc
-    scored = rows // SEQUENCE_LENGTH * comp.scored_steps_per_sequence
-    if (predictions.dtype != np.float64 or predictions.ndim != 2 or predictions.shape[1] != comp.n_outputs
-            or latency.dtype != np.int64 or latency.shape != (rows,)
-            or (result["status"] == "ok" and predictions.shape[0] != scored)):
-        raise ProtocolError(
-            f"the prediction files hold {predictions.dtype} {predictions.shape} and {latency.dtype} {latency.shape}, "
-            f"not the child's float64 ({scored}, {comp.n_outputs}) and int64 ({rows},)")
-    return predictions, latency
+        raise ProtocolError(f"latency_ns.npy is not the array the child writes ({exc})") from exc
+    if latency.dtype != np.int64 or latency.shape != (rows,):
+        raise ProtocolError(f"latency_ns.npy holds {latency.dtype} {latency.shape}, not the child's int64 ({rows},)")
+    return latency

@@ -4,8 +4,9 @@ Runs in a fresh interpreter started by ``harness.isolation``'s supervisor from a
 package. It reads its job and then the data from a pipe (it never opens the data file), imports
 the grader's ``utils``, and then takes this package out of reach (off ``sys.path`` and out of
 ``sys.modules``), so that, as on the grader, the candidate can import only itself, ``utils`` and
-the installed libraries. It reports progress on a pipe and leaves its results as files; the
-parent checks both as untrusted and owns the verdict, the score and every limit.
+the installed libraries. It reports progress on a pipe, streams each sequence's predictions up
+another as it is replayed, and leaves the rest of its results as files; the parent checks all
+of it as untrusted and owns the verdict, the score and every limit.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import competitions, profilers
-from harness.channel import ProtocolError, read_blocks, read_job, wait_go
+from harness.channel import ProtocolError, read_blocks, read_job, send_predictions, wait_go
 from harness.errors import CandidateError, ErrorKind
 from harness.replay import NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
 from harness.utils import install as install_utils
@@ -190,11 +191,17 @@ class _Run:
         collect = None
         if self.job.get("profile"):
             predict, collect = profilers.wrap(predict, self.job["profile"], self.job["candidate_dir"])
+        predictions_fd = self.job["predictions_fd"]
+
+        def on_predictions(rows: np.ndarray) -> None:
+            send_predictions(predictions_fd, rows)
+
         try:
-            outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence)
-        except (EOFError, ProtocolError) as exc:
+            outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence,
+                             on_predictions=on_predictions)
+        except (EOFError, ProtocolError, OSError) as exc:
             self.record(CandidateError(
-                ErrorKind.PROTOCOL, f"{exc}: the candidate read from, closed or replaced the harness's data pipe"))
+                ErrorKind.PROTOCOL, f"{exc}: the candidate read from, closed or replaced the harness's pipes"))
             return
         result = self.result
         result["replay_s"] = time.perf_counter() - seq_ends[0]
@@ -203,7 +210,6 @@ class _Run:
         result["seq_ids"] = outcome.seq_ids
         result["threads_after_replay"] = _thread_report()
         result["modules_after_replay"] = sorted(set(_top_level_modules()) - self.modules_before)
-        _save_fresh(self.out_dir / "predictions.npy", outcome.predictions)
         _save_fresh(self.out_dir / "latency_ns.npy", outcome.latency_ns)
         if collect is not None:
             _write_json_fresh(self.out_dir / "profile.json", collect())
@@ -265,6 +271,7 @@ def main(data_fd: int) -> None:
     os.set_inheritable(data_fd, False)  # the candidate's own subprocesses get no pipe to the data
     job = read_job(data_fd)
     os.set_inheritable(job["progress_fd"], False)
+    os.set_inheritable(job["predictions_fd"], False)
     if job.get("block_network", True):
         _block_network()
     if job.get("profile"):

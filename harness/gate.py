@@ -305,9 +305,10 @@ class _Gate:
     def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
                 data: Path | None = None) -> RunOutcome:
         opts = SandboxOptions(memory_bytes=self.limits.memory_bytes, time_limit_s=self.limits.seconds, order=order,
-                              max_sequences=sequences)
+                              max_sequences=sequences, keep_predictions=True)  # compared row by row below
         outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp, opts,
-                                 on_progress=self.opts.on_progress)
+                                 on_progress=self.opts.on_progress,
+                                 oracle=self.sidecar if data is None else None)  # the page shows the oracle
         self.outcomes.append(outcome)
         return outcome
 
@@ -443,8 +444,11 @@ class _Gate:
         preds = scored.predictions
         score = metrics.score(comp, y, preds)[comp.metric]
         sidecar = self.sidecar
-        hidden = sidecar.hidden[: len(y)] if sidecar is not None and sidecar.hidden is not None else None
-        impossible = impossible_score(comp, y, preds, hidden, opts.bootstrap)
+        starts = np.arange(0, len(y), comp.scored_steps_per_sequence)
+        stats = metrics.sequence_stats(comp, y, preds, starts)
+        hidden = (metrics.sequence_stats(comp, y, sidecar.hidden[: len(y)], starts)
+                  if sidecar is not None and sidecar.hidden is not None else None)
+        impossible = impossible_score(comp, stats, hidden, opts.bootstrap)
         if impossible is not None and impossible.status == "FAIL":
             return CheckResult("score", "FAIL", impossible.reason, cmd)
         if opts.min_score is not None:
@@ -455,8 +459,6 @@ class _Gate:
         line = f"{comp.metric} {score:.4f} vs {what} {bar:.4f} on {n} sequences"
         if n < 2:
             return CheckResult("score", "WARN", f"{line}: one sequence cannot decide; run with more (--sequences)")
-        starts = np.arange(0, len(y), comp.scored_steps_per_sequence)
-        stats = metrics.sequence_stats(comp, y, preds, starts)
         if opts.min_score is not None:
             lo, hi = (v - bar for v in metrics.bootstrap_interval(stats, opts.bootstrap, seed=opts.seed))
         else:
@@ -481,8 +483,7 @@ class _Gate:
             return None
         opts = self.opts
         sim_opts = SimulateOptions(safety=opts.safety, test_sequences=opts.test_sequences, bootstrap=opts.bootstrap)
-        y = targets_of(self.comp, self.source.blocks(max_sequences=self.shown.rows // SEQUENCE_LENGTH))
-        return report_of_run(self.origin, self.source, self.shown, y, self.limits, sim_opts, self.sidecar)
+        return report_of_run(self.origin, self.source, self.shown, self.limits, sim_opts)
 
 
 def gate(candidate: str | Path, options: GateOptions) -> GateReport:

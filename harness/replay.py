@@ -210,13 +210,17 @@ def replay(
     competition: Competition,
     blocks: Iterable[Block],
     on_sequence: Callable[[int, int], None] | None = None,
+    on_predictions: Callable[[np.ndarray], None] | None = None,
 ) -> ReplayResult:
     """Call ``predict`` on every row of ``blocks``; stop at the first contract break.
 
     ``blocks`` must come from a validated ``ParquetSource`` (complete sequences, steps in order,
     the contract's ``need_prediction`` pattern). ``on_sequence(rows_done, seq_ix)`` is called
-    after each completed sequence. Candidate failures never raise out of here: they come back as
-    ``ReplayResult.error`` with everything measured up to that point.
+    after each completed sequence. ``on_predictions(rows)``, when given, receives the checked
+    predictions of each piece of a sequence as soon as it is replayed (C-contiguous float64,
+    scoring order) and ``ReplayResult.predictions`` stays empty: the child streams them to the
+    parent rather than holding the whole matrix. Candidate failures never raise out of here:
+    they come back as ``ReplayResult.error`` with everything measured up to that point.
     """
     comp = competition
     k = comp.n_outputs
@@ -237,7 +241,10 @@ def replay(
             r, error = found
             preds = preds[:r]
             error.step += s0
-        pred_parts.append(preds)
+        if on_predictions is None:
+            pred_parts.append(preds)
+        elif preds.shape[0]:
+            on_predictions(preds)
         if error is not None:
             error.seq_ix, error.row = seq, first_row + error.step - s0
             break

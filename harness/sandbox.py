@@ -7,14 +7,18 @@ a private copy of this package (deleted once the child has loaded it) and the gr
 empty network namespace where the platform allows, confines its filesystem with Landlock and, as
 a child subreaper, keeps every process the candidate starts in its tree and ends them all with
 the run. The parent (this module) reads the data file and sends it to the child over a pipe,
-watches the memory of the whole tree and the child's progress, and enforces the wall-clock
-limit: at the limit it asks the child to stop (so the child can say exactly where it was), then
-kills it. Every byte that comes back (progress, result files) is checked before it is believed;
-a malformed one is the candidate's FAIL.
+validating each block as it goes (one read of the file: a bad row stops the run with the
+user's one-line ``DataError``), scores each sequence as its predictions come back up their own
+pipe (``harness.sequence_scorer``: per-sequence sums, the rows dropped, so the parent's memory
+does not grow with the file), watches the memory of the whole tree and the child's progress,
+and enforces the wall-clock limit: at the limit it asks the child to stop (so the child can say
+exactly where it was), then kills it. Every byte that comes back (progress, predictions, result
+files) is checked before it is believed; a malformed one is the candidate's FAIL.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -40,6 +44,8 @@ from harness.competitions import Competition
 from harness.data import Block, DataError, ParquetSource
 from harness.errors import CandidateError, ErrorKind, Outcome
 from harness.memory_series import MemorySeries
+from harness.sequence_scorer import OracleStats, SequenceScorer
+from harness.simulation import BySequence
 from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -74,6 +80,9 @@ class SandboxOptions:
     profile: dict | None = None
     """A profiler for ``predict`` (``harness.profilers``' spec); its findings come back as
     ``RunOutcome.profile_bytes``, unchecked (``harness.profile_data`` checks them)."""
+    keep_predictions: bool = False
+    """Also return the whole prediction matrix (``RunOutcome.predictions``): the gate's checks
+    compare predictions row by row; a plain run keeps only per-sequence sums."""
 
 
 @dataclass
@@ -83,11 +92,15 @@ class RunOutcome(Outcome):
     ``import_s`` .. ``sequence_s`` and ``latency_ns`` are the child's word; ``measured_run_s``
     and ``steady_floor_s`` the parent's own clock (``harness.clock``), which bounds them.
     ``memory_s`` / ``memory_bytes`` are the parent's samples of the process tree's resident
-    memory over the run (``harness.memory_series``: at most 2,000 points, seconds since start)."""
+    memory over the run (``harness.memory_series``: at most 2,000 points, seconds since start).
+    ``by_sequence`` (and ``oracle_stats`` when an oracle was given) are the parent's per-sequence
+    sums of a finished run, in replay order; ``predictions`` only with ``keep_predictions``."""
 
     error: CandidateError | None = None
     rows: int = 0
     seq_ids: list[int] = field(default_factory=list)
+    by_sequence: BySequence | None = None
+    oracle_stats: OracleStats | None = None
     predictions: np.ndarray | None = None
     latency_ns: np.ndarray | None = None
     import_s: float | None = None
@@ -193,11 +206,12 @@ def _landlock_paths(layout: _Layout, data_path: Path) -> dict:
 
 class _Feeder(threading.Thread):
     """Sends the job and then every block down the data pipe, one sequence per piece, noting
-    when each piece went (``clock``); stops quietly when the child goes."""
+    when each piece went (``clock``); hands each block's targets to the scorer before sending
+    it; stops quietly when the child goes, and keeps the ``DataError`` of a bad block."""
 
-    def __init__(self, fd: int, job: dict, blocks: Iterator[Block]):
+    def __init__(self, fd: int, job: dict, blocks: Iterator[Block], scorer: SequenceScorer):
         super().__init__(daemon=True, name="wunderbench-feeder")
-        self.fd, self.job, self.blocks = fd, job, blocks
+        self.fd, self.job, self.blocks, self.scorer = fd, job, blocks, scorer
         self.rows_sent = 0
         self.error: DataError | None = None
         self.harness_gone = threading.Event()
@@ -209,7 +223,8 @@ class _Feeder(threading.Thread):
             self.harness_gone.wait()
             self.clock.go()
             channel.send_go(self.fd)
-            for block in self.blocks:
+            for block in self.blocks:  # each block validated as it is read (``ParquetSource.blocks``)
+                self.scorer.add_block(block)
                 for piece in block.sequence_pieces():  # the clock counts on one sequence a piece
                     self.clock.wrote(channel.send_block(self.fd, piece), piece.values.shape[0])
                     self.rows_sent += piece.values.shape[0]
@@ -228,6 +243,7 @@ class _Child:
 
     supervisor: subprocess.Popen
     progress_fd: int
+    predictions_fd: int
     feeder: _Feeder
     started_at: float
     pid: int
@@ -253,17 +269,24 @@ class _Child:
             pass
 
 
-def _pipes() -> tuple[int, int, int, int]:
-    """(data read, data write, progress read, progress write); the data pipe made large."""
+PIPE_BYTES = 1024 * 1024
+PREDICTION_READ_BYTES = 256 * 1024
+"""What the parent takes from the prediction pipe at a time (about one sequence of A): a read
+allocates what it asks for, so a larger one only raises the parent's peak when it falls behind."""
+
+
+def _pipes() -> tuple[int, int, int, int, int, int]:
+    """(data read, data write, progress read, progress write, predictions read, predictions
+    write); the data and prediction pipes made large."""
     data_r, data_w = os.pipe()
     progress_r, progress_w = os.pipe()
-    try:
-        import fcntl
-
-        fcntl.fcntl(data_w, _F_SETPIPE_SZ, 1024 * 1024)
-    except OSError:  # a smaller pipe only costs a few more system calls
-        pass
-    return data_r, data_w, progress_r, progress_w
+    predictions_r, predictions_w = os.pipe()
+    for fd in (data_w, predictions_w):
+        try:
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # a smaller pipe only costs a few more system calls
+            pass
+    return data_r, data_w, progress_r, progress_w, predictions_r, predictions_w
 
 
 def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Popen, int, dict, bytes]:
@@ -295,8 +318,8 @@ def _start_supervisor(layout: _Layout, job: dict, stderr) -> tuple[subprocess.Po
 
 
 def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: SandboxOptions,
-           blocks: Iterator[Block], logs: tuple) -> _Child:
-    data_r, data_w, progress_r, progress_w = _pipes()
+           blocks: Iterator[Block], scorer: SequenceScorer, logs: tuple) -> _Child:
+    data_r, data_w, progress_r, progress_w, predictions_r, predictions_w = _pipes()
     boot = layout.runtime / "boot.py"
     boot.write_text(_BOOT.format(front=[str(layout.private), str(layout.candidate)],
                                  site=_site_paths(), data_fd=data_r))
@@ -305,7 +328,7 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
         "argv": [_interpreter(), "-I", "-S", "-B", str(boot)], "cwd": str(layout.candidate),
         "env": _child_env(layout.home, layout.tmp), "cpu": cpu,
         "memory_bytes": options.memory_bytes, "block_network": options.block_network,
-        "landlock": _landlock_paths(layout, data_path), "pass_fds": [data_r, progress_w],
+        "landlock": _landlock_paths(layout, data_path), "pass_fds": [data_r, progress_w, predictions_w],
         "stdout_fd": logs[0].fileno(), "stderr_fd": logs[1].fileno(),
     }
     started_at = time.perf_counter()
@@ -314,20 +337,22 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
     except BaseException:
         os.close(data_w)
         os.close(progress_r)
+        os.close(predictions_r)
         raise
     finally:
         os.close(data_r)
         os.close(progress_w)
+        os.close(predictions_w)
     child_job = {
         "candidate_dir": str(layout.candidate), "out_dir": str(layout.out), "private_dir": str(layout.private),
         "competition": comp.key, "time_limit_s": options.time_limit_s, "block_network": options.block_network,
-        "progress_fd": progress_w,
+        "progress_fd": progress_w, "predictions_fd": predictions_w,
     }
     if options.profile is not None:
         child_job["profile"] = options.profile
-    feeder = _Feeder(data_w, child_job, blocks)
+    feeder = _Feeder(data_w, child_job, blocks, scorer)
     feeder.start()
-    return _Child(supervisor, progress_r, feeder, started_at, pid, cpu, facts, rest)
+    return _Child(supervisor, progress_r, predictions_r, feeder, started_at, pid, cpu, facts, rest)
 
 
 def _first_line(fd: int) -> tuple[bytes, bytes]:
@@ -370,25 +395,34 @@ class _Watch:
     finished: dict | None = None
 
 
-def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
+def _monitor(child: _Child, private_dir: Path, options: SandboxOptions, scorer: SequenceScorer,
              on_progress: Callable[[dict], None] | None) -> _Watch:
-    """Follow progress, memory and time until the supervisor reports the end of the run."""
+    """Follow progress, predictions, memory and time until the supervisor reports the end of
+    the run and the prediction pipe is drained (for at most ``STOP_GRACE_S`` after that report:
+    a process the candidate forked may hold its end open)."""
     watch = _Watch()
     reader = channel.ProgressReader()
     tree = psutil.Process(child.supervisor.pid)
     report_fd = child.supervisor.stdout.fileno()
     report = child.report_start
-    open_fds = {child.progress_fd, report_fd}
+    open_fds = {child.progress_fd, report_fd, child.predictions_fd}
     deadline = child.started_at + options.time_limit_s
     stop_sent_at: float | None = None
+    report_closed_at: float | None = None
+    next_sample = 0.0
 
     def stop_for(reason: str) -> None:
         if watch.killed_for is None:
             watch.killed_for = reason
             child.send(signal.SIGKILL)  # the supervisor then ends every other descendant
 
-    while report_fd in open_fds:
+    while report_fd in open_fds or (child.predictions_fd in open_fds
+                                    and time.perf_counter() < report_closed_at + STOP_GRACE_S):
         ready, _, _ = select.select(sorted(open_fds), [], [], SAMPLE_INTERVAL_S)
+        if child.predictions_fd in ready and not _read_predictions(child, scorer, watch):
+            open_fds.discard(child.predictions_fd)
+            if watch.protocol_error is not None:
+                stop_for("protocol")
         if child.progress_fd in ready and not _read_progress(child, reader, watch, on_progress):
             open_fds.discard(child.progress_fd)
             if watch.protocol_error is not None:
@@ -401,11 +435,14 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
             report += chunk
             if not chunk or len(report) > channel.MAX_LINE_BYTES * 4:
                 open_fds.discard(report_fd)
-        rss = _tree_rss(tree)
+                report_closed_at = time.perf_counter()
         now = time.perf_counter()
-        watch.peak = max(watch.peak, rss)
-        if rss:  # nothing measured once the tree is gone (or before it is there): no point at 0 bytes
-            watch.memory.add(now - child.started_at, rss)
+        if now >= next_sample:  # predictions wake this loop once a sequence: sample at the interval
+            rss = _tree_rss(tree)
+            watch.peak = max(watch.peak, rss)
+            if rss:  # nothing measured once the tree is gone (or before it is there): no point at 0 bytes
+                watch.memory.add(now - child.started_at, rss)
+            next_sample = now + SAMPLE_INTERVAL_S
         if watch.peak > options.memory_bytes:
             stop_for("out_of_memory")
         if now > deadline and stop_sent_at is None and watch.killed_for is None:
@@ -416,6 +453,19 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
     child.feeder.clock.end()
     watch.finished = _finished_report(report)
     return watch
+
+
+def _read_predictions(child: _Child, scorer: SequenceScorer, watch: _Watch) -> bool:
+    """Score what is on the prediction pipe; False at its end or at bytes the child never writes."""
+    chunk = os.read(child.predictions_fd, PREDICTION_READ_BYTES)
+    if not chunk:
+        return False
+    try:
+        scorer.add_predictions(chunk)
+    except channel.ProtocolError as exc:
+        watch.protocol_error = str(exc)
+        return False
+    return True
 
 
 def _read_progress(child: _Child, reader: channel.ProgressReader, watch: _Watch,
@@ -455,11 +505,17 @@ def run_in_sandbox(
     competition: Competition,
     options: SandboxOptions,
     on_progress: Callable[[dict], None] | None = None,
+    oracle=None,
 ) -> RunOutcome:
     """Run ``candidate`` on ``data_path`` in a sandboxed child; never raises for candidate faults.
 
+    The file is read once, validated as it streams; each sequence is scored as it completes.
+    ``oracle`` (a ``harness.market.base.Sidecar`` of this file, or None) adds the oracle's
+    per-sequence statistics on the same rows (``RunOutcome.oracle_stats``).
+
     Raises ``candidate.CandidateLayoutError`` when the candidate cannot even be unpacked, and
-    ``data.DataError`` when the data file breaks the contract.
+    ``data.DataError`` when the data file breaks the contract (at its first bad row, whenever
+    the replay reaches it).
     """
     run_dir = Path(tempfile.mkdtemp(prefix="wunderbench-run-"))
     try:
@@ -468,15 +524,16 @@ def run_in_sandbox(
         source = ParquetSource(data_path, competition)
         blocks = (source.sequences(options.order) if options.order is not None
                   else source.blocks(max_sequences=options.max_sequences))
+        scorer = SequenceScorer(competition, oracle, keep_predictions=options.keep_predictions)
         with open(run_dir / "stdout.log", "wb") as stdout, open(run_dir / "stderr.log", "wb") as stderr:
-            child = _spawn(layout, Path(data_path).resolve(), competition, options, blocks, (stdout, stderr))
+            child = _spawn(layout, Path(data_path).resolve(), competition, options, blocks, scorer, (stdout, stderr))
             try:
-                watch = _monitor(child, layout.private, options, on_progress)
+                watch = _monitor(child, layout.private, options, scorer, on_progress)
             finally:
                 _end(child)
         if child.feeder.error is not None:
             raise child.feeder.error
-        outcome = _collect(layout, child, watch, competition, options)
+        outcome = _collect(layout, child, watch, competition, options, scorer)
         if outcome.error is not None:  # name the user's files, not the temporary copy
             error = outcome.error
             error.message = to_user_paths(error.message, layout.candidate, Path(candidate))
@@ -491,6 +548,7 @@ def run_in_sandbox(
 def _end(child: _Child) -> None:
     """Whatever happened, nothing of the run outlives it."""
     os.close(child.progress_fd)
+    os.close(child.predictions_fd)
     if child.supervisor.poll() is None:
         child.send(signal.SIGKILL)
         try:
@@ -552,7 +610,7 @@ def _protections(facts: dict, finished: dict | None) -> dict[str, str]:
     return {"filesystem": files, "processes": procs}
 
 
-def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> None:
+def _apply_result(outcome: RunOutcome, result: dict, latency: np.ndarray | None, progress: dict) -> None:
     outcome.error = result.get("error")  # a CandidateError or None (``channel.checked_result``)
     outcome.rows = result.get("rows", 0)
     outcome.seq_ids = result.get("seq_ids", [])
@@ -563,13 +621,27 @@ def _apply_result(outcome: RunOutcome, result: dict, arrays, progress: dict) -> 
     outcome.threads = {k: result[k] for k in channel.THREAD_REPORTS if k in result}
     outcome.modules = sorted(set(result.get("modules_after_constructor", []))
                              | set(result.get("modules_after_replay", [])))
-    if arrays is not None:
-        outcome.predictions, outcome.latency_ns = arrays
+    outcome.latency_ns = latency
     if outcome.status == ErrorKind.TIME_LIMIT:
         outcome.error.message += f"; stopped {_where(progress)}"
 
 
-def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, options: SandboxOptions) -> RunOutcome:
+def _apply_scores(outcome: RunOutcome, scored, result: dict) -> None:
+    """The parent's per-sequence sums of a finished run (``SequenceScorer.finish``); the
+    sequences it scored must be the ones the child says it replayed."""
+    if result["status"] != "ok":
+        return
+    if scored.seq_ix != result.get("seq_ids"):
+        raise channel.ProtocolError(f"the child reports {len(result.get('seq_ids', []))} sequences replayed; "
+                                    f"the parent scored {len(scored.seq_ix)} others or in another order")
+    if scored.stats is not None:
+        outcome.by_sequence = BySequence(scored.seq_ix, scored.stats)
+    outcome.oracle_stats = scored.oracle
+    outcome.predictions = scored.predictions
+
+
+def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, options: SandboxOptions,
+             scorer: SequenceScorer) -> RunOutcome:
     """Turn what the run left behind into a verdict, believing nothing from the child unchecked."""
     finished = watch.finished
     wall = time.perf_counter() - child.started_at
@@ -585,13 +657,14 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
         outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes / wall time)"
     outcome.peak_rss_bytes = max(watch.peak, finished["maxrss_bytes"] if finished else 0)
     outcome.memory_s, outcome.memory_bytes = watch.memory.times_s(), watch.memory.values_bytes()
-    result = arrays = None
+    result = latency = None
     protocol = watch.protocol_error
     if protocol is None:
         try:
             result = channel.checked_result(layout.out, child.feeder.rows_sent)
             if result is not None and result["status"] != "harness_error":
-                arrays = channel.checked_arrays(layout.out, comp, result)
+                latency = channel.checked_latency(layout.out, result)
+                _apply_scores(outcome, scorer.finish(result["status"] == "ok"), result)
             if options.profile is not None:
                 outcome.profile_bytes = channel.read_regular(layout.out / "profile.json", channel.MAX_PROFILE_BYTES)
         except channel.ProtocolError as exc:
@@ -600,7 +673,7 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
         outcome.error = CandidateError(ErrorKind.PROTOCOL, f"the harness's channel from the child was tampered with: "
                                        f"{protocol}; the candidate wrote into the harness's pipe or files")
     elif result is not None:
-        _apply_result(outcome, result, arrays, watch.progress)
+        _apply_result(outcome, result, latency, watch.progress)
     elif watch.killed_for == "time_limit":
         outcome.error = CandidateError(ErrorKind.TIME_LIMIT, (
             f"the wall-clock limit of {options.time_limit_s:.0f} s was reached and the candidate did not stop "

@@ -14,10 +14,11 @@ import numpy as np
 
 from harness import metrics
 from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition, Limits
-from harness.data import ParquetSource, TargetTap, file_sha256
+from harness.data import ParquetSource, file_sha256
 from harness.market.base import Sidecar, read_oracle
-from harness.market.oracle import score_oracle
+from harness.market.oracle import oracle_from_stats
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
+from harness.sequence_scorer import OracleStats
 from harness.simulation import BySequence, Flag, Latency, Memory, Projection, SandboxFacts, Score, SimulationReport, Timing
 
 IMPLAUSIBLE_SCORE = 0.9
@@ -58,57 +59,47 @@ def latency_summary(latency_ns: np.ndarray, mask: np.ndarray) -> Latency | None:
                    int(values.size))
 
 
-def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
-              bootstrap: int, sidecar: Sidecar | None = None) -> Score | None:
-    """Scores of a finished run against ``y_true``, the targets of the replayed rows, beside
-    ``sidecar``'s oracle (read before the run, so a stale one stops it before any work)."""
-    if outcome.predictions is None or not outcome.ok:
+def score_run(comp: Competition, outcome: RunOutcome, bootstrap: int) -> Score | None:
+    """Scores of a finished run from the per-sequence sums the sandbox kept as it replayed,
+    beside the oracle's on the same rows when the run had one."""
+    if outcome.by_sequence is None or not outcome.ok:
         return None
-    y_pred = outcome.predictions
-    if y_true.shape != y_pred.shape:
-        raise RuntimeError(f"internal: {y_pred.shape[0]} predictions for {y_true.shape[0]} scored rows")
-    starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
-    # seq_ix as the parent read them from the file, not as the child reports them
-    seq_ix = [int(s) for s in source.sequence_ids(len(starts))]
-    return score_from_sequences(comp, BySequence(seq_ix, metrics.sequence_stats(comp, y_true, y_pred, starts)),
-                                bootstrap, y_true, y_pred, sidecar)
+    return score_from_sequences(comp, outcome.by_sequence, bootstrap, outcome.oracle_stats)
 
 
-def score_from_sequences(comp: Competition, by_sequence: BySequence, bootstrap: int, y_true: np.ndarray,
-                         y_pred: np.ndarray, sidecar: Sidecar | None = None) -> Score:
+def score_from_sequences(comp: Competition, by_sequence: BySequence, bootstrap: int,
+                         oracle: OracleStats | None = None) -> Score:
     """The score of a run from its per-sequence statistics, in replay order: one run or the
     concatenated shards of one give the same sums in the same order, so the same score bit for
-    bit. ``y_true``/``y_pred`` serve the oracle and look-ahead checks."""
+    bit. ``oracle``, aligned with ``by_sequence`` (shards concatenate it the same way), gives the
+    oracle's scores and the look-ahead check."""
     scores = metrics.score_from_stats(comp, by_sequence.stats)
     score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names}, by_sequence=by_sequence)
     if len(by_sequence.stats) >= 2 and bootstrap:
         score.interval95 = tuple(metrics.bootstrap_interval(by_sequence.stats, n_resamples=bootstrap))
     hidden = None
-    if sidecar is not None:
-        score.oracle = score_oracle(comp, y_true, sidecar, score.headline)
-        if sidecar.hidden is not None:
-            hidden = sidecar.hidden[:len(y_true)]
-    score.impossible = impossible_score(comp, y_true, y_pred, hidden, bootstrap)
+    if oracle is not None:
+        score.oracle = oracle_from_stats(comp, oracle.observable, oracle.hidden, score.headline)
+        hidden = oracle.hidden
+    score.impossible = impossible_score(comp, by_sequence.stats, hidden, bootstrap)
     return score
 
 
-def impossible_score(comp: Competition, y_true: np.ndarray, y_pred: np.ndarray, hidden: np.ndarray | None,
+def impossible_score(comp: Competition, stats: metrics.SequenceStats, hidden: metrics.SequenceStats | None,
                      bootstrap: int = 1000) -> Flag | None:
     """FAIL or WARN, with the reason, for a score no causal model can reach; None otherwise.
 
-    FAIL: above the hidden-state oracle, the best prediction possible for this data, by a paired
-    bootstrap interval over the sequences that lies wholly above 0 (so that a model close to the
-    bound is not failed for the luck of a sample). WARN: above ``IMPLAUSIBLE_SCORE`` on any data.
+    ``stats`` are the candidate's per-sequence statistics, ``hidden`` the hidden-state oracle's
+    on the same sequences (None without one). FAIL: above the hidden-state oracle, the best
+    prediction possible for this data, by a paired bootstrap interval over the sequences that
+    lies wholly above 0 (so that a model close to the bound is not failed for the luck of a
+    sample). WARN: above ``IMPLAUSIBLE_SCORE`` on any data.
     """
-    headline = metrics.score(comp, y_true, y_pred)[comp.metric]
-    per = comp.scored_steps_per_sequence
-    if hidden is not None and len(y_true) >= 2 * per:
-        starts = np.arange(0, len(y_true), per)
-        lo, _ = metrics.paired_bootstrap_interval(metrics.sequence_stats(comp, y_true, y_pred, starts),
-                                                  metrics.sequence_stats(comp, y_true, hidden, starts),
-                                                  n_resamples=bootstrap or 1000)
+    headline = metrics.score_from_stats(comp, stats)[comp.metric]
+    if hidden is not None and len(stats) >= 2:
+        lo, _ = metrics.paired_bootstrap_interval(stats, hidden, n_resamples=bootstrap or 1000)
         if lo > 0:
-            bound = metrics.score(comp, y_true, hidden)[comp.metric]
+            bound = metrics.score_from_stats(comp, hidden)[comp.metric]
             return Flag("FAIL", f"{comp.metric} {headline:.4f} is above the best possible score for this data "
                                 f"(the hidden-state oracle's {bound:.4f}): look-ahead?")
     if headline > IMPLAUSIBLE_SCORE:
@@ -184,19 +175,20 @@ def thread_warnings(threads: dict) -> list[str]:
 def simulate(candidate: str | Path, data: str | Path, competition: Competition | str | None = None,
              options: SimulateOptions | None = None,
              on_progress: Callable[[dict], None] | None = None) -> SimulationReport:
-    """Grade ``candidate`` on ``data`` and return the report (``harness.simulation``)."""
+    """Grade ``candidate`` on ``data`` and return the report (``harness.simulation``).
+
+    The file is read once: the sandbox validates each block as it streams it to the candidate
+    (a bad row stops the run with ``DataError``, however late it comes) and scores each sequence
+    as its predictions come back, keeping per-sequence sums only."""
     opts = options or SimulateOptions()
     source = ParquetSource(data, competition)
     comp = source.competition
-    tap = TargetTap(comp)
-    for _ in tap(source.blocks(max_sequences=opts.sequences)):  # a bad file fails here, before any candidate runs
-        pass
-    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here too, before the run
+    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here, before the candidate starts
     limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
     sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
                                   max_sequences=opts.sequences, block_network=opts.block_network)
-    outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress)
-    report = report_of_run(candidate, source, outcome, tap.targets(), limits, opts, sidecar)
+    outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress, oracle=sidecar)
+    report = report_of_run(candidate, source, outcome, limits, opts)
     if opts.plot:
         from harness.plots import write_report_png
 
@@ -208,17 +200,17 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     return report
 
 
-def report_of_run(candidate: str | Path, source: ParquetSource, outcome: RunOutcome, y_true: np.ndarray,
-                  limits: Limits, opts: SimulateOptions, sidecar: Sidecar | None = None) -> SimulationReport:
+def report_of_run(candidate: str | Path, source: ParquetSource, outcome: RunOutcome, limits: Limits,
+                  opts: SimulateOptions) -> SimulationReport:
     """The typed report of one sandboxed replay of ``source`` (its first sequences, in file
     order), judged: what ``simulate`` returns, and what the gate's HTML report shows of its score
-    sample. ``y_true`` are the targets of the replayed rows."""
+    sample."""
     comp = source.competition
     test_sequences = opts.test_sequences or comp.test_sequences
     report = SimulationReport(
         candidate=str(candidate), data=str(source.path), competition=comp.key, metric=comp.metric,
         error=outcome.error, sequences=outcome.rows // SEQUENCE_LENGTH, rows=outcome.rows,
-        score=score_run(comp, source, outcome, y_true, opts.bootstrap, sidecar),
+        score=score_run(comp, outcome, opts.bootstrap),
         timing=timing_report(comp, outcome, limits.seconds, opts.safety, test_sequences),
         memory=Memory(outcome.peak_rss_bytes, limits.memory_bytes, outcome.memory_s, outcome.memory_bytes),
         sandbox=SandboxFacts(outcome.cpu, outcome.cores_used, outcome.network, exit_code=outcome.exit_code,

@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness import frames
 from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.data import column_values
 
 SPLITS = ("train", "valid", "test")
 """The splits every generator knows; each draws independent sequences."""
@@ -72,10 +72,13 @@ class Generator(Protocol):
 
 @dataclass
 class Sidecar:
-    """Oracle predictions for a data file's scored rows, in file order: (n_scored_rows, K) each."""
+    """Oracle predictions for a data file's scored rows, in file order: (n_scored_rows, K) each;
+    ``seq_ix``, when known, the file's sequences in that order (one id each), so that a replay in
+    another order finds a sequence's rows."""
 
     observable: np.ndarray
     hidden: np.ndarray | None
+    seq_ix: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,11 +403,35 @@ def _stale_fix(data_path: Path) -> str:
     return "it belongs to other data: move it away, or pass --no-oracle"
 
 
+_SIDECAR_BATCH_ROWS = 64 * SEQUENCE_LENGTH
+
+
+def _batches(path: Path, columns: list[str]) -> Iterator:
+    """Record batches of ``columns``, read without pre-buffering whole row groups or threads: a
+    simulate reads the sidecar in its parent, beside the replay."""
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_SIDECAR_BATCH_ROWS, columns=columns,
+                                                               use_threads=False)
+
+
 def _scored_index(data_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """seq_ix and step_in_seq of the data file's scored rows, in file order."""
-    meta = frames.read(data_path, ["seq_ix", "step_in_seq", "need_prediction"])
-    need = frames.column(meta, "need_prediction", bool)
-    return frames.column(meta, "seq_ix", np.int64)[need], frames.column(meta, "step_in_seq", np.int64)[need]
+    """seq_ix and step_in_seq of the data file's scored rows, in file order (three columns read)."""
+    seqs, steps = [], []
+    for batch in _batches(data_path, ["seq_ix", "step_in_seq", "need_prediction"]):
+        need = column_values(batch.column(2)).astype(bool)
+        seqs.append(column_values(batch.column(0))[need].astype(np.int64))
+        steps.append(column_values(batch.column(1))[need].astype(np.int64))
+    if not seqs:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(seqs), np.concatenate(steps)
+
+
+def _column_into(file: pq.ParquetFile, name: str, out: np.ndarray) -> None:
+    """Column ``name`` of every row group into ``out`` (rows,), one column chunk read at a time."""
+    at = 0
+    for group in range(file.num_row_groups):
+        for chunk in file.read_row_group(group, columns=[name], use_threads=False).column(0).chunks:
+            out[at : at + len(chunk)] = column_values(chunk)
+            at += len(chunk)
 
 
 def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sidecar | None:
@@ -423,8 +450,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     reason = foreign_reason(side)
     if reason is not None:
         raise ForeignSidecar(f"{side} is not an oracle sidecar ({reason})")
-    table = frames.read(side)
-    names = table.columns
+    file = pq.ParquetFile(side)
+    names = file.schema_arrow.names
     oracle_cols = [c for c in names if c.startswith(ORACLE_PREFIX)]
     hidden_cols = [c for c in names if c.startswith(HIDDEN_PREFIX)]
     if competition is not None:
@@ -434,12 +461,22 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     if not oracle_cols or (hidden_cols and len(hidden_cols) != len(oracle_cols)):
         raise SidecarMismatch(f"{side}: malformed columns {names}")
     seq, step = _scored_index(data_path)
-    s_seq = frames.column(table, "seq_ix", np.int64)
-    s_step = frames.column(table, "step_in_seq", np.int64)
-    if s_seq.shape[0] != seq.shape[0]:
+    rows = file.metadata.num_rows
+    if rows != seq.shape[0]:
         raise SidecarMismatch(
-            f"{side} has {s_seq.shape[0]} rows but {data_path} has {seq.shape[0]} scored rows; {_stale_fix(data_path)}"
+            f"{side} has {rows} rows but {data_path} has {seq.shape[0]} scored rows; {_stale_fix(data_path)}"
         )
+    # Filled one column chunk at a time: a whole-table read and its column copies peaked near
+    # 300 MB for A's default valid set, in the parent of a replay.
+    s_seq, s_step = np.empty(rows, np.int64), np.empty(rows, np.int64)
+    observable = np.empty((rows, len(oracle_cols)))
+    hidden = np.empty((rows, len(hidden_cols))) if hidden_cols else None
+    _column_into(file, "seq_ix", s_seq)
+    _column_into(file, "step_in_seq", s_step)
+    for j, name in enumerate(oracle_cols):
+        _column_into(file, name, observable[:, j])
+    for j, name in enumerate(hidden_cols):
+        _column_into(file, name, hidden[:, j])
     bad = np.flatnonzero((s_seq != seq) | (s_step != step))
     if bad.size:
         i = int(bad[0])
@@ -447,9 +484,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
             f"{side} row {i} is (seq_ix {s_seq[i]}, step {s_step[i]}) but scored row {i} of {data_path} is "
             f"(seq_ix {seq[i]}, step {step[i]}); {_stale_fix(data_path)}"
         )
-    observable = frames.matrix(table, oracle_cols, np.float64)
-    hidden = frames.matrix(table, hidden_cols, np.float64) if hidden_cols else None
-    return Sidecar(observable=observable, hidden=hidden)
+    starts = np.flatnonzero(np.diff(s_seq, prepend=s_seq[:1] - 1) != 0) if s_seq.size else s_seq
+    return Sidecar(observable=observable, hidden=hidden, seq_ix=s_seq[starts])
 
 
 def read_oracle(data_path: Path, competition: Competition | None = None, use: bool = True,

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from harness.competitions import Competition, detect
 from harness.market.base import load_sidecar
-from harness.metrics import score
+from harness.metrics import SequenceStats, score, score_from_stats
 
 
 def scored_targets(data_path: Path, competition: Competition | None = None) -> np.ndarray:
@@ -42,17 +42,30 @@ def score_oracle(comp: Competition, y_true: np.ndarray, sidecar, candidate: floa
     """The oracles' scores on the scored rows ``y_true`` (the first ``len(y_true)`` rows of the
     file, which the sidecar lists in file order), and ``candidate``'s fraction of the observable one.
 
-    The one place oracle scoring is written: the simulator's report and ``models`` both call it.
+    ``models`` calls it with its rows; the simulator, which keeps per-sequence sums only, calls
+    ``oracle_from_stats``; both build the same dictionary (``_oracle_report``).
     """
     n = len(y_true)
     if len(sidecar.observable) < n:
         raise ValueError(f"the oracle sidecar has {len(sidecar.observable)} rows, fewer than the {n} scored rows; "
                          "regenerate the set")
-    observable = score(comp, y_true, sidecar.observable[:n])
+    hidden = None if sidecar.hidden is None else score(comp, y_true, sidecar.hidden[:n])[comp.metric]
+    return _oracle_report(comp, score(comp, y_true, sidecar.observable[:n]), hidden, candidate)
+
+
+def oracle_from_stats(comp: Competition, observable: SequenceStats, hidden: SequenceStats | None,
+                      candidate: float | None = None) -> dict:
+    """``score_oracle``'s dictionary from the oracles' per-sequence statistics on a run's rows."""
+    hidden_score = None if hidden is None else score_from_stats(comp, hidden)[comp.metric]
+    return _oracle_report(comp, score_from_stats(comp, observable), hidden_score, candidate)
+
+
+def _oracle_report(comp: Competition, observable: dict[str, float], hidden: float | None,
+                   candidate: float | None) -> dict:
     out = {"observable": observable[comp.metric],
            "per_output": {name: observable[name] for name in comp.prediction_names}}
-    if sidecar.hidden is not None:
-        out["hidden"] = score(comp, y_true, sidecar.hidden[:n])[comp.metric]
+    if hidden is not None:
+        out["hidden"] = hidden
     out["fraction_of_observable"] = None if candidate is None else fraction_of_oracle(candidate, out["observable"])
     return out
 

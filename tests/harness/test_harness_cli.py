@@ -75,10 +75,17 @@ ROOT = Path(__file__).resolve().parents[2]
 RAISES = MEAN.replace("        self.total += dp.state\n", "        self.total += dp.state\n        if dp.step_in_seq == 150:\n            raise RuntimeError('boom')\n")
 
 
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+def one_line_error(capsys, after_progress: str | None = None) -> str:
+    """The one line of a user error on stderr. A bad row in the data is found while the replay
+    streams the file (one read), so the plain progress lines of that replay (``after_progress``
+    is their label) may come first; the error is then the last line."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = "\n".join(lines)
+    if after_progress is not None:
+        assert all(line.startswith(f"{after_progress}: ") for line in lines[:-1]), err
+        lines = lines[-1:]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
 
 
 @pytest.mark.parametrize("args, says", [
@@ -113,8 +120,9 @@ def test_a_duplicated_seq_ix_is_named(candidate, a_file, tmp_path, capsys):
     seq[1000:2000] = seq[0]  # the second sequence reuses the first one's id
     dup = tmp_path / "dup.parquet"
     pq.write_table(table.set_column(0, "seq_ix", pa.array(seq, table.schema.field("seq_ix").type)), dup)
-    assert main(["simulate", str(candidate(MEAN)), "--data", str(dup)]) == 2
-    err = one_line_error(capsys)
+    cand = candidate(MEAN)
+    assert main(["simulate", str(cand), "--data", str(dup)]) == 2
+    err = one_line_error(capsys, after_progress=f"simulate {cand.name}")
     assert f"seq_ix {seq[0]} is used again" in err and "row 1000" in err and "999 to 0" not in err
 
 

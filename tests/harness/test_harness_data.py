@@ -155,3 +155,29 @@ def test_streaming_keeps_arrow_memory_bounded_by_a_block(tmp_path, monkeypatch):
     # the file holds 12 sequences; a reader that keeps what it read would hold all of them
     assert peak < 4 * one_sequence
     assert pa.total_allocated_bytes() - before < 4 * one_sequence
+
+
+def test_blocks_hold_the_files_values_whatever_the_column_types_and_batch_cuts(tmp_path, monkeypatch):
+    """Columns are read from their buffers (pyarrow's ``to_numpy`` would import pandas): the
+    values are pyarrow's own conversion's, in batches cut mid-sequence and mid-row-group, for
+    every integer and float width; a null still reaches validation as NaN."""
+    monkeypatch.setattr("harness.data.BATCH_ROWS", 700)
+    table = random_table(C.A, 3, seed=8)
+    types = [pa.int32(), pa.uint16(), pa.int8(), pa.float64(), pa.float16()]
+    for name, kind in zip(["seq_ix", "step_in_seq", "need_prediction", "0", "1"], types):
+        column = table.column(name).cast(kind) if kind != pa.float16() else pa.array(
+            table.column(name).to_numpy().astype(np.float16))
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    path = write(table, tmp_path / "types.parquet")
+    values = np.concatenate([b.values for b in ParquetSource(path).blocks()])
+    expected = np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in C.A.columns])
+    np.testing.assert_array_equal(values, expected)
+    from harness.data import column_values
+
+    for kind in types:  # a slice of a column starts at an offset into its buffer
+        np.testing.assert_array_equal(column_values(pa.array(np.arange(10)).cast(kind).slice(3, 4)), [3, 4, 5, 6])
+    col = table.column("5").to_pylist()
+    col[2345] = None
+    msg = fail_message(write(table.set_column(table.schema.get_field_index("5"), "5", pa.array(col, pa.float32())),
+                             tmp_path / "null.parquet"))
+    assert "row 2345" in msg and "column '5' is nan" in msg

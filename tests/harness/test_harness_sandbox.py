@@ -238,8 +238,10 @@ def test_public_style_solution_runs_unchanged_from_folder_and_zip(candidate, tmp
             zf.write(f, f.name)
     from_zip = run(archive, a_file)
     assert from_folder.status == "ok" and from_zip.status == "ok"
-    np.testing.assert_array_equal(from_folder.predictions, from_zip.predictions)
-    assert from_folder.predictions.shape == (3 * 899, 32)
+    assert from_folder.by_sequence == from_zip.by_sequence and len(from_folder.by_sequence.seq_ix) == 3
+    assert from_folder.predictions is None  # per-sequence sums only, unless asked
+    kept = run(folder, a_file, keep_predictions=True)
+    assert kept.predictions.shape == (3 * 899, 32) and kept.by_sequence == from_folder.by_sequence
 
 
 def test_a_killed_child_is_reported_as_killed(candidate, a_file):

@@ -95,6 +95,19 @@ for fd in range(3, 64):
         pass
 """
 
+# The prediction pipe is the one write-only pipe the parent made 1 MiB large (F_GETPIPE_SZ).
+TO_THE_PREDICTION_PIPE = """
+import fcntl
+import numpy as np
+for fd in range(3, 64):
+    try:
+        writable = os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_WRONLY
+        if writable and fcntl.fcntl(fd, 1032) == 1 << 20:
+            os.write(fd, PAYLOAD)
+    except OSError:
+        pass
+"""
+
 SPIN_TWO_CORES = """
 import hashlib
 os.sched_setaffinity(0, set(range(os.cpu_count())))
@@ -171,6 +184,13 @@ def catalogue(data: Path, outside: Path) -> list[Hostile]:
         Hostile("wrong types on the progress pipe",
                 _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'{\"rows\": \"many\", \"seq\": [1]}\\n'")),
                 "protocol", "not a count", "each progress field has a type"),
+        Hostile("NaN on the prediction pipe",
+                _ctor(TO_THE_PREDICTION_PIPE.replace("PAYLOAD", "np.full(32, np.nan).tobytes()")),
+                "protocol", "non-finite", "the parent checks every prediction that comes back up the pipe"),
+        Hostile("predictions for rows not sent",
+                _ctor(TO_THE_PREDICTION_PIPE.replace("PAYLOAD", "np.zeros((3000, 32)).tobytes()")),
+                "protocol", "predictions came back for",
+                "the parent counts predictions against the scored rows it has sent"),
         Hostile("reads ahead on the data pipe", _first_predict(
             "for fd in range(3, 64):\n"
             "    try:\n"
@@ -319,31 +339,29 @@ def _forge(out: Path, what: str) -> None:
                   "an error beside ok": {**ok, "error": {"kind": "predict_error", "message": "x"}},
                   "a sequence left untimed": {**ok, "sequence_s": []}}.get(what, ok)
         (out / "result.json").write_text(json.dumps(result))
-        rows = {"ok arrays": 899, "too few rows": 5}.get(what, 899)
-        preds = np.zeros((rows, 32), dtype=object if what == "pickled objects" else np.float64)
-        np.save(out / "predictions.npy", preds, allow_pickle=True)
-        np.save(out / "latency_ns.npy", np.zeros(1000, dtype=np.int64))
+        rows = {"ok arrays": 1000, "too few rows": 5}.get(what, 1000)
+        latency = np.zeros(rows, dtype=object if what == "pickled objects" else np.int64)
+        np.save(out / "latency_ns.npy", latency, allow_pickle=True)
 
 
 @pytest.mark.parametrize("what, message", [
     ("a FIFO", "not a regular file"), ("a link", "not a regular file"), ("too large", "more than the child writes"),
-    ("thread count text", "threads_after_replay"), ("pickled objects", "not the arrays"),
-    ("too few rows", "not the child's float64 (899, 32)"),
+    ("thread count text", "threads_after_replay"), ("pickled objects", "not the array"),
+    ("too few rows", "not the child's int64 (1000,)"),
     ("an unknown error kind", "unknown kind 'pwned'"), ("a failure without its error", "malformed 'error'"),
     ("an error beside ok", "status 'ok' beside an error"), ("a sequence left untimed", "times 0 sequences of 1"),
 ])
 def test_forged_result_files_are_the_candidates_fail(what, message, tmp_path):
-    from harness.channel import ProtocolError, checked_arrays, checked_result
+    from harness.channel import ProtocolError, checked_latency, checked_result
 
     _forge(tmp_path, what)
     with pytest.raises(ProtocolError, match=re.escape(message)):
         result = checked_result(tmp_path, rows_sent=1000)
-        checked_arrays(tmp_path, C.A, result)
+        checked_latency(tmp_path, result)
 
 
 def test_the_checked_result_files_of_an_honest_child_pass(tmp_path):
-    from harness.channel import checked_arrays, checked_result
+    from harness.channel import checked_latency, checked_result
 
     _forge(tmp_path, "ok arrays")
-    predictions, latency = checked_arrays(tmp_path, C.A, checked_result(tmp_path, rows_sent=1000))
-    assert predictions.shape == (899, 32) and latency.shape == (1000,)
+    assert checked_latency(tmp_path, checked_result(tmp_path, rows_sent=1000)).shape == (1000,)

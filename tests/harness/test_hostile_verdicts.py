@@ -321,10 +321,14 @@ def test_the_oracle_itself_is_possible_and_the_targets_are_not(a_oracle_file):
     from harness import competitions as C
     from harness.data import ParquetSource, targets_of
     from harness.market.base import load_sidecar
+    import numpy as np
+
+    from harness.metrics import sequence_stats
     from harness.simulate import impossible_score
 
     y = targets_of(C.A, ParquetSource(a_oracle_file).blocks())
-    hidden = load_sidecar(a_oracle_file).hidden
-    assert impossible_score(C.A, y, hidden, hidden, bootstrap=300) is None
-    flag = impossible_score(C.A, y, y, hidden, bootstrap=300)
+    starts = np.arange(0, len(y), C.A.scored_steps_per_sequence)
+    hidden = sequence_stats(C.A, y, load_sidecar(a_oracle_file).hidden, starts)
+    assert impossible_score(C.A, hidden, hidden, bootstrap=300) is None
+    flag = impossible_score(C.A, sequence_stats(C.A, y, y, starts), hidden, bootstrap=300)
     assert flag.status == "FAIL" and "above the best possible score" in flag.reason
