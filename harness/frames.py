@@ -1,7 +1,7 @@
 """Whole parquet tables as NumPy arrays, read with polars.
 
-Where the project reads a whole table at once (the oracle sidecars, the calibration's
-statistics), polars' ``read_parquet`` and ``DataFrame.to_numpy`` were 1.7 to 4.5 times faster
+Where the project reads a whole table at once (the calibration's statistics; the oracle
+sidecar is read a column chunk at a time instead, for memory), polars' ``read_parquet`` and ``DataFrame.to_numpy`` were 1.7 to 4.5 times faster
 than pyarrow's ``read_table`` and per-column ``to_numpy`` on the generated sets
 (``benchmarks/bench_tables.py``), and give the same arrays exactly: both decode the same stored
 values into the same dtype with no arithmetic. Streaming, validated reads stay with
