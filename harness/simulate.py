@@ -35,6 +35,8 @@ class SimulateOptions:
     block_network: bool = True
     plot: str | Path | None = None
     oracle: bool = True
+    cpu: int | None = None
+    """The core the sandbox pins the candidate to (None: the last core this process may use)."""
 
 
 def load_oracle(data_path: Path, competition: Competition | None = None, use: bool = True) -> Sidecar | None:
@@ -68,14 +70,15 @@ def score_run(comp: Competition, source: ParquetSource, outcome: RunOutcome, y_t
         raise RuntimeError(f"internal: {len(outcome.seq_ids)} sequence ids for {len(starts)} scored sequences")
     return score_from_sequences(comp, BySequence(list(outcome.seq_ids),
                                                  metrics.sequence_stats(comp, y_true, y_pred, starts)),
-                                bootstrap, y_true, y_pred, sidecar)
+                                bootstrap, y_true, sidecar)
 
 
 def score_from_sequences(comp: Competition, by_sequence: BySequence, bootstrap: int, y_true: np.ndarray,
-                         y_pred: np.ndarray, sidecar: Sidecar | None = None) -> Score:
+                         sidecar: Sidecar | None = None) -> Score:
     """The score of a run from its per-sequence statistics, in replay order: one run or the
     concatenated shards of one give the same sums in the same order, so the same score bit for
-    bit. ``y_true``/``y_pred`` serve the oracle and look-ahead checks."""
+    bit. ``y_true`` (the replayed rows' targets, in the same order) serves the oracle and the
+    look-ahead bound; no prediction matrix is needed, so shards send back statistics only."""
     scores = metrics.score_from_stats(comp, by_sequence.stats)
     score = Score(scores[comp.metric], {n: scores[n] for n in comp.prediction_names}, by_sequence=by_sequence)
     if len(by_sequence.stats) >= 2 and bootstrap:
@@ -85,7 +88,7 @@ def score_from_sequences(comp: Competition, by_sequence: BySequence, bootstrap: 
         score.oracle = score_oracle(comp, y_true, sidecar, score.headline)
         if sidecar.hidden is not None:
             hidden = sidecar.hidden[:len(y_true)]
-    score.impossible = impossible_score(comp, y_true, y_pred, hidden, bootstrap)
+    score.impossible = impossible_from_stats(comp, by_sequence.stats, y_true, hidden, bootstrap)
     return score
 
 
@@ -97,12 +100,20 @@ def impossible_score(comp: Competition, y_true: np.ndarray, y_pred: np.ndarray, 
     bootstrap interval over the sequences that lies wholly above 0 (so that a model close to the
     bound is not failed for the luck of a sample). WARN: above ``IMPLAUSIBLE_SCORE`` on any data.
     """
-    headline = metrics.score(comp, y_true, y_pred)[comp.metric]
+    starts = np.arange(0, len(y_true), comp.scored_steps_per_sequence)
+    return impossible_from_stats(comp, metrics.sequence_stats(comp, y_true, y_pred, starts), y_true, hidden,
+                                 bootstrap)
+
+
+def impossible_from_stats(comp: Competition, stats: metrics.SequenceStats, y_true: np.ndarray,
+                          hidden: np.ndarray | None, bootstrap: int = 1000) -> Flag | None:
+    """``impossible_score`` from the run's per-sequence statistics ``stats`` (in the order of
+    ``y_true``'s sequences), so a sharded run that sends back no predictions is judged the same."""
+    headline = metrics.score_from_stats(comp, stats)[comp.metric]
     per = comp.scored_steps_per_sequence
     if hidden is not None and len(y_true) >= 2 * per:
         starts = np.arange(0, len(y_true), per)
-        lo, _ = metrics.paired_bootstrap_interval(metrics.sequence_stats(comp, y_true, y_pred, starts),
-                                                  metrics.sequence_stats(comp, y_true, hidden, starts),
+        lo, _ = metrics.paired_bootstrap_interval(stats, metrics.sequence_stats(comp, y_true, hidden, starts),
                                                   n_resamples=bootstrap or 1000)
         if lo > 0:
             bound = metrics.score(comp, y_true, hidden)[comp.metric]
@@ -191,7 +202,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here too, before the run
     limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
     sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
-                                  max_sequences=opts.sequences, block_network=opts.block_network)
+                                  max_sequences=opts.sequences, block_network=opts.block_network, cpu=opts.cpu)
     outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress)
     test_sequences = opts.test_sequences or comp.test_sequences
     report = SimulationReport(

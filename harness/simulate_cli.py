@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
-from harness.cli import UserError, add_data_options, add_limit_options, options_from
+from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from,
+                         options_from, positive_int)
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
@@ -87,6 +88,25 @@ def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console
     return 1
 
 
+def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, options: SimulateOptions,
+                      bar: Progress | None):
+    """``simulate --workers N``: the shards side by side (``harness.shards``); a line as each ends."""
+    from harness.execution import WorkerLost
+    from harness.shards import simulate_sharded
+
+    engine = engine_from(args)
+    if bar is not None:
+        bar.stop()  # the shards report per shard, not per row
+
+    def on_shard(label: str) -> None:
+        print(f"simulate {candidate.name}: {label} done", file=sys.stderr, flush=True)
+
+    try:
+        return simulate_sharded(candidate, data, args.competition, options, engine, args.shards, on_shard)
+    except WorkerLost as exc:
+        raise UserError(f"simulate {candidate}: {exc}") from None
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
     candidate = existing_candidate(args.candidate)
@@ -102,7 +122,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         with bar or nullcontext():
             options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
-            result = simulate(candidate, data, args.competition, options, on_progress)
+            if args.workers == 1 and args.shards is None and args.backend == "local":
+                result = simulate(candidate, data, args.competition, options, on_progress)  # today's path
+            else:
+                result = _simulate_sharded(candidate, data, args, options, bar)
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:
@@ -125,4 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
     parser.add_argument("--no-oracle", action="store_true",
                         help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")
+    add_execution_options(parser, "shards replayed side by side, each in its own sandbox on its own core")
+    parser.add_argument("--shards", type=positive_int,
+                        help="cut the sequences into this many shards (default: one per worker)")
     parser.set_defaults(func=run_simulate)

@@ -11,7 +11,8 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   ``sequences`` and ``rows`` replayed, ``score`` (a ``Score`` or None when the run failed),
   ``timing``, ``memory``, ``sandbox``, ``threads`` (warnings), ``modules`` (imported by the
   candidate), ``stderr_tail`` (failed runs), ``verdict`` ("PASS", "WARN", "FAIL") with
-  ``reasons``, ``plot`` (the PNG's path, if drawn); ``to_json()`` / ``from_json()``.
+  ``reasons``, ``plot`` (the PNG's path, if drawn), ``shards`` (``ShardSummary`` per shard of a run made with
+  ``--workers``; empty otherwise); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
   score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
@@ -177,6 +178,34 @@ class SandboxFacts:
 
 
 @dataclass
+class ShardSummary:
+    """One shard of a sharded run (``harness.shards``): sequences ``first`` .. ``stop - 1`` in
+    file order, its status and core, its own wall time and peak memory, and its latencies, which
+    are one core's (a sharded report has no pooled latencies)."""
+
+    label: str
+    first: int
+    stop: int
+    status: str
+    cpu: str
+    wall_s: float
+    peak_bytes: int
+    warmup: Latency | None = None
+    scored: Latency | None = None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["warmup"] = None if self.warmup is None else asdict(self.warmup)
+        out["scored"] = None if self.scored is None else asdict(self.scored)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> ShardSummary:
+        latency = {k: None if data.get(k) is None else Latency(**data[k]) for k in ("warmup", "scored")}
+        return cls(**{k: v for k, v in data.items() if k not in latency}, **latency)
+
+
+@dataclass
 class SimulationReport(Outcome):
     candidate: str
     data: str
@@ -195,6 +224,7 @@ class SimulationReport(Outcome):
     verdict: str = "FAIL"
     reasons: list[str] = field(default_factory=list)
     plot: str | None = None
+    shards: list[ShardSummary] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The JSON report (``json.dumps``-able)."""
@@ -208,6 +238,8 @@ class SimulationReport(Outcome):
                "verdict": self.verdict, "reasons": list(self.reasons)}
         if self.plot is not None:
             out["plot"] = self.plot
+        if self.shards:
+            out["shards"] = [shard.to_json() for shard in self.shards]
         return out
 
     @classmethod
@@ -219,4 +251,5 @@ class SimulationReport(Outcome):
             data["sequences"], data["rows"], None if data.get("score") is None else Score.from_json(data["score"]),
             Timing.from_json(data["timing"]), Memory(**data["memory"]), SandboxFacts(**data["sandbox"]),
             list(data.get("threads", [])), list(data.get("modules", [])), data.get("stderr_tail", ""),
-            data["verdict"], list(data.get("reasons", [])), data.get("plot"))
+            data["verdict"], list(data.get("reasons", [])), data.get("plot"),
+            [ShardSummary.from_json(shard) for shard in data.get("shards", [])])
