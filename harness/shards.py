@@ -67,7 +67,8 @@ def plan(sequences: int, shards: int) -> list[Shard]:
     """``shards`` contiguous runs of sequences whose sizes differ by at most one (fewer shards
     when there are fewer sequences)."""
     count = max(1, min(shards, sequences))
-    bounds = [round(k * sequences / count) for k in range(count + 1)]
+    size, extra = divmod(sequences, count)  # the first ``extra`` shards take one more
+    bounds = [k * size + min(k, extra) for k in range(count + 1)]
     return [Shard(k, count, bounds[k], bounds[k + 1]) for k in range(count)]
 
 

@@ -21,7 +21,9 @@ from harness.data import DataError, ParquetSource
 from harness.market import defaults
 from harness.market.base import SidecarMismatch, foreign_notice
 from harness.progress import PlainProgress
+from harness.execution import Engine, WorkerLost
 from harness.simulate import SimulateOptions, simulate
+from harness.simulation import SimulationReport
 
 MANIFEST = "manifest.json"
 
@@ -88,13 +90,11 @@ def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console
     return 1
 
 
-def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, options: SimulateOptions,
-                      bar: Progress | None):
+def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, engine: Engine,
+                      options: SimulateOptions, bar: Progress | None) -> SimulationReport:
     """``simulate --workers N``: the shards side by side (``harness.shards``); a line as each ends."""
-    from harness.execution import WorkerLost
     from harness.shards import simulate_sharded
 
-    engine = engine_from(args)
     if bar is not None:
         bar.stop()  # the shards report per shard, not per row
 
@@ -109,6 +109,7 @@ def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, opt
 
 def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
+    engine = engine_from(args)
     candidate = existing_candidate(args.candidate)
     data = data_for(candidate, args.data, args.competition)
     try:
@@ -122,10 +123,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         with bar or nullcontext():
             options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
-            if args.workers == 1 and args.shards is None and args.backend == "local":
-                result = simulate(candidate, data, args.competition, options, on_progress)  # today's path
+            if engine == Engine() and args.shards is None:
+                result = simulate(candidate, data, args.competition, options, on_progress)  # one worker: today's path
             else:
-                result = _simulate_sharded(candidate, data, args, options, bar)
+                result = _simulate_sharded(candidate, data, args, engine, options, bar)
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:
