@@ -102,21 +102,23 @@ def run_tasks(tasks: Sequence[Task], engine: Engine = Engine(), timeout_s: float
 
 _SLOT: list[int] = []
 """The slot of the task this worker runs (set by ``_call``)."""
+_CORES: list[int] = []
+"""The cores this worker could use before its first task pinned it (a Ray worker runs many tasks)."""
 
 
 def slot_core() -> int | None:
-    """The core of this worker's slot (the ``slot``-th core the process may use, wrapping
+    """The core of this worker's slot (the ``slot``-th core the worker could use, wrapping
     around); None outside a task."""
     if not _SLOT:
         return None
-    allowed = sorted(os.sched_getaffinity(0))
-    return allowed[_SLOT[0] % len(allowed)]
+    return _CORES[_SLOT[0] % len(_CORES)]
 
 
 def _call(fn: Callable[..., Any], args: tuple, slot: int, pin: bool) -> Any:
+    if not _CORES:
+        _CORES[:] = sorted(os.sched_getaffinity(0))
     _SLOT[:] = [slot]
-    if pin:
-        os.sched_setaffinity(0, {slot_core()})
+    os.sched_setaffinity(0, {slot_core()} if pin else set(_CORES))
     return fn(*args)
 
 
