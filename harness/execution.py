@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 import traceback
 from collections import deque
@@ -132,11 +133,13 @@ def _local_entry(conn, fn: Callable[..., Any], args: tuple, slot: int, pin: bool
     except BaseException as exc:  # noqa: BLE001 - the parent decides what the exception means
         message = ("raised", exc, traceback.format_exc())
     try:
-        conn.send(message)
+        data = pickle.dumps(message)
+        pickle.loads(data)  # an exception whose class cannot be rebuilt from its pickle fails here, not there
     except Exception as exc:  # an unpicklable result or exception: say so with the traceback
-        conn.send(("raised", None, f"{message[-1] if message[0] == 'raised' else ''}"
-                                   f"the task's {'exception' if message[0] == 'raised' else 'result'} cannot be "
-                                   f"sent back: {exc}"))
+        what = "exception" if message[0] == "raised" else "result"
+        data = pickle.dumps(("raised", None, f"{message[2] if message[0] == 'raised' else ''}"
+                                             f"the task's {what} cannot be sent back: {exc}"))
+    conn.send_bytes(data)
     conn.close()
 
 
@@ -200,7 +203,7 @@ class _Local:
         task = self.tasks[r.index]
         if r.conn in ready or r.conn.poll():
             try:
-                message = r.conn.recv()
+                message = pickle.loads(r.conn.recv_bytes())
             except (EOFError, OSError):
                 message = None
             if message is not None:

@@ -76,6 +76,7 @@ class GateOptions:
     seed: int = 0
     oracle: bool = True  # False is --no-oracle: the data file's sidecar is not read
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
+    cpu: int | None = None  # the core the replays are pinned to (None: the last this process may use)
 
 
 @dataclass
@@ -301,7 +302,7 @@ class _Gate:
     def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
                 data: Path | None = None) -> RunOutcome:
         opts = SandboxOptions(memory_bytes=self.limits.memory_bytes, time_limit_s=self.limits.seconds, order=order,
-                              max_sequences=sequences)
+                              max_sequences=sequences, cpu=self.opts.cpu)
         outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp, opts,
                                  on_progress=self.opts.on_progress)
         self.outcomes.append(outcome)

@@ -161,3 +161,21 @@ def test_the_command_line_runs_shards_and_refuses_an_address_without_ray(a_six, 
     assert main(["simulate", str(folder), "--data", str(a_six), "--address", "10.0.0.1:6379"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "for --backend ray" in err
+
+
+def test_gate_all_on_two_workers_gates_each_candidate_on_its_own_core(a_six, tmp_path, capsys):
+    root = tmp_path / "solutions"
+    seq = ParquetSource(a_six).sequence_ids()[1]
+    for name, source in (("a_good", MEAN.format(width=32)), ("b_bad", FAILS_AT.format(seq=seq))):
+        (root / name).mkdir(parents=True)
+        (root / name / "solution.py").write_text(source)
+        (root / name / "manifest.json").write_text('{"competition": "A"}')
+    args = ["gate-all", "--root", str(root), "--data", str(a_six), "--check-sequences", "2", "--sequences", "2",
+            "--only", "runs_clean,memory", "--workers", "2"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "gating 2 candidates on 2 local worker(s)" in out
+    assert "gate a_good: done" in out and "gate b_bad: done" in out
+    tables = out[max(out.index("gate a_good: done\n") + 18, out.index("gate b_bad: done\n") + 17):]
+    assert "a_good" in tables and tables.index("a_good") < tables.index("b_bad")  # the folders' order
+    assert "1 candidate(s) failed the gate: b_bad" in out
