@@ -110,6 +110,10 @@ def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, eng
 def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
     engine = engine_from(args)
+    sharded = engine != Engine() or args.shards is not None
+    if sharded and args.plot:
+        raise UserError("--plot draws every row's latency, which shards do not send back; run it with one worker "
+                        "(drop --workers/--shards/--backend)")
     candidate = existing_candidate(args.candidate)
     data = data_for(candidate, args.data, args.competition)
     try:
@@ -123,7 +127,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         with bar or nullcontext():
             options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
-            if engine == Engine() and args.shards is None:
+            if not sharded:
                 result = simulate(candidate, data, args.competition, options, on_progress)  # one worker: today's path
             else:
                 result = _simulate_sharded(candidate, data, args, engine, options, bar)

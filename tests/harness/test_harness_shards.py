@@ -161,6 +161,8 @@ def test_the_command_line_runs_shards_and_refuses_an_address_without_ray(a_six, 
     assert main(["simulate", str(folder), "--data", str(a_six), "--address", "10.0.0.1:6379"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "for --backend ray" in err
+    assert main(["simulate", str(folder), "--data", str(a_six), "--shards", "2", "--plot", str(tmp_path / "p.png")]) == 2
+    assert "run it with one worker" in capsys.readouterr().err
 
 
 def test_gate_all_on_two_workers_gates_each_candidate_on_its_own_core(a_six, tmp_path, capsys):
