@@ -20,10 +20,12 @@ Two engines, one behaviour:
 Each running task has a slot (0 .. workers - 1; a finished task's slot goes to the next) and
 is pinned to the slot's core, the slot-th core of its machine (``slot_core``), so that tasks
 running together do not share a core; a task that starts a sandboxed child asks not to be
-pinned and gives the child that core instead (``Task.pin``). Failures: an exception raised by the task is the
-task's result and is raised here unchanged (it is deterministic: no retry); a worker that dies
-(killed, out of memory, its node lost) or outlives ``timeout_s`` is retried once, then
-``WorkerLost`` names the task. Nothing waits forever: every wait has a timeout.
+pinned and gives the child that core instead (``Task.pin``).
+
+Failures: an exception raised by the task is the task's result and is raised here unchanged
+(it is deterministic: no retry), and the other tasks are stopped; a worker that dies (killed,
+out of memory, its node lost) or outlives ``timeout_s`` is retried once, then ``WorkerLost``
+names the task. Nothing waits forever: every wait has a timeout.
 """
 
 from __future__ import annotations
@@ -75,7 +77,15 @@ class Engine:
             raise ValueError("an address is for --backend ray (a Ray cluster's head, e.g. 10.0.0.5:6379)")
 
 
-class WorkerLost(RuntimeError):
+class ExecutionError(RuntimeError):
+    """The work could not be done where it was sent (the command reports it in one line)."""
+
+
+class EngineUnavailable(ExecutionError):
+    """The engine cannot start: Ray is missing, or the cluster at the address cannot be reached."""
+
+
+class WorkerLost(ExecutionError):
     """A task's worker died (or hung) on every try: ``label`` says which task, ``why`` how."""
 
     def __init__(self, label: str, why: str, tries: int):
@@ -208,6 +218,9 @@ class _Local:
                 message = None
             if message is not None:
                 r.process.join(30)
+                if r.process.is_alive():  # sent its result but does not exit (a stray thread): end it
+                    r.process.kill()
+                    r.process.join(5)
                 r.conn.close()
                 if message[0] == "ok":
                     self.results[r.index] = message[1]
@@ -254,53 +267,71 @@ def _run_local(tasks: list[Task], workers: int, timeout_s: float | None,
 
 def _ray_init(engine: Engine) -> bool:
     """Connect to the cluster at ``engine.address`` or start a local one; True when started here."""
-    import ray
-
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise EngineUnavailable(f"--backend ray needs Ray, which is not installed here ({exc}); install the "
+                                "version requirements.lock pins, or use --backend local") from None
     quiet = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level="ERROR")
     if ray.is_initialized():
         return False
-    if engine.address is None:
-        ray.init(num_cpus=engine.workers, **quiet)
-    else:
-        ray.init(address=engine.address, **quiet)
+    try:
+        if engine.address is None:
+            ray.init(num_cpus=engine.workers, **quiet)
+        else:
+            ray.init(address=engine.address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {engine.address}" if engine.address else "a local Ray instance"
+        raise EngineUnavailable(f"cannot start or reach {where}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                                "; check `ray status` there, or use --backend local") from None
     return True
 
 
 def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
              on_done: Callable[[int, Task], None] | None) -> list[Any]:
     import ray
-    from ray import exceptions as rex
 
     started_here = _ray_init(engine)
     try:
         remote = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)(_call)
         refs = [remote.options(name=task.label[:100]).remote(task.fn, task.args, i % engine.workers, task.pin)
                 for i, task in enumerate(tasks)]
-        index = {ref: i for i, ref in enumerate(refs)}
         results: dict[int, Any] = {}
-        waiting = list(refs)
-        # A try may wait for a free CPU before it starts: the bound covers the queue too.
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s * (RETRIES + 1) * len(tasks)
-        while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1, timeout=POLL_S)
-            for ref in done:
-                i = index[ref]
-                try:
-                    results[i] = ray.get(ref, timeout=60)
-                except rex.RayTaskError as exc:  # the task raised: its own exception, unchanged
-                    raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
-                except (rex.WorkerCrashedError, rex.NodeDiedError, rex.OutOfMemoryError, rex.ObjectLostError,
-                        rex.OwnerDiedError, rex.LocalRayletDiedError) as exc:
-                    raise WorkerLost(tasks[i].label, f"its Ray worker was lost ({type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else ''})", RETRIES + 1) from None
-                if on_done is not None:
-                    on_done(i, tasks[i])
-            if deadline is not None and time.monotonic() > deadline and waiting:
-                for ref in waiting:
-                    ray.cancel(ref, force=True)
-                raise WorkerLost(tasks[index[waiting[0]]].label, f"no result within {timeout_s:.0f} s a try", 1)
+        try:
+            _collect_ray(tasks, refs, timeout_s, on_done, results)
+        except BaseException:
+            for ref in refs:  # the run has failed: the other tasks stop too (on a shared cluster as well)
+                ray.cancel(ref, force=True)
+            raise
         return [results[i] for i in range(len(tasks))]
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _collect_ray(tasks: list[Task], refs: list, timeout_s: float | None,
+                 on_done: Callable[[int, Task], None] | None, results: dict[int, Any]) -> None:
+    """Wait for every task's result (into ``results``), raising at the first failure."""
+    import ray
+    from ray import exceptions as rex
+
+    index = {ref: i for i, ref in enumerate(refs)}
+    waiting = list(refs)
+    # A try may wait for a free CPU before it starts: the bound covers the queue too.
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s * (RETRIES + 1) * len(tasks)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1, timeout=POLL_S)
+        for ref in done:
+            i = index[ref]
+            try:
+                results[i] = ray.get(ref, timeout=60)
+            except rex.RayTaskError as exc:  # the task raised: its own exception, unchanged
+                raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
+            except (rex.WorkerCrashedError, rex.NodeDiedError, rex.OutOfMemoryError, rex.ObjectLostError,
+                    rex.OwnerDiedError, rex.LocalRayletDiedError) as exc:
+                raise WorkerLost(tasks[i].label, f"its Ray worker was lost ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''})", RETRIES + 1) from None
+            if on_done is not None:
+                on_done(i, tasks[i])
+        if deadline is not None and time.monotonic() > deadline and waiting:
+            raise WorkerLost(tasks[index[waiting[0]]].label, f"no result within {timeout_s:.0f} s a try", 1)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from, options_from,
                          positive_float, positive_int)
-from harness.execution import Engine, Task, WorkerLost, run_tasks, slot_core
+from harness.execution import Engine, ExecutionError, Task, run_tasks, slot_core
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
@@ -123,7 +123,7 @@ def run_gate_all(args: argparse.Namespace) -> int:
             reports = run_tasks([Task(f"gate {folder.name}", gate_on_slot, (str(folder), options), pin=False)
                                  for folder, options in jobs], engine,
                                 on_done=lambda i, task: console.print(f"{task.label}: done", highlight=False))
-        except (DataError, SidecarMismatch, WorkerLost) as exc:
+        except (DataError, SidecarMismatch, ExecutionError) as exc:
             raise UserError(str(exc)) from exc
         failed += [folder.name for (folder, _), report in zip(jobs, reports) if render_and_write(report, args, console)]
     if failed:

@@ -19,8 +19,6 @@ shard's (the cap applies to each), the verdict the worst.
 
 from __future__ import annotations
 
-import io
-import shutil
 import tempfile
 import time
 import zipfile

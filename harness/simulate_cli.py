@@ -21,7 +21,7 @@ from harness.data import DataError, ParquetSource
 from harness.market import defaults
 from harness.market.base import SidecarMismatch, foreign_notice
 from harness.progress import PlainProgress
-from harness.execution import Engine, WorkerLost
+from harness.execution import Engine, ExecutionError
 from harness.simulate import SimulateOptions, simulate
 from harness.simulation import SimulationReport
 
@@ -103,7 +103,7 @@ def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, eng
 
     try:
         return simulate_sharded(candidate, data, args.competition, options, engine, args.shards, on_shard)
-    except WorkerLost as exc:
+    except ExecutionError as exc:
         raise UserError(f"simulate {candidate}: {exc}") from None
 
 

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from features.storage import save_npz
 from harness.cli import OneLineParser, UserError, add_execution_options, engine_from, positive_int
-from harness.execution import Engine, Task, WorkerLost, run_tasks
+from harness.execution import Engine, ExecutionError, Task, run_tasks
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from models.config import ConfigError
@@ -147,7 +147,10 @@ def run_train(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     if len(folders) == 1 or engine == Engine():
         for folder in folders:
-            train_one(folder, args, console, engine)
+            try:
+                train_one(folder, args, console, engine)
+            except ExecutionError as exc:  # a seed's worker lost, or the engine cannot start
+                raise ConfigError(f"train {folder}: {exc}") from None
         return 0
     # Solutions side by side, each trained as one worker's job (its seeds one after another);
     # each prints into a buffer, shown whole once it is done, in the solutions' order.
@@ -155,7 +158,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         outputs = run_tasks([Task(f"train {f.name}", train_captured, (str(f), args), pin=False) for f in folders],
                             engine, on_done=lambda i, task: console.print(f"{task.label}: done", highlight=False))
-    except WorkerLost as exc:
+    except ExecutionError as exc:
         raise ConfigError(f"train --all: {exc}") from None
     for text in outputs:
         console.print(text, end="", markup=False, highlight=False, soft_wrap=True)

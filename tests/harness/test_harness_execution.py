@@ -95,3 +95,13 @@ def test_a_hung_worker_is_stopped_at_the_timeout():
 def test_an_engine_is_checked(kwargs, says):
     with pytest.raises(ValueError, match=says):
         Engine(**kwargs)
+
+
+def test_a_missing_ray_is_a_clear_error(monkeypatch):
+    import sys
+
+    from harness.execution import EngineUnavailable
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(EngineUnavailable, match="--backend ray needs Ray, which is not installed here"):
+        run_tasks([Task("square", square, (2,))], Engine("ray", workers=2))

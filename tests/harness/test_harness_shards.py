@@ -7,7 +7,6 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,7 +21,6 @@ from harness.simulate import SimulateOptions, simulate
 from harness.simulation import SimulationReport
 
 MEAN = """
-import numpy as np
 class PredictionModel:
     def __init__(self):
         self.seq, self.total, self.n = None, None, 0
@@ -105,7 +103,6 @@ def test_the_projection_is_a_one_core_projection(a_six, candidate):
 
 
 FAILS_AT = """
-import numpy as np
 class PredictionModel:
     def predict(self, dp):
         if dp.seq_ix == {seq} and dp.step_in_seq == 300:
