@@ -289,9 +289,9 @@ def _ray_init(engine: Engine) -> bool:
 
 def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
              on_done: Callable[[int, Task], None] | None) -> list[Any]:
+    started_here = _ray_init(engine)  # first: it says so when Ray is missing
     import ray
 
-    started_here = _ray_init(engine)
     try:
         remote = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)(_call)
         refs = [remote.options(name=task.label[:100]).remote(task.fn, task.args, i % engine.workers, task.pin)

@@ -21,6 +21,7 @@ from harness.simulate import SimulateOptions, simulate
 from harness.simulation import SimulationReport
 
 MEAN = """
+import numpy as np
 class PredictionModel:
     def __init__(self):
         self.seq, self.total, self.n = None, None, 0
@@ -103,6 +104,7 @@ def test_the_projection_is_a_one_core_projection(a_six, candidate):
 
 
 FAILS_AT = """
+import numpy as np
 class PredictionModel:
     def predict(self, dp):
         if dp.seq_ix == {seq} and dp.step_in_seq == 300:
