@@ -37,6 +37,7 @@ from harness.execution import Engine, Task, run_tasks, slot_core
 from harness.simulate import SimulateOptions, load_oracle, score_from_sequences, simulate, verdict
 from harness.simulation import BySequence, Memory, Projection, ShardSummary, SimulationReport, Timing
 from harness.metrics import SequenceStats
+from harness.user_paths import to_user_paths
 
 TIMEOUT_MARGIN_S = 600.0
 """A shard's try is stopped this long after its own time limit (the sandbox enforces that limit;
@@ -118,6 +119,8 @@ class ShardJob:
     data: str | bytes
     competition: str
     options: dict
+    zip_path: str
+    """The candidate zip's path in the command's own folder: the shard's report names it there."""
 
 
 def run_shard(job: ShardJob) -> dict:
@@ -132,7 +135,12 @@ def run_shard(job: ShardJob) -> dict:
             Path(tmp, "data", "shard.parquet").write_bytes(data)
             data = str(Path(tmp, "data", "shard.parquet"))
         options = SimulateOptions(**job.options, bootstrap=0, oracle=False, plot=None, cpu=slot_core())
-        return simulate(candidate, data, job.competition, options).to_json()
+        report = simulate(candidate, data, job.competition, options)
+        if report.error is not None:  # this worker's copy of the zip, named as the command's
+            report.error.message = report.error.message.replace(candidate, job.zip_path)
+            report.error.traceback = report.error.traceback.replace(candidate, job.zip_path)
+        report.stderr_tail = report.stderr_tail.replace(candidate, job.zip_path)
+        return report.to_json()
 
 
 def _shard_options(opts: SimulateOptions) -> dict:
@@ -161,15 +169,36 @@ def simulate_sharded(candidate: str | Path, data: str | Path, competition: Compe
         files = write_shard_files(source, parts, folder)
         remote = engine.backend == "ray"
         payload = zip_path.read_bytes() if remote else str(zip_path)
-        jobs = [ShardJob(s, payload, f.read_bytes() if remote else str(f), comp.key, _shard_options(options))
-                for s, f in zip(parts, files)]
+        jobs = [ShardJob(s, payload, f.read_bytes() if remote else str(f), comp.key, _shard_options(options),
+                         str(zip_path)) for s, f in zip(parts, files)]
         limit_s = comp.limits.overridden(options.memory_gb, options.minutes).seconds
         done = None if on_shard is None else (lambda i, task: on_shard(task.label))
         results = run_tasks([Task(s.label, run_shard, (job,), pin=False) for s, job in zip(parts, jobs)], engine,
                             timeout_s=limit_s + TIMEOUT_MARGIN_S, on_done=done)
     reports = [SimulationReport.from_json(r) for r in results]
-    return merge(comp, str(candidate), str(source.path), parts, reports, y_true, sidecar, options,
-                 time.perf_counter() - started)
+    for report in reports:
+        _to_user_paths(report, zip_path, Path(candidate))
+    merged = merge(comp, str(candidate), str(source.path), parts, reports, y_true, sidecar, options,
+                   time.perf_counter() - started)
+    if merged.score is not None:
+        expected = source.sequence_ids(options.sequences).tolist()
+        if merged.score.by_sequence.seq_ix != expected:  # the shards must be the file's sequences, in order
+            raise RuntimeError(f"internal: the shards replayed seq_ix {merged.score.by_sequence.seq_ix[:5]}..., "
+                               f"not the file's {expected[:5]}...")
+    return merged
+
+
+def _to_user_paths(report: SimulationReport, zip_path: Path, candidate: Path) -> None:
+    """A folder candidate's files named in the user's folder, not in the zip made of it."""
+    if zip_path == candidate:
+        return
+
+    def mapped(text: str) -> str:
+        return to_user_paths(text.replace(f"{zip_path}:", f"{zip_path}/"), zip_path, candidate)
+
+    if report.error is not None:
+        report.error.message, report.error.traceback = mapped(report.error.message), mapped(report.error.traceback)
+    report.stderr_tail = mapped(report.stderr_tail)
 
 
 def _located(error: CandidateError, shard: Shard) -> CandidateError:

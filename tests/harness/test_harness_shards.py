@@ -115,12 +115,14 @@ class PredictionModel:
 
 def test_a_failing_shard_fails_the_run_and_is_named_with_the_files_row(a_six, candidate):
     seq = ParquetSource(a_six).sequence_ids()[4]
-    report = simulate_sharded(candidate(FAILS_AT.format(seq=seq)), a_six, None, SimulateOptions(bootstrap=0),
+    folder = candidate(FAILS_AT.format(seq=seq))
+    report = simulate_sharded(folder, a_six, None, SimulateOptions(bootstrap=0),
                               Engine(workers=2), shards=3)
     assert report.verdict == "FAIL" and report.score is None
     assert report.error.message.startswith("shard 3 of 3: sequences 4-5: ")
     assert (report.error.seq_ix, report.error.step, report.error.row) == (seq, 300, 4 * 1000 + 300)
     assert [s.status for s in report.shards] == ["ok", "ok", "predict_error"]
+    assert f'{folder / "solution.py"}", line 6, in predict' in report.error.traceback  # the user's file
 
 
 def kill_worker_first_time(marker: str, job: ShardJob) -> dict:
@@ -139,7 +141,7 @@ def test_a_killed_shard_worker_is_retried_once_then_named(a_six, candidate, tmp_
     parts = plan(6, 2)
     files = write_shard_files(ParquetSource(a_six), parts, tmp_path)
     zip_path = candidate_zip(candidate(MEAN.format(width=32)), tmp_path)
-    jobs = [ShardJob(s, str(zip_path), str(f), "A", {}) for s, f in zip(parts, files)]
+    jobs = [ShardJob(s, str(zip_path), str(f), "A", {}, str(zip_path)) for s, f in zip(parts, files)]
     marker = tmp_path / "marker"
     retried = run_tasks([Task(parts[0].label, run_shard, (jobs[0],), pin=False),
                          Task(parts[1].label, kill_worker_first_time, (str(marker), jobs[1]), pin=False)],
