@@ -174,6 +174,9 @@ class _Local:
 
     def run(self) -> list[Any]:
         ctx = multiprocessing.get_context("forkserver")
+        # The fork server imports the tasks' modules once (when it starts, on first use), so each
+        # worker forks with them loaded instead of importing numpy, pyarrow ... on its own.
+        ctx.set_forkserver_preload(sorted({task.fn.__module__ for task in self.tasks}))
         pending = deque(range(len(self.tasks)))
         running: dict[int, _Running] = {}
         free = list(range(min(self.workers, len(self.tasks))))[::-1]
