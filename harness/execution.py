@@ -23,9 +23,9 @@ running together do not share a core; a task that starts a sandboxed child asks 
 pinned and gives the child that core instead (``Task.pin``).
 
 Failures: an exception raised by the task is the task's result and is raised here unchanged
-(it is deterministic: no retry), and the other tasks are stopped; a worker that dies (killed,
-out of memory, its node lost) or outlives ``timeout_s`` is retried once, then ``WorkerLost``
-names the task. Nothing waits forever: every wait has a timeout.
+(it is deterministic: no retry), and the other local tasks are stopped; a worker that dies
+(killed, out of memory, its node lost) or outlives ``timeout_s`` is retried once, then
+``WorkerLost`` names the task. Nothing waits forever: every wait has a timeout.
 """
 
 from __future__ import annotations
@@ -300,12 +300,10 @@ def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
         refs = [remote.options(name=task.label[:100]).remote(task.fn, task.args, i % engine.workers, task.pin)
                 for i, task in enumerate(tasks)]
         results: dict[int, Any] = {}
-        try:
-            _collect_ray(tasks, refs, timeout_s, on_done, results)
-        except BaseException:
-            for ref in refs:  # the run has failed: the other tasks stop too (on a shared cluster as well)
-                ray.cancel(ref, force=True)
-            raise
+        # On a failure the other tasks are not cancelled: Ray 2.60 can abort the driver when a
+        # cancelled task's reply races the cancel. A local instance ends with them (shutdown);
+        # on a cluster they finish, unused.
+        _collect_ray(tasks, refs, timeout_s, on_done, results)
         return [results[i] for i in range(len(tasks))]
     finally:
         if started_here:
