@@ -10,7 +10,7 @@ SOLUTION ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup simulate test tox data bench train gate gate-all package clean
+.PHONY: setup simulate profile test tox data bench train gate gate-all package clean
 
 # `make gate` / `make package` act on one solution: say so before doing anything else.
 ifneq ($(filter gate package,$(MAKECMDGOALS)),)
@@ -31,6 +31,10 @@ setup: $(STAMP)
 ## Grade the default candidate (or CANDIDATE=...) on the default generated data and print the report.
 simulate: $(STAMP)
 	$(BIN)/python -m harness simulate $(CANDIDATE) $(ARGS)
+
+## Where the default candidate's (or CANDIDATE=...) time and memory go, by function and by line.
+profile: $(STAMP)
+	$(BIN)/python -m harness profile $(CANDIDATE) $(ARGS)
 
 ## The test suite (tiny generated sets; a few minutes at most).
 test: $(STAMP)

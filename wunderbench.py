@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 PROG = "wunderbench"
-MODEL_COMMANDS = ("train", "parity", "compare", "auto", "generalize")
+MODEL_COMMANDS = ("train", "parity", "compare-offline", "leaderboard", "auto", "generalize")
 """Sub-commands that ``models.cli`` runs; every other one is the harness's."""
 
 

@@ -12,7 +12,9 @@ the sandbox turns into the candidate's FAIL, never into a crash of the harness.
 
 Files (child to parent): ``result.json`` and the prediction and latency arrays, in a folder the
 candidate can write to. They are read only if they are regular files (no links, no FIFOs), no
-larger than what the rows sent can produce, and checked field by field.
+larger than what the rows sent can produce, and checked field by field. A profiled run
+(``python -m harness profile``) adds ``profile.json``, read the same way (at most
+``MAX_PROFILE_BYTES``) and checked by ``harness.profile_data``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ _HEADER = struct.Struct("<qqq")  # first_row, rows, columns; rows -1 ends the st
 MAX_LINE_BYTES = 4096
 MAX_BLOCK_ROWS = 1 << 24
 MAX_RESULT_BYTES = 16 * 1024**2
+MAX_PROFILE_BYTES = 4 * 1024**2
+"""``profile.json`` (``harness.profilers``): at most a few thousand short rows."""
 THREAD_REPORTS = ("threads_before", "threads_after_constructor", "threads_after_replay")
 """The child's thread reports, the only ``threads_*`` keys of its result that are read."""
 PHASES = ("import", "construct", "replay")

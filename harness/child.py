@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import competitions
+from harness import competitions, profilers
 from harness.channel import ProtocolError, read_blocks, read_job, wait_go
 from harness.errors import CandidateError, ErrorKind
 from harness.replay import NetworkBlocked, TimeLimitExceeded, candidate_traceback, replay
@@ -187,6 +187,9 @@ class _Run:
             seq_ends.append(time.perf_counter())
             self.progress.send(rows=rows, seq=seq)
 
+        collect = None
+        if self.job.get("profile"):
+            predict, collect = profilers.wrap(predict, self.job["profile"], self.job["candidate_dir"])
         try:
             outcome = replay(predict, comp, read_blocks(self.data_fd, len(comp.columns)), on_sequence=on_sequence)
         except (EOFError, ProtocolError) as exc:
@@ -202,6 +205,8 @@ class _Run:
         result["modules_after_replay"] = sorted(set(_top_level_modules()) - self.modules_before)
         _save_fresh(self.out_dir / "predictions.npy", outcome.predictions)
         _save_fresh(self.out_dir / "latency_ns.npy", outcome.latency_ns)
+        if collect is not None:
+            _write_json_fresh(self.out_dir / "profile.json", collect())
         if outcome.error is not None:
             self.record(outcome.error)
         elif _network_attempts:
@@ -244,11 +249,15 @@ def _save_fresh(path: Path, array) -> None:
         np.save(fh, array)
 
 
-def _write_result(out_dir: Path, result: dict) -> None:
-    tmp = _fresh(out_dir / "result.json.tmp")
+def _write_json_fresh(path: Path, data: dict) -> None:
+    tmp = _fresh(path.with_name(path.name + ".tmp"))
     with open(tmp, "x") as fh:
-        fh.write(json.dumps(result, default=str))
-    tmp.replace(out_dir / "result.json")
+        fh.write(json.dumps(data, default=str))
+    tmp.replace(path)
+
+
+def _write_result(out_dir: Path, result: dict) -> None:
+    _write_json_fresh(out_dir / "result.json", result)
 
 
 def main(data_fd: int) -> None:
@@ -258,6 +267,8 @@ def main(data_fd: int) -> None:
     os.set_inheritable(job["progress_fd"], False)
     if job.get("block_network", True):
         _block_network()
+    if job.get("profile"):
+        profilers.prepare(job["profile"])  # the profiler's library, before the candidate's imports
     install_utils(competitions.get(job["competition"]))  # the competition's own ``utils``, imported
     # before the candidate, as on the grader
 

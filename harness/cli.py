@@ -64,6 +64,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def output_file(text: str) -> str:
+    """An argparse type: a file to write at the end of a run; an existing folder there is refused
+    at once, not after the run."""
+    from pathlib import Path
+
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name a file in it, such as {Path(text) / 'report.html'}")
+    return text
+
+
 def competition_key(text: str) -> str:
     """An argparse type: a competition key or name ("A", "next-state", "B", "lob"), as its key."""
     try:
@@ -135,7 +145,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ()) -> argparse.ArgumentParser:
     """The harness's commands, plus those ``also`` registers (the ``wunderbench`` command lists
     the training commands this way: the harness itself never imports ``models``)."""
-    from harness import gate_cli, package_cli, simulate_cli
+    from harness import compare_cli, gate_cli, package_cli, profile_cli, simulate_cli
     from harness.market import cli as market_cli
 
     parser = OneLineParser(
@@ -143,7 +153,9 @@ def build_parser(prog: str = "python -m harness", also: Iterable[Register] = ())
         description="Local grader, simulator and gate for Wunder Fund's streaming RNN challenges.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (simulate_cli.register, gate_cli.register, package_cli.register, market_cli.register, *also):
+    for register in (simulate_cli.register, gate_cli.register, compare_cli.register, package_cli.register,
+                     profile_cli.register,
+                     market_cli.register, *also):
         register(sub)
     return parser
 

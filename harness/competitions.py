@@ -99,6 +99,12 @@ class Competition:
         return META_COLUMNS + self.feature_columns + self.target_columns
 
     @property
+    def next_row_reveals_target(self) -> bool:
+        """Whether row t+1's state is the target of the prediction at row t (A), so a model learns
+        each target one row after predicting it. B's targets (t0, t1) never reach the model."""
+        return not self.target_columns and self.target_offset == 1
+
+    @property
     def warmup_steps(self) -> int:
         return self.first_scored_step
 

@@ -31,11 +31,13 @@ import numpy as np
 
 from harness import candidate as candidate_mod, grader_env, lookahead, metrics
 from harness.baselines import baseline_predictions
-from harness.competitions import GIB, SAFETY_FACTOR, Competition, Limits
+from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition, Limits
 from harness.data import ParquetSource, targets_of
 from harness.errors import ErrorKind
 from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
-from harness.simulate import impossible_score, load_oracle, projection, thread_warnings
+from harness.simulate import (SimulateOptions, impossible_score, load_oracle, projection, report_of_run,
+                              thread_warnings)
+from harness.simulation import SimulationReport
 
 CHECKS = ("layout", "archive", "size", "dependencies", "runs_clean", "not_degenerate", "deterministic",
           "causality", "state_reset", "threads", "time", "memory", "score")
@@ -75,6 +77,7 @@ class GateOptions:
     only: tuple[str, ...] = field(default_factory=tuple)
     seed: int = 0
     oracle: bool = True  # False is --no-oracle: the data file's sidecar is not read
+    report: str | Path | None = None  # --report: the HTML page (harness.html_report) is written here
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
     cpu: int | None = None  # the core the replays are pinned to (None: the last this process may use)
 
@@ -274,6 +277,7 @@ class _Gate:
         self.comp = self.source.competition
         self.results: dict[str, CheckResult] = {}
         self.outcomes: list[RunOutcome] = []
+        self.shown: RunOutcome | None = None  # the replay the HTML report shows: the score sample's, or the first
         self.base_cmd = f"python -m harness gate {shlex.quote(str(self.origin))} --data {shlex.quote(str(options.data))}"
         self.check_sequences = min(options.check_sequences, options.sequences or options.check_sequences)
         self.limits: Limits = self.comp.limits.overridden(options.memory_gb, options.minutes)
@@ -335,6 +339,7 @@ class _Gate:
 
     def runtime_checks(self, root: Path, static_missing: list[str]) -> None:
         first = self.sandbox(sequences=self.check_sequences)
+        self.shown = first
         self.add(self.check_dependencies(first, root, static_missing))
         self.add(self.check_runs_clean(first, self.check_sequences))
         if not first.ok:
@@ -350,6 +355,7 @@ class _Gate:
             return
         n = self.score_sample_size(first)
         scored = first if n <= len(first.seq_ids) else self.sandbox(sequences=n)
+        self.shown = scored
         if not scored.ok:
             self.add(self.check_runs_clean(scored, n))
             self.skip_rest("the score sample did not run clean")
@@ -470,9 +476,25 @@ class _Gate:
     def ordered(self) -> list[CheckResult]:
         return [self.results[n] for n in CHECKS if n in self.results]
 
+    def shown_report(self) -> SimulationReport | None:
+        """The replay the HTML page shows (score sample, or the first replay), as ``simulate`` reports it."""
+        if self.shown is None:
+            return None
+        opts = self.opts
+        sim_opts = SimulateOptions(safety=opts.safety, test_sequences=opts.test_sequences, bootstrap=opts.bootstrap)
+        y = targets_of(self.comp, self.source.blocks(max_sequences=self.shown.rows // SEQUENCE_LENGTH))
+        return report_of_run(self.origin, self.source, self.shown, y, self.limits, sim_opts, self.sidecar)
+
 
 def gate(candidate: str | Path, options: GateOptions) -> GateReport:
-    """Run the checks on ``candidate`` (a folder or a zip) with ``options.data`` as sample data."""
+    """Run the checks on ``candidate`` (a folder or a zip) with ``options.data`` as sample data;
+    with ``options.report``, also write the HTML page (``harness.html_report``)."""
     g = _Gate(Path(candidate), options)
     checks = g.run()
-    return GateReport(str(candidate), str(options.data), g.comp.key, checks)
+    report = GateReport(str(candidate), str(options.data), g.comp.key, checks)
+    if options.report:
+        from harness.html_report import gate_html, write_html
+
+        latency_ns = None if g.shown is None else g.shown.latency_ns
+        write_html(gate_html(report, g.shown_report(), latency_ns), options.report)
+    return report

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from, options_from,
-                         positive_float, positive_int)
+                         output_file, positive_float, positive_int)
 from harness.execution import Engine, ExecutionError, Task, run_tasks, slot_core
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
@@ -78,6 +78,8 @@ def render_and_write(report: GateReport, args: argparse.Namespace, console: Cons
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+    if getattr(args, "report", None):  # gate's option; gate-all and package have none
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 1 if report.failed else 0
 
 
@@ -157,6 +159,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Run the named pre-upload checks on a solution folder or zip.")
     p.add_argument("candidate", help="solution folder or zip")
     add_gate_options(p)
+    p.add_argument("--report", metavar="FILE.html", type=output_file,
+                   help="also write the checks and the score sample's replay as one self-contained HTML page")
     p.set_defaults(func=run_gate)
     p = subparsers.add_parser("gate-all", help="gate every solution folder under --root",
                               description="Gate every solution folder (with manifest.json) under --root.")

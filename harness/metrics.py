@@ -17,6 +17,10 @@ from harness.competitions import Competition
 
 PEARSON_CLIP = 6.0
 PEARSON_MIN_WEIGHT = 1e-8
+CONSTANT_RELATIVE_STD = 1e-9
+"""A prediction whose weighted std is at most this fraction of its weighted mean is constant: its
+variance is then rounding (the mean of n copies of c is c only to about n ulps), the correlation
+noise of either sign, and both forms below score it 0 as the contract scores a zero variance."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,9 +83,14 @@ def weighted_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     var_y = np.multiply(t, dy, out=t).sum() / sw
     np.multiply(w, dp, out=t)
     var_p = np.multiply(t, dp, out=t).sum() / sw
-    if var_y <= 0 or var_p <= 0:
+    if var_y <= 0 or _is_constant(np.float64(var_p), np.float64(mp)):
         return 0.0
     return float(cov / (np.sqrt(var_y) * np.sqrt(var_p)))
+
+
+def _is_constant(var_p: np.ndarray, mean_p: np.ndarray) -> np.ndarray:
+    """A variance that is zero or within rounding of it (``CONSTANT_RELATIVE_STD``)."""
+    return var_p <= (CONSTANT_RELATIVE_STD * mean_p) ** 2
 
 
 def score(competition: Competition, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -215,6 +224,7 @@ def _merge(stats: SequenceStats, counts: np.ndarray | None = None) -> dict[str, 
     ep = stats.mean_p - mp
     return {
         "weight": total,
+        "mean_p": mp,
         "m2_y": (c[:, None] * stats.m2_y).sum(axis=0) + (cw * ey * ey).sum(axis=0),
         "m2_p": (c[:, None] * stats.m2_p).sum(axis=0) + (cw * ep * ep).sum(axis=0),
         "c_yp": (c[:, None] * stats.c_yp).sum(axis=0) + (cw * ey * ep).sum(axis=0),
@@ -228,7 +238,8 @@ def _per_output(metric: str, merged: dict[str, np.ndarray]) -> np.ndarray:
     var_y = merged["m2_y"] / merged["weight"]
     var_p = merged["m2_p"] / merged["weight"]
     cov = merged["c_yp"] / merged["weight"]
-    ok = (merged["weight"] != 0) & (var_y > 0) & (var_p > 0)
+    mean_p = merged["mean_p"]
+    ok = (merged["weight"] != 0) & (var_y > 0) & ~_is_constant(var_p, mean_p)
     out = np.zeros_like(var_y)
     out[ok] = cov[ok] / (np.sqrt(var_y[ok]) * np.sqrt(var_p[ok]))
     return out
@@ -245,11 +256,14 @@ def score_from_stats(competition: Competition, stats: SequenceStats) -> dict[str
 def sequence_scores(stats: SequenceStats) -> np.ndarray:
     """Each sequence's own score per output, shape (sequences, outputs): what one sequence alone
     would score (R² against its own mean, or its own weighted correlation), for reports that show
-    the spread and the worst sequences. Not a part of the headline, which pools the sequences."""
-    out = np.empty_like(stats.weight)
-    for i in range(len(stats)):
-        out[i] = _per_output(stats.metric, _merge(stats.take([i])))
-    return out
+    the spread and the worst sequences. Not a part of the headline, which pools the sequences.
+
+    A sequence's own sums are already its merged statistics, so each row of ``stats`` scored as
+    a whole file gives what :func:`score` gives that sequence's rows.
+    """
+    own = {"weight": stats.weight, "mean_p": stats.mean_p, "m2_y": stats.m2_y, "m2_p": stats.m2_p,
+           "c_yp": stats.c_yp, "sse": stats.sse}
+    return _per_output(stats.metric, own)
 
 
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -260,8 +274,14 @@ def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
 
 
+def _per_output_draws(stats: SequenceStats, draws: np.ndarray) -> np.ndarray:
+    """Per-output scores on each resample, shape (resamples, outputs)."""
+    return np.array([_per_output(stats.metric, _merge(stats, d)) for d in draws]).reshape(len(draws), -1)
+
+
 def _headlines(stats: SequenceStats, draws: np.ndarray) -> np.ndarray:
-    return np.array([_per_output(stats.metric, _merge(stats, d)).mean() for d in draws])
+    # each headline is the plain mean of one resample's per-output vector, as ``score_from_stats``
+    return np.array([row.mean() for row in _per_output_draws(stats, draws)])
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -286,5 +306,49 @@ def paired_bootstrap_interval(
     """
     if len(stats) != len(reference):
         raise ValueError(f"paired statistics need the same sequences; got {len(stats)} and {len(reference)}")
+    return paired_bootstrap(stats, reference, n_resamples, level, seed).interval
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """A paired bootstrap of score(stats) - score(reference): the headline's and each output's.
+
+    ``difference`` and ``per_output`` are the differences on all sequences; ``mean`` the mean of
+    the resampled headline differences; ``interval`` and ``per_output_interval`` percentile
+    intervals; ``p_better`` / ``p_worse`` the share of resamples where ``stats`` scores above /
+    below ``reference`` (ties count for neither), headline and per output (arrays in output order).
+    """
+
+    difference: float
+    mean: float
+    interval: tuple[float, float]
+    p_better: float
+    p_worse: float
+    per_output: np.ndarray
+    per_output_interval: np.ndarray
+    per_output_p_better: np.ndarray
+    per_output_p_worse: np.ndarray
+    resamples: int
+
+
+def paired_bootstrap(
+    stats: SequenceStats, reference: SequenceStats, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> PairedBootstrap:
+    """The paired bootstrap over sequences (the same draws as ``paired_bootstrap_interval`` for the
+    same seed): both are scored on each resample of the same draw of sequences, headline and per
+    output; position i of ``stats`` and of ``reference`` must be the same sequence."""
+    if len(stats) != len(reference):
+        raise ValueError(f"paired statistics need the same sequences; got {len(stats)} and {len(reference)}")
+    if stats.metric != reference.metric:
+        raise ValueError(f"paired statistics need the same metric; got {stats.metric} and {reference.metric}")
     draws = _resample_counts(len(stats), n_resamples, seed)
-    return _percentiles(_headlines(stats, draws) - _headlines(reference, draws), level)
+    per_a, per_b = _per_output_draws(stats, draws), _per_output_draws(reference, draws)
+    heads = np.array([row.mean() for row in per_a]) - np.array([row.mean() for row in per_b])
+    per = per_a - per_b
+    full_a, full_b = _per_output(stats.metric, _merge(stats)), _per_output(reference.metric, _merge(reference))
+    return PairedBootstrap(
+        difference=float(np.mean(full_a) - np.mean(full_b)), mean=float(heads.mean()),
+        interval=_percentiles(heads, level), p_better=float(np.mean(heads > 0)), p_worse=float(np.mean(heads < 0)),
+        per_output=full_a - full_b, per_output_interval=np.array([_percentiles(per[:, k], level) for k in range(per.shape[1])]),
+        per_output_p_better=np.mean(per > 0, axis=0), per_output_p_worse=np.mean(per < 0, axis=0),
+        resamples=int(n_resamples))

@@ -1,4 +1,5 @@
-"""Contract-valid files of plain random numbers, for tests and benchmarks of the grader itself.
+"""Contract-valid files of plain random numbers, and made-up run statistics, for tests and
+benchmarks of the grader itself.
 
 The market simulator makes realistic data; these files only need the right schema, dtypes and
 ``need_prediction`` pattern, and must be quick to make at any size.
@@ -13,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.competitions import SEQUENCE_LENGTH, Competition
+from harness.metrics import sequence_stats
+from harness.simulation import BySequence
 
 
 def random_table(competition: Competition, n_sequences: int, seed: int = 0, first_seq_ix: int = 0) -> pa.Table:
@@ -42,3 +45,12 @@ def write_random_file(
     table = random_table(competition, n_sequences, seed)
     pq.write_table(table, path, row_group_size=sequences_per_group * SEQUENCE_LENGTH)
     return path
+
+
+def synthetic_by_sequence(competition: Competition, seq_ix, rng: np.random.Generator) -> BySequence:
+    """Per-sequence statistics of a made-up candidate that explains 0-80% of each sequence, for
+    tests and benchmarks of the report's readers (never a run's)."""
+    n, per, k = len(seq_ix), competition.scored_steps_per_sequence, competition.n_outputs
+    y = rng.standard_normal((n * per, k))
+    p = rng.uniform(0, 0.8, size=(n, 1, 1)).repeat(per, 1).reshape(-1, 1) * y + rng.standard_normal(y.shape)
+    return BySequence([int(s) for s in seq_ix], sequence_stats(competition, y, p, np.arange(0, n * per, per)))

@@ -12,6 +12,7 @@ from rich.table import Table
 from harness import competitions
 from harness.competitions import GIB
 from harness.simulation import SimulationReport
+from harness.tables import write_text
 
 _STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
 
@@ -22,12 +23,7 @@ def _fmt(value, spec: str = ".4f", unit: str = "") -> str:
 
 def write_json(report: SimulationReport, path: str | Path) -> Path:
     """``report.to_json()`` at ``path``, written beside it first and moved in (never half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=2, default=float))
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(report.to_json(), indent=2, default=float))
 
 
 def _score_tables(report: SimulationReport, comp: competitions.Competition) -> list[Table]:

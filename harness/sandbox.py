@@ -39,6 +39,7 @@ from harness.child import THREAD_VARIABLES
 from harness.competitions import Competition
 from harness.data import Block, DataError, ParquetSource
 from harness.errors import CandidateError, ErrorKind, Outcome
+from harness.memory_series import MemorySeries
 from harness.user_paths import to_user_paths
 
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -70,6 +71,9 @@ class SandboxOptions:
     block_network: bool = True
     cpu: int | None = None
     keep_dir: bool = False
+    profile: dict | None = None
+    """A profiler for ``predict`` (``harness.profilers``' spec); its findings come back as
+    ``RunOutcome.profile_bytes``, unchecked (``harness.profile_data`` checks them)."""
 
 
 @dataclass
@@ -77,7 +81,9 @@ class RunOutcome(Outcome):
     """What the sandbox saw: ``error`` is None for a run that finished, else why it did not.
 
     ``import_s`` .. ``sequence_s`` and ``latency_ns`` are the child's word; ``measured_run_s``
-    and ``steady_floor_s`` the parent's own clock (``harness.clock``), which bounds them."""
+    and ``steady_floor_s`` the parent's own clock (``harness.clock``), which bounds them.
+    ``memory_s`` / ``memory_bytes`` are the parent's samples of the process tree's resident
+    memory over the run (``harness.memory_series``: at most 2,000 points, seconds since start)."""
 
     error: CandidateError | None = None
     rows: int = 0
@@ -102,6 +108,9 @@ class RunOutcome(Outcome):
     run_dir: str | None = None
     measured_run_s: float | None = None
     steady_floor_s: float | None = None
+    memory_s: list[float] = field(default_factory=list)
+    memory_bytes: list[int] = field(default_factory=list)
+    profile_bytes: bytes | None = None
 
     @property
     def startup_s(self) -> float | None:
@@ -314,6 +323,8 @@ def _spawn(layout: _Layout, data_path: Path, comp: Competition, options: Sandbox
         "competition": comp.key, "time_limit_s": options.time_limit_s, "block_network": options.block_network,
         "progress_fd": progress_w,
     }
+    if options.profile is not None:
+        child_job["profile"] = options.profile
     feeder = _Feeder(data_w, child_job, blocks)
     feeder.start()
     return _Child(supervisor, progress_r, feeder, started_at, pid, cpu, facts, rest)
@@ -353,6 +364,7 @@ class _Watch:
 
     progress: dict = field(default_factory=lambda: {"phase": "start-up"})
     peak: int = 0
+    memory: MemorySeries = field(default_factory=MemorySeries)
     killed_for: str | None = None
     protocol_error: str | None = None
     finished: dict | None = None
@@ -389,8 +401,11 @@ def _monitor(child: _Child, private_dir: Path, options: SandboxOptions,
             report += chunk
             if not chunk or len(report) > channel.MAX_LINE_BYTES * 4:
                 open_fds.discard(report_fd)
-        watch.peak = max(watch.peak, _tree_rss(tree))
+        rss = _tree_rss(tree)
         now = time.perf_counter()
+        watch.peak = max(watch.peak, rss)
+        if rss:  # nothing measured once the tree is gone (or before it is there): no point at 0 bytes
+            watch.memory.add(now - child.started_at, rss)
         if watch.peak > options.memory_bytes:
             stop_for("out_of_memory")
         if now > deadline and stop_sent_at is None and watch.killed_for is None:
@@ -569,6 +584,7 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
         outcome.cores_used = finished["cpu_s"] / finished["wall_s"]
         outcome.cpu += f"; used {outcome.cores_used:.2f} cores (CPU time of all its processes / wall time)"
     outcome.peak_rss_bytes = max(watch.peak, finished["maxrss_bytes"] if finished else 0)
+    outcome.memory_s, outcome.memory_bytes = watch.memory.times_s(), watch.memory.values_bytes()
     result = arrays = None
     protocol = watch.protocol_error
     if protocol is None:
@@ -576,6 +592,8 @@ def _collect(layout: _Layout, child: _Child, watch: _Watch, comp: Competition, o
             result = channel.checked_result(layout.out, child.feeder.rows_sent)
             if result is not None and result["status"] != "harness_error":
                 arrays = channel.checked_arrays(layout.out, comp, result)
+            if options.profile is not None:
+                outcome.profile_bytes = channel.read_regular(layout.out / "profile.json", channel.MAX_PROFILE_BYTES)
         except channel.ProtocolError as exc:
             protocol, result = str(exc), None
     if protocol is not None:

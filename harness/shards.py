@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from harness import candidate as candidate_mod
 from harness.competitions import SEQUENCE_LENGTH, Competition
-from harness.data import ParquetSource, TargetTap
+from harness.data import ParquetSource, TargetTap, file_sha256
 from harness.errors import CandidateError
 from harness.execution import Engine, Task, run_tasks, slot_core
 from harness.simulate import SimulateOptions, load_oracle, score_from_sequences, simulate, verdict
@@ -134,7 +134,8 @@ def run_shard(job: ShardJob) -> dict:
             Path(tmp, "data").mkdir()
             Path(tmp, "data", "shard.parquet").write_bytes(data)
             data = str(Path(tmp, "data", "shard.parquet"))
-        options = SimulateOptions(**job.options, bootstrap=0, oracle=False, plot=None, cpu=slot_core())
+        options = SimulateOptions(**job.options, bootstrap=0, oracle=False, plot=None, report=None, fingerprint=False,
+                                  cpu=slot_core())
         report = simulate(candidate, data, job.competition, options)
         if report.error is not None:  # this worker's copy of the zip, named as the command's
             report.error.message = report.error.message.replace(candidate, job.zip_path)
@@ -180,6 +181,8 @@ def simulate_sharded(candidate: str | Path, data: str | Path, competition: Compe
         _to_user_paths(report, zip_path, Path(candidate))
     merged = merge(comp, str(candidate), str(source.path), parts, reports, y_true, sidecar, options,
                    time.perf_counter() - started)
+    merged.data_sha256 = file_sha256(source.path) if options.fingerprint else None
+    merged.candidate_bytes = Path(candidate).stat().st_size if Path(candidate).is_file() else None
     if merged.score is not None:
         expected = source.sequence_ids(options.sequences).tolist()
         if merged.score.by_sequence.seq_ix != expected:  # the shards must be the file's sequences, in order

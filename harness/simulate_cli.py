@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
 from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from,
-                         options_from, positive_int)
+                         options_from, output_file, positive_int)
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
@@ -87,6 +87,11 @@ def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console
     console.print(f"{args.candidate}: cannot be run as submitted", markup=False)
     console.print("verdict: [bold red]FAIL[/]")
     console.print(f"  - {exc.kind}: {exc}", markup=False)
+    if args.report:
+        from harness.html_report import failure_html, write_html
+
+        write_html(failure_html(args.candidate, f"{exc.kind}: {exc}"), args.report)
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 1
 
 
@@ -111,8 +116,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
     engine = engine_from(args)
     sharded = engine != Engine() or args.shards is not None
-    if sharded and args.plot:
-        raise UserError("--plot draws every row's latency, which shards do not send back; run it with one worker "
+    if sharded and (args.plot or args.report):
+        option = "--plot" if args.plot else "--report"
+        raise UserError(f"{option} draws every row's latency, which shards do not send back; run it with one worker "
                         "(drop --workers/--shards/--backend)")
     candidate = existing_candidate(args.candidate)
     data = data_for(candidate, args.data, args.competition)
@@ -126,7 +132,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     on_progress, bar = progress_reporter(console, f"simulate {candidate.name}", sequences * SEQUENCE_LENGTH)
     try:
         with bar or nullcontext():
-            options = options_from(args, SimulateOptions, oracle=not args.no_oracle)
+            options = options_from(args, SimulateOptions, oracle=not args.no_oracle, fingerprint=bool(args.json))
             if not sharded:
                 result = simulate(candidate, data, args.competition, options, on_progress)  # one worker: today's path
             else:
@@ -140,6 +146,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         console.print(f"report written to {report_mod.write_json(result, args.json)}")
     if result.plot:
         console.print(f"plot written to {result.plot}")
+    if args.report:
+        console.print(f"HTML report written to {args.report}", markup=False, highlight=False)
     return 0 if result.verdict != "FAIL" else 1
 
 
@@ -151,6 +159,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_limit_options(parser)
     parser.add_argument("--json", help="also write the report as JSON to this path")
     parser.add_argument("--plot", help="also draw latencies and per-output scores to this PNG")
+    parser.add_argument("--report", metavar="FILE.html", type=output_file,
+                        help="also write the whole report, with a figure per section, as one self-contained HTML page")
     parser.add_argument("--no-oracle", action="store_true",
                         help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")
     add_execution_options(parser, "shards replayed side by side, each in its own sandbox on its own core")

@@ -11,8 +11,10 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   ``sequences`` and ``rows`` replayed, ``score`` (a ``Score`` or None when the run failed),
   ``timing``, ``memory``, ``sandbox``, ``threads`` (warnings), ``modules`` (imported by the
   candidate), ``stderr_tail`` (failed runs), ``verdict`` ("PASS", "WARN", "FAIL") with
-  ``reasons``, ``plot`` (the PNG's path, if drawn), ``shards`` (``ShardSummary`` per shard of a run made with
-  ``--workers``; empty otherwise); ``to_json()`` / ``from_json()``.
+  ``reasons``, ``plot`` (the PNG's path, if drawn), ``data_sha256`` (the data file's sha256:
+  ``harness compare`` reuses a stored report only on the same bytes) and ``candidate_bytes``
+  (the zip's size; None for a folder), ``shards`` (``ShardSummary`` per shard of a run made
+  with ``--workers``; empty otherwise); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
   score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
@@ -22,8 +24,9 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   parent's ``wall_s``, ``measured_run_s`` (go-ahead to the child's end) and ``steady_floor_s``
   (``harness.clock``); ``limit_s``, ``safety``, ``test_sequences``; ``warmup`` and ``scored``
   (``Latency`` of the warm-up and the scored rows, the child's word) and ``projection`` (a
-  ``Projection``, finished runs only); ``headroom_s``.
-- ``Memory``: ``peak_bytes``, ``limit_bytes``. ``SandboxFacts``: ``cpu``, ``cores_used``,
+  ``Projection``, finished runs only); ``headroom_s``; ``projection_parts()`` (what adds up to it).
+- ``Memory``: ``peak_bytes``, ``limit_bytes``, ``series_s`` and ``series_bytes`` (memory over
+  the run, sampled by the parent, at most 2,000 points). ``SandboxFacts``: ``cpu``, ``cores_used``,
   ``network``, ``filesystem``, ``processes``, ``exit_code``.
 
 JSON: the same nested object the report always had (``score``, ``timing``, ``memory``,
@@ -35,8 +38,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from harness.competitions import SEQUENCE_LENGTH
 from harness.errors import CandidateError, Outcome
-from harness.metrics import SequenceStats
+from harness.metrics import SequenceStats, sequence_scores
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class BySequence:
 
     seq_ix: list[int]
     stats: SequenceStats
+
+    def headlines(self) -> dict[int, float]:
+        """Each sequence's headline scored alone, by ``seq_ix`` in replay order
+        (``metrics.sequence_scores``): where a candidate is weak, not a share of the pooled score."""
+        per_output = sequence_scores(self.stats)
+        return {seq: float(v) for seq, v in zip(self.seq_ix, per_output.mean(axis=1), strict=True)}
 
     def to_json(self) -> dict:
         return {"seq_ix": list(self.seq_ix), "stats": self.stats.to_json()}
@@ -141,6 +151,23 @@ class Timing:
     def headroom_s(self) -> float | None:
         return None if self.projection is None else self.limit_s - self.projection.projected_test_s
 
+    def projection_parts(self) -> list[tuple[str, float]]:
+        """The projected test-set time as (what, seconds) parts that add up to it, in the order
+        ``harness.simulate.projection`` builds it: start-up, the first sequence, the other
+        sequences at the steady time, what the parent's clock adds above the child's figures
+        (``harness.clock``; 0 when they agree) and the safety margin. Empty without a projection."""
+        p = self.projection
+        if p is None:
+            return []
+        startup = self.startup_s or 0.0
+        steady = p.per_row_us * SEQUENCE_LENGTH / 1e6
+        rest = (self.test_sequences - 1) * steady
+        measured = p.projected_test_s / self.safety
+        return [("start-up (import + constructor)", startup), ("first sequence", p.first_sequence_s),
+                (f"{self.test_sequences - 1} more sequences at {steady:.3g} s", rest),
+                ("the grader's clock above the child's", max(0.0, measured - (startup + p.first_sequence_s + rest))),
+                (f"safety margin (x{self.safety:g})", p.projected_test_s - measured)]
+
     def to_json(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("warmup", "scored", "projection")}
         for name in ("warmup", "scored"):
@@ -161,8 +188,14 @@ class Timing:
 
 @dataclass(frozen=True)
 class Memory:
+    """The peak of the candidate's process tree against the cap, and the curve the parent sampled
+    over the run (``series_s`` seconds since the start, ``series_bytes`` the largest resident
+    memory in each interval; at most 2,000 points, ``harness.memory_series``)."""
+
     peak_bytes: int
     limit_bytes: int
+    series_s: list[float] = field(default_factory=list)
+    series_bytes: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -224,6 +257,8 @@ class SimulationReport(Outcome):
     verdict: str = "FAIL"
     reasons: list[str] = field(default_factory=list)
     plot: str | None = None
+    data_sha256: str | None = None
+    candidate_bytes: int | None = None
     shards: list[ShardSummary] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -235,7 +270,8 @@ class SimulationReport(Outcome):
                "score": None if self.score is None else self.score.to_json(),
                "timing": self.timing.to_json(), "memory": asdict(self.memory), "sandbox": asdict(self.sandbox),
                "threads": list(self.threads), "modules": list(self.modules), "stderr_tail": self.stderr_tail,
-               "verdict": self.verdict, "reasons": list(self.reasons)}
+               "verdict": self.verdict, "reasons": list(self.reasons),
+               "data_sha256": self.data_sha256, "candidate_bytes": self.candidate_bytes}
         if self.plot is not None:
             out["plot"] = self.plot
         if self.shards:
@@ -251,5 +287,6 @@ class SimulationReport(Outcome):
             data["sequences"], data["rows"], None if data.get("score") is None else Score.from_json(data["score"]),
             Timing.from_json(data["timing"]), Memory(**data["memory"]), SandboxFacts(**data["sandbox"]),
             list(data.get("threads", [])), list(data.get("modules", [])), data.get("stderr_tail", ""),
-            data["verdict"], list(data.get("reasons", [])), data.get("plot"),
+            data["verdict"], list(data.get("reasons", [])), data.get("plot"), data.get("data_sha256"),
+            data.get("candidate_bytes"),
             [ShardSummary.from_json(shard) for shard in data.get("shards", [])])

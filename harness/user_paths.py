@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 
 def _origins(candidate: Path) -> dict[str, str]:
@@ -25,18 +26,19 @@ def _origins(candidate: Path) -> dict[str, str]:
     return {}
 
 
-def to_user_paths(text: str, sandbox_copy: Path, candidate: Path) -> str:
-    """``text`` with every path inside ``sandbox_copy`` replaced by the file the user has:
+def namer(candidate: Path) -> Callable[[str], str]:
+    """Where the user finds the sandbox copy's file ``name`` (relative to the copy's root):
     ``<folder>/<name>`` (or the project module it was vendored from) or ``<zip>:<member>``."""
+    if candidate.is_file() and zipfile.is_zipfile(candidate):
+        return lambda name: f"{candidate}:{name}"
+    origins = _origins(candidate)
+    return lambda name: origins.get(name, str(candidate / name))
+
+
+def to_user_paths(text: str, sandbox_copy: Path, candidate: Path) -> str:
+    """``text`` with every path inside ``sandbox_copy`` replaced by the file the user has
+    (``namer``)."""
     if not text:
         return text
-    is_zip = candidate.is_file() and zipfile.is_zipfile(candidate)
-    origins = {} if is_zip else _origins(candidate)
-
-    def origin(match: re.Match) -> str:
-        name = match.group(1)
-        if is_zip:
-            return f"{candidate}:{name}"
-        return origins.get(name, str(candidate / name))
-
-    return re.sub(re.escape(str(sandbox_copy)) + r"/([^\s\"',:()]+)", origin, text)
+    name_of = namer(candidate)
+    return re.sub(re.escape(str(sandbox_copy)) + r"/([^\s\"',:()]+)", lambda m: name_of(m.group(1)), text)

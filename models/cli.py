@@ -17,7 +17,7 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from features.storage import save_npz
-from harness.cli import OneLineParser, UserError, add_execution_options, engine_from, positive_int
+from harness.cli import OneLineParser, UserError, add_execution_options, competition_key, engine_from, positive_int
 from harness.execution import Engine, ExecutionError, Task, run_tasks
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
@@ -76,9 +76,14 @@ def _table(name: str, record: dict, metric: str) -> Table:
         table.add_row("OOF", f"{cv['oof_score']:.4f}")
         if "oof_guarded" in cv:
             table.add_row("OOF, guarded", f"{cv['oof_guarded']:.4f}")
+        if cv.get("online"):  # an ensemble's online blend, against its static weights
+            online = cv["online"]
+            table.add_row("OOF, static weights", f"{online['oof_static']:.4f}")
+            table.add_row(f"OOF, online rate {online['fitted_rate']:g} ({'kept' if online['kept'] else 'not kept'})",
+                          f"{online['oof_online']:.4f}")
     held = record.get("valid_scored_sequences")
     part = "" if held in (None, record["data"]["valid"]["sequences"]) else f" ({held} held-out sequences)"
-    if record.get("selection"):
+    if isinstance(record.get("selection"), dict):  # a network's stopping set (an ensemble's is its member table)
         selection = record["selection"]
         table.add_row(f"selection ({selection['on']}, {selection['sequences']} seq)", f"{selection['score']:.4f}")
     table.add_row(f"valid{part}", f"{record['valid_score']:.4f}")
@@ -244,12 +249,41 @@ def run_compare(args: argparse.Namespace) -> int:
     low, high = result["interval"]
     table = Table(title=f"{folders[0].name} - {folders[1].name} on {len(data)} sequences of {data_path} "
                         f"({data.competition.metric_label})")
-    for column in (folders[0].name, folders[1].name, "difference", "paired 95% interval", "fraction of oracle"):
+    for column in (folders[0].name, folders[1].name, "difference", "paired 95% interval",
+                   f"P({folders[0].name} better)", "fraction of oracle"):
         table.add_column(column, justify="right")
     fraction = result["fraction_of_oracle"]
     table.add_row(f"{result['score']:.4f}", f"{result['reference_score']:.4f}", f"{result['difference']:+.4f}",
-                  f"[{low:+.4f}, {high:+.4f}]", "-" if fraction is None else f"{fraction:.3f}")
+                  f"[{low:+.4f}, {high:+.4f}]", f"{result['p_better']:.3f}", "-" if fraction is None else f"{fraction:.3f}")
     console.print(table)
+    return 0
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    """Every run record and stored simulate report as one table (``models.leaderboard``)."""
+    from harness.tables import html_page, terminal_tables, write_text
+    from models import leaderboard as board
+
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped: whole columns, not 80-wide wraps
+    folders = [Path(args.runs), *(Path(d) for d in args.reports)]
+    missing = [str(f) for f in folders[1:] if not f.is_dir()]
+    if missing:
+        raise ConfigError(f"--reports {missing[0]}: no such folder")
+    rows, others = board.read_rows(board.json_files(folders), lambda line: print(line, file=sys.stderr))
+    try:
+        frame = board.select(board.table(rows), args.competition, args.solution, args.data, args.filter, args.sort,
+                             args.reverse)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    parts = board.sections(frame, others)
+    if frame.is_empty():
+        console.print(f"no runs match (read {len(rows)} under {', '.join(map(str, folders))})", highlight=False)
+    for table in terminal_tables(parts):
+        console.print(table)
+    if args.report:
+        note = f"{frame.height} of {len(rows)} runs under {', '.join(map(str, folders))}"
+        console.print(f"report written to {write_text(args.report, html_page('Leaderboard', parts, [note]))}",
+                      highlight=False)
     return 0
 
 
@@ -260,7 +294,8 @@ def build_parser(prog: str = "python -m models") -> argparse.ArgumentParser:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``parity`` and ``auto`` (the ``wunderbench`` command lists them beside the harness's)."""
+    """Add the training commands: ``train``, ``parity``, ``compare-offline``, ``leaderboard``, ``generalize``,
+    ``auto`` (the ``wunderbench`` command lists them beside the harness's)."""
     p = sub.add_parser("train", help="train a solution (or --all) and write its artifacts")
     p.add_argument("solution", nargs="?", help="solution folder, e.g. solutions/a_ridge_var")
     p.add_argument("--all", action="store_true", help="every solution whose manifest names a family")
@@ -283,13 +318,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sequences", type=positive_int, default=16, help="first N sequences (default 16)")
     q.add_argument("--tolerance", type=float, default=1e-9, help="largest allowed score difference (default 1e-9)")
     q.set_defaults(func=run_parity)
-    r = sub.add_parser("compare", help="offline scores of two trained solutions on the same sequences, with the "
-                                       "paired bootstrap interval of their difference")
+    r = sub.add_parser("compare-offline", help="offline scores of two trained solutions on the same sequences, with "
+                                               "the paired bootstrap interval of their difference",
+                       description="Score two trained solutions offline (their batch predictions in this process: "
+                                   "no sandbox, no zip, fast) on the same sequences, with the paired bootstrap of "
+                                   "the difference. `python -m harness compare` replays candidates in the sandbox "
+                                   "(or reuses simulate --json reports) and compares any number of them.")
     r.add_argument("solution", help="trained solution folder")
     r.add_argument("reference", help="trained solution folder to compare against (same competition)")
     r.add_argument("--data", help="data file (default: the generated valid set)")
     r.add_argument("--sequences", type=positive_int, help="first N sequences (default: all)")
     r.set_defaults(func=run_compare)
+    b = sub.add_parser("leaderboard", help="every training run record and stored simulate report in one table",
+                       description="Every training run record under --runs and every simulate --json report under "
+                                   "--runs and --reports, one row each, one table per competition: solution, data "
+                                   "sha256, score and interval, fraction of oracle, us/row, peak memory, size, "
+                                   "training time. Columns for --sort and --filter: "
+                                   "solution, kind, competition, data_sha256, sequences, score, interval_low, "
+                                   "interval_high, "
+                                   "fraction_of_oracle, us_per_row, peak_mib, size_mb, train_s, started_utc, file.")
+    b.add_argument("--competition", type=competition_key, help="A or B only (default: both, one table each)")
+    b.add_argument("--sort", default="score", help="column to sort by, best first (default score)")
+    b.add_argument("--reverse", action="store_true", help="worst first")
+    b.add_argument("--solution", help="this solution's rows only")
+    b.add_argument("--data", help="rows on data whose sha256 starts with this")
+    b.add_argument("--filter", help="a SQL condition on the columns, e.g. \"us_per_row < 50 AND kind = 'simulate'\"")
+    b.add_argument("--runs", default="runs", help="folder of run records (default runs/)")
+    b.add_argument("--reports", action="append", default=[], metavar="DIR",
+                   help="also read the simulate --json reports under DIR (repeatable)")
+    b.add_argument("--report", help="also write the tables as a self-contained HTML page")
+    b.set_defaults(func=run_leaderboard)
     g = sub.add_parser("generalize", help="train and score a solution on drawn market scenarios (fraction of oracle)")
     g.add_argument("solution", help="solution folder; it is trained in a temporary copy, never overwritten")
     g.add_argument("--scenarios", default="1-5", help="scenario list, e.g. 1-5 or default,2,4 (default 1-5)")

@@ -18,6 +18,10 @@ Training, in order:
    on the system with a heavily weighted sum-to-one row, then renormalized) and a per-output ridge
    stacker (members' predictions and an intercept); both are scored by a second, sequence-grouped
    CV over the OOF rows (``blend_folds``) and the stacker is kept only when it scores higher.
+   With ``"online": true`` (A only), the weights may also move within each sequence as targets
+   are revealed (``models.online_blend``: a rate from ``online_rates``, fitted out of fold and
+   kept only when it beats the static weights there, by a paired 95% interval over sequences
+   above 0; the stacker must then beat it).
    Then the weak-target guard (``models.guard``) on the blend's cross-validated predictions.
 
 The valid file is never used to fit anything here; ``models.registry`` scores what was written on it.
@@ -55,7 +59,9 @@ from models.data import SequenceSet
 from models.family import Trained
 from models.guard import describe, fit_guard
 from models.members import align_oof, load_offline_folder, write_members_file
+from models.online_blend import DEFAULT_RATES, fit_online, refuse_unless_revealed
 from models.runtime.members import BLEND_FILE, MEMBERS_FILE, load_folder
+from models.runtime.online_weights import ExpWeights, blend_sequences
 from models.runtime.predictor import Guard
 from models.selection import Budget, greedy_select, measure_latency, member_bytes
 
@@ -80,6 +86,8 @@ class EnsembleConfig:
     select: bool = True
     latency_sequences: int = 2
     safety: float = SAFETY_FACTOR
+    online: bool = False
+    online_rates: list = field(default_factory=lambda: list(DEFAULT_RATES))
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -91,6 +99,11 @@ class EnsembleConfig:
         require(isinstance(self.latency_sequences, int) and self.latency_sequences >= 0, "latency_sequences",
                 "must be a non-negative integer (0: do not measure; the selection then budgets size only)")
         require(self.safety >= 1, "safety", "must be at least 1")
+        require(isinstance(self.online, bool), "online", "must be true or false")
+        require(isinstance(self.online_rates, list) and bool(self.online_rates)
+                and all(isinstance(r, (int, float)) and not isinstance(r, bool) and np.isfinite(r) and r >= 0
+                        for r in self.online_rates), "online_rates",
+                "must be a non-empty list of non-negative numbers (0, the static blend, is always tried too)")
 
 
 @dataclass
@@ -211,8 +224,10 @@ def metric(comp: Competition, y: np.ndarray, prediction: np.ndarray) -> float:
     return metrics.score(comp, y, prediction)[comp.metric]
 
 
-def fit_blend(comp: Competition, p: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: EnsembleConfig) -> dict:
-    """Weights, the stacker (kept only when it beats the weights out of fold), the guard; with the
+def fit_blend(comp: Competition, p: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: EnsembleConfig,
+              steps: np.ndarray | None = None) -> dict:
+    """Weights, the online rate (with ``cfg.online``; ``steps`` keys the rows with ``groups``), the
+    stacker (each kept only when it beats the simpler combination out of fold), the guard; with the
     out-of-fold scores that decided."""
     weights = lambda a, b: (nnls_weights(a, b), np.zeros(b.shape[1]))  # noqa: E731
     stacker = lambda a, b: ridge_stacker(a, b, cfg.stacker_alpha)  # noqa: E731
@@ -220,16 +235,36 @@ def fit_blend(comp: Competition, p: np.ndarray, y: np.ndarray, groups: np.ndarra
     cv_weights = cross_validated(p, y, groups, folds, cfg.seed, weights)
     cv_stacker = cross_validated(p, y, groups, folds, cfg.seed, stacker)
     score_w, score_s = metric(comp, y, cv_weights), metric(comp, y, cv_stacker)
-    use_stacker = score_s > score_w
+    candidates = {"weights": (score_w, cv_weights)}
+    online_record, online_arrays = None, {}
+    if cfg.online:
+        if steps is None:
+            raise ValueError("fit_blend: online blending needs the OOF rows' steps")
+        online = fit_online(comp, p, y, groups, steps, cfg.online_rates, folds, cfg.seed, nnls_weights, cv_weights)
+        fitted, kept = online["fit"], online["kept"]
+        if kept:
+            candidates["online"] = (online["score"], online["prediction"])
+        online_record = {"kept": kept, "rate": fitted.rate if kept else 0.0, "fitted_rate": fitted.rate,
+                         "oof_static": score_w, "oof_online": online["score"], "fold_rates": online["fold_rates"],
+                         "difference_interval": list(online["interval"]),
+                         "rate_scores_all_rows": {str(r): v for r, v in fitted.scores.items()}}
+        online_arrays = ExpWeights(fitted.prior, fitted.rate, fitted.inv_scale).arrays() if kept else {}
+    best = max(candidates, key=lambda name: candidates[name][0])
+    use_stacker = score_s > candidates[best][0]
+    combiner = "stacker" if use_stacker else best
+    if use_stacker and online_record is not None and online_record["kept"]:
+        online_record.update(kept=False, rate=0.0, why="the stacker scored higher")
+        online_arrays = {}
     coef, intercept = (stacker if use_stacker else weights)(p, y)
-    blended = cv_stacker if use_stacker else cv_weights
+    blended = cv_stacker if use_stacker else candidates[best][1]
     per_output = metrics.score(comp, y, blended)
     scores = np.array([per_output[n] for n in comp.prediction_names])
     guard = fit_guard(blended, y, y.mean(axis=0), scores, cfg.guard_threshold, competition=comp)
     guarded = metric(comp, y, guard.apply_batch(blended.copy()))
-    return {"coef": coef, "intercept": intercept, "guard": guard, "combiner": "stacker" if use_stacker else "weights",
-            "oof_weights": score_w, "oof_stacker": score_s, "oof_blend": max(score_w, score_s), "oof_guarded": guarded,
-            "oof_prediction": blended}
+    return {"coef": coef, "intercept": intercept, "guard": guard, "combiner": combiner,
+            "oof_weights": score_w, "oof_stacker": score_s, "oof_blend": max(score_s, candidates[best][0]),
+            "oof_guarded": guarded, "oof_prediction": blended, "online": online_record,
+            "online_arrays": online_arrays}
 
 
 # -- the family ----------------------------------------------------------------------------------------------
@@ -271,6 +306,8 @@ class EnsembleFamily:
 
     def train(self, cfg: EnsembleConfig, train: SequenceSet, valid: SequenceSet, console) -> Trained:
         comp = train.competition
+        if cfg.online:
+            refuse_unless_revealed(comp)  # before an hour of member training, not after
         members = parse_members(cfg.members, self.engine)
         scratch = tempfile.TemporaryDirectory(prefix="wunderbench-ensemble-")
         root = Path(scratch.name)
@@ -313,18 +350,26 @@ class EnsembleFamily:
         if not chosen:
             raise ConfigError("no member improves on an empty ensemble within the budget; see the selection table")
         console.print(selection_table(table, comp.metric_label))
-        blend = fit_blend(comp, p[chosen], y, rows["seq_ix"], cfg)
+        blend = fit_blend(comp, p[chosen], y, rows["seq_ix"], cfg, rows["step"])
+        online = blend["online"]
+        if online is not None:
+            console.print(f"online blend: rate {online['fitted_rate']:g} fitted on all OOF rows; out of fold "
+                          f"{online['oof_online']:.4f} against static {online['oof_static']:.4f}, difference "
+                          f"{online['difference_interval'][0]:+.5f} to {online['difference_interval'][1]:+.5f} "
+                          f"(fold rates {', '.join(f'{r:g}' for r in online['fold_rates'])}): "
+                          f"{'kept' if online['kept'] else 'not kept'}", highlight=False)
         console.print(f"blend: {blend['combiner']} (OOF weights {blend['oof_weights']:.4f}, stacker "
                       f"{blend['oof_stacker']:.4f}, guarded {blend['oof_guarded']:.4f})", highlight=False)
         picked = [members[i] for i in chosen]
-        arrays = {"coef": blend["coef"], "intercept": blend["intercept"], **blend["guard"].arrays()}
+        arrays = {"coef": blend["coef"], "intercept": blend["intercept"], **blend["guard"].arrays(),
+                  **blend["online_arrays"]}
         record = {"config": {**cfg.__dict__}, "members": records, "selection": table,
                   "selected": [m.name for m in picked], "latency_measured": bool(cfg.latency_sequences),
                   "budget": {"test_rows": budget.test_rows, "minutes": budget.minutes, "safety": budget.safety,
                              "archive_bytes": budget.archive_bytes},
                   "cv": {"oof_rows": int(len(y)), "oof_score": blend["oof_blend"], "oof_guarded": blend["oof_guarded"],
                          "oof_weights": blend["oof_weights"], "oof_stacker": blend["oof_stacker"],
-                         "combiner": blend["combiner"], "fold_scores": []},
+                         "combiner": blend["combiner"], "online": online, "fold_scores": []},
                   "weights": {m.name: blend["coef"][i].tolist() for i, m in enumerate(picked)},
                   "guard": describe(blend["guard"], comp.prediction_names)}
         oof = {"seq_ix": rows["seq_ix"], "step": rows["step"], "prediction": blend["oof_prediction"].astype(np.float32),
@@ -373,21 +418,30 @@ def set_manifest_artifacts(folder: Path, files: list[str]) -> None:
 
 
 class OfflineBlend:
-    """Batch form of ``models.runtime.members.Blend`` (the same linear map and guard)."""
+    """Batch form of ``models.runtime.members.Blend`` (the same linear map or online weights, and guard)."""
 
-    def __init__(self, members: list, coef: np.ndarray, intercept: np.ndarray, guard: Guard) -> None:
-        self.members, self.coef, self.intercept, self.guard = members, coef, intercept, guard
+    def __init__(self, members: list, coef: np.ndarray, intercept: np.ndarray, guard: Guard,
+                 online: ExpWeights | None = None) -> None:
+        self.members, self.coef, self.intercept, self.guard, self.online = members, coef, intercept, guard, online
 
     @classmethod
     def load(cls, folder: Path, members: list) -> "OfflineBlend":
         with np.load(Path(folder) / BLEND_FILE, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-        return cls(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays))
+        return cls(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays),
+                   ExpWeights.from_arrays(arrays["coef"], arrays))
 
     def predict_sequences(self, features: np.ndarray, steps: np.ndarray | None = None) -> np.ndarray:
         p = np.stack([m.predict_sequences(features, steps) for m in self.members])
         s, t, k = p.shape[1:]
-        out = combine(p.reshape(len(self.members), s * t, k), self.coef, self.intercept)
+        if self.online is not None:
+            # A: the state of row t + 1 is the target of the prediction at row t (the runtime's rule)
+            revealed = np.full((s, t, k), np.nan)
+            revealed[:, :-1] = features[:, 1:, :k]
+            out = blend_sequences(self.online.prior, self.online.rate, self.online.inv_scale, p, revealed)
+            out = (out + self.intercept).reshape(s * t, k)
+        else:
+            out = combine(p.reshape(len(self.members), s * t, k), self.coef, self.intercept)
         rows = np.isfinite(out).all(axis=1)
         out[rows] = self.guard.apply_batch(out[rows])
         return out.reshape(s, t, k)

@@ -49,7 +49,8 @@ def evaluate(predictor, data: SequenceSet) -> dict:
 
 def compare(predictor, reference, data: SequenceSet, n_resamples: int = 1000) -> dict:
     """Offline scores of ``predictor`` and ``reference`` on the same sequences, their difference
-    and its 95% paired bootstrap interval over sequences (``harness.metrics``)."""
+    its 95% paired bootstrap interval over sequences and the share of resamples in which
+    ``predictor`` scores higher (``harness.metrics.paired_bootstrap``, as ``harness compare``)."""
     from harness import metrics
 
     comp: Competition = data.competition
@@ -60,10 +61,10 @@ def compare(predictor, reference, data: SequenceSet, n_resamples: int = 1000) ->
         flat = offline_predictions(model, data)[:, data.scored].reshape(-1, comp.n_outputs)
         stats.append(metrics.sequence_stats(comp, y, flat, starts))
     scores = [metrics.score_from_stats(comp, s)[comp.metric] for s in stats]
-    low, high = metrics.paired_bootstrap_interval(stats[0], stats[1], n_resamples=n_resamples)
+    boot = metrics.paired_bootstrap(stats[0], stats[1], n_resamples=n_resamples)
     oracle = oracle_scores(data, scores[0])
     return {"score": scores[0], "reference_score": scores[1], "difference": scores[0] - scores[1],
-            "interval": (low, high), "sequences": len(data),
+            "interval": boot.interval, "p_better": boot.p_better, "sequences": len(data),
             "fraction_of_oracle": None if oracle is None else oracle["fraction_of_observable"]}
 
 

@@ -6,7 +6,6 @@ two runs apart and to reproduce one: the config, the exact data (by hash), the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from datetime import datetime, timezone
@@ -14,16 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data import file_sha256  # noqa: F401 - the one file hash; records name data by it
+
 RUNS_DIR = Path("runs")
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (streamed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def utc_stamp() -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness import frames
 from harness.competitions import SEQUENCE_LENGTH, Competition
 
 SPLITS = ("train", "valid", "test")
@@ -401,12 +402,9 @@ def _stale_fix(data_path: Path) -> str:
 
 def _scored_index(data_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """seq_ix and step_in_seq of the data file's scored rows, in file order."""
-    meta = pq.read_table(data_path, columns=["seq_ix", "step_in_seq", "need_prediction"])
-    need = meta.column("need_prediction").to_numpy().astype(bool)
-    return (
-        meta.column("seq_ix").to_numpy()[need].astype(np.int64),
-        meta.column("step_in_seq").to_numpy()[need].astype(np.int64),
-    )
+    meta = frames.read(data_path, ["seq_ix", "step_in_seq", "need_prediction"])
+    need = frames.column(meta, "need_prediction", bool)
+    return frames.column(meta, "seq_ix", np.int64)[need], frames.column(meta, "step_in_seq", np.int64)[need]
 
 
 def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sidecar | None:
@@ -425,8 +423,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     reason = foreign_reason(side)
     if reason is not None:
         raise ForeignSidecar(f"{side} is not an oracle sidecar ({reason})")
-    table = pq.read_table(side)
-    names = table.column_names
+    table = frames.read(side)
+    names = table.columns
     oracle_cols = [c for c in names if c.startswith(ORACLE_PREFIX)]
     hidden_cols = [c for c in names if c.startswith(HIDDEN_PREFIX)]
     if competition is not None:
@@ -436,8 +434,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
     if not oracle_cols or (hidden_cols and len(hidden_cols) != len(oracle_cols)):
         raise SidecarMismatch(f"{side}: malformed columns {names}")
     seq, step = _scored_index(data_path)
-    s_seq = table.column("seq_ix").to_numpy().astype(np.int64)
-    s_step = table.column("step_in_seq").to_numpy().astype(np.int64)
+    s_seq = frames.column(table, "seq_ix", np.int64)
+    s_step = frames.column(table, "step_in_seq", np.int64)
     if s_seq.shape[0] != seq.shape[0]:
         raise SidecarMismatch(
             f"{side} has {s_seq.shape[0]} rows but {data_path} has {seq.shape[0]} scored rows; {_stale_fix(data_path)}"
@@ -449,10 +447,8 @@ def load_sidecar(data_path: Path, competition: Competition | None = None) -> Sid
             f"{side} row {i} is (seq_ix {s_seq[i]}, step {s_step[i]}) but scored row {i} of {data_path} is "
             f"(seq_ix {seq[i]}, step {step[i]}); {_stale_fix(data_path)}"
         )
-    observable = np.column_stack([table.column(c).to_numpy() for c in oracle_cols]).astype(np.float64)
-    hidden = (
-        np.column_stack([table.column(c).to_numpy() for c in hidden_cols]).astype(np.float64) if hidden_cols else None
-    )
+    observable = frames.matrix(table, oracle_cols, np.float64)
+    hidden = frames.matrix(table, hidden_cols, np.float64) if hidden_cols else None
     return Sidecar(observable=observable, hidden=hidden)
 
 

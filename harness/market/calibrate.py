@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from scipy.signal import lfilter
 
+from harness import frames
 from harness.competitions import A, SEQUENCE_LENGTH, Competition, get
 from harness.market.calrow import CalRow
 from harness.metrics import r2_per_column, score
@@ -38,17 +38,17 @@ def load_sequences(path: Path, competition: Competition = A) -> tuple[np.ndarray
 
     Raises ValueError when the file is not whole sequences of SEQUENCE_LENGTH steps in order.
     """
-    table = pq.read_table(path, columns=["seq_ix", "step_in_seq", *competition.feature_columns])
-    rows = table.num_rows
+    table = frames.read(path, ["seq_ix", "step_in_seq", *competition.feature_columns])
+    rows = table.height
     if rows == 0 or rows % SEQUENCE_LENGTH:
         raise ValueError(f"{path}: {rows} rows is not a whole number of {SEQUENCE_LENGTH}-step sequences")
     n_seq = rows // SEQUENCE_LENGTH
-    steps = table.column("step_in_seq").to_numpy().reshape(n_seq, SEQUENCE_LENGTH)
+    steps = frames.column(table, "step_in_seq").reshape(n_seq, SEQUENCE_LENGTH)
     if not np.array_equal(steps, np.broadcast_to(np.arange(SEQUENCE_LENGTH), steps.shape)):
         raise ValueError(f"{path}: steps are not 0..{SEQUENCE_LENGTH - 1} in order within each sequence")
-    seq = table.column("seq_ix").to_numpy().reshape(n_seq, SEQUENCE_LENGTH)[:, 0].astype(np.int64)
-    feats = np.stack([table.column(c).to_numpy() for c in competition.feature_columns], axis=-1)
-    return seq, feats.reshape(n_seq, SEQUENCE_LENGTH, -1).astype(np.float64)
+    seq = frames.column(table, "seq_ix").reshape(n_seq, SEQUENCE_LENGTH)[:, 0].astype(np.int64)
+    feats = frames.matrix(table, competition.feature_columns, np.float64)
+    return seq, feats.reshape(n_seq, SEQUENCE_LENGTH, -1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from harness import frames
 from harness.competitions import B, SEQUENCE_LENGTH
 from harness.market import b_stats as st
 from harness.market.b_params import SHIFT_TARGET_STD
@@ -57,18 +57,16 @@ def load_b(path: Path) -> BSet:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     names = ["step_in_seq", *B.feature_columns, *B.target_columns]
-    table = pq.read_table(path, columns=names)
-    rows = table.num_rows
+    table = frames.read(path, names)
+    rows = table.height
     if rows == 0 or rows % SEQUENCE_LENGTH:
         raise ValueError(f"{path}: {rows} rows is not a whole number of {SEQUENCE_LENGTH}-step sequences")
     s = rows // SEQUENCE_LENGTH
-    steps = table.column("step_in_seq").to_numpy().reshape(s, SEQUENCE_LENGTH)
+    steps = frames.column(table, "step_in_seq").reshape(s, SEQUENCE_LENGTH)
     if not (steps == np.arange(SEQUENCE_LENGTH)).all():
         raise ValueError(f"{path}: steps are not 0..{SEQUENCE_LENGTH - 1} in order within each sequence")
-    feats = np.empty((s, SEQUENCE_LENGTH, B.n_features), dtype=np.float32)
-    for i, c in enumerate(B.feature_columns):
-        feats[:, :, i] = table.column(c).to_numpy().reshape(s, SEQUENCE_LENGTH)
-    tg = np.stack([table.column(c).to_numpy().astype(np.float64) for c in B.target_columns], axis=-1)
+    feats = frames.matrix(table, B.feature_columns, np.float32).reshape(s, SEQUENCE_LENGTH, B.n_features)
+    tg = frames.matrix(table, B.target_columns, np.float64)
     return BSet(path, feats, tg.reshape(s, SEQUENCE_LENGTH, len(B.target_columns)))
 
 

@@ -9,7 +9,10 @@ so one ``solution.py`` serves every composite solution:
   members (``"seeds": N`` in a training block);
 * ``{"kind": "blend", "members": [...]}`` with ``blend.npz``: per output k,
   y_k = intercept_k + sum_m coef[m, k] * p_m,k (non-negative weights summing to 1 with a zero
-  intercept, or a ridge stacker), then the weak-target guard.
+  intercept, or a ridge stacker), then the weak-target guard. When ``blend.npz`` also holds
+  ``online/rate`` (A only), the weights start at ``coef`` in every sequence and move toward the
+  members that have been right so far (``models.runtime.online_weights``): each row's state is
+  the target of the previous row's prediction.
 
 Everything here is numpy and the members' own runtimes, so the packager can vendor it.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.runtime.online_weights import ExpWeights
 from models.runtime.predictor import Guard
 
 MEMBERS_FILE = "members.json"
@@ -62,7 +66,8 @@ def load_folder(folder: str | Path, family: str | None = None):
         return Average(members)
     with np.load(folder / BLEND_FILE, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
-    return Blend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays))
+    return Blend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays),
+                 ExpWeights.from_arrays(arrays["coef"], arrays))
 
 
 class Average:
@@ -91,27 +96,39 @@ class Average:
 
 
 class Blend:
-    """Members combined per output by a linear map, then guarded."""
+    """Members combined per output by a linear map (or by online weights that start at it), then guarded."""
 
-    def __init__(self, members: list, coef: np.ndarray, intercept: np.ndarray, guard: Guard) -> None:
+    def __init__(self, members: list, coef: np.ndarray, intercept: np.ndarray, guard: Guard,
+                 online: ExpWeights | None = None) -> None:
         self.members = members
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.guard = guard
+        self.online = online
         if self.coef.shape[0] != len(members):
             raise ValueError(f"blend has {self.coef.shape[0]} weight rows for {len(members)} members")
         self._preds = np.zeros(self.coef.shape)
+        self._predicted_last_row = False
 
     def reset(self) -> None:
         for member in self.members:
             member.reset()
+        if self.online is not None:
+            self.online.reset()
+        self._predicted_last_row = False
 
     def update(self, row: np.ndarray, need: bool = True) -> np.ndarray | None:
+        if self.online is not None and self._predicted_last_row:
+            self.online.observe(self._preds, row)  # this row's state is the last prediction's target
+        self._predicted_last_row = need
         for m, member in enumerate(self.members):
             out = member.update(row, need)  # every member steps on every row: each keeps its own state
             if need:
                 self._preds[m] = out
         if not need:
             return None
-        out = (self.coef * self._preds).sum(axis=0) + self.intercept
+        if self.online is not None:
+            out = self.online.blend(self._preds) + self.intercept
+        else:
+            out = (self.coef * self._preds).sum(axis=0) + self.intercept
         return self.guard.apply_row(out)

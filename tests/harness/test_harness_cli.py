@@ -157,6 +157,7 @@ def test_package_offers_no_competition_option(capsys):
 
 USER_ERRORS = {
     "simulate": ["simulate", "no/such/folder"],
+    "profile": ["profile", "no/such/folder"],
     "gate": ["gate", "no/such/folder"],
     "gate-all": ["gate-all", "--root", "no/such/folder"],
     "package": ["package", "no/such/folder"],
@@ -169,6 +170,8 @@ USER_ERRORS = {
              "--out", "no/such/folder"],
     "generalize": ["generalize", "no/such/folder"],
     "compare": ["compare", "no/such/folder", "no/other/folder"],
+    "compare-offline": ["compare-offline", "no/such/folder", "no/other/folder"],
+    "leaderboard": ["leaderboard", "--reports", "no/such/folder"],
 }
 
 
@@ -298,7 +301,7 @@ def test_wunderbench_is_one_command_for_grading_and_training(capsys):
     with pytest.raises(SystemExit):
         wunderbench.main(["--help"])
     listed = capsys.readouterr().out
-    for command in ("simulate", "gate", "gate-all", "package", "generate", "calibrate", "data", "train", "parity",
-                    "compare"):
+    for command in ("simulate", "profile", "gate", "gate-all", "package", "generate", "calibrate", "data", "train",
+                    "parity", "compare", "compare-offline", "leaderboard"):
         assert re.search(rf"\n    {command}\s", listed), command
     assert listed.startswith("usage: wunderbench")

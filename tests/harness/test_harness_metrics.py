@@ -76,18 +76,19 @@ def test_mergeable_sums_equal_direct_score_and_combine_across_shards(comp):
         assert metrics.score_from_stats(comp, shards)[name] == pytest.approx(value, abs=1e-12)
 
 
-@pytest.mark.parametrize("comp", [C.A, C.B])
-def test_sequence_scores_are_each_sequence_scored_alone(comp):
-    rng = np.random.default_rng(8)
-    per = comp.scored_steps_per_sequence
-    y = rng.standard_normal((4 * per, comp.n_outputs))
-    p = 0.5 * y + rng.standard_normal(y.shape)
-    stats = metrics.sequence_stats(comp, y, p, np.arange(0, len(y), per))
-    alone = metrics.sequence_scores(stats)
-    assert alone.shape == (4, comp.n_outputs)
-    for i in range(4):
-        direct = metrics.score(comp, y[i * per:(i + 1) * per], p[i * per:(i + 1) * per])
-        np.testing.assert_allclose(alone[i], [direct[n] for n in comp.prediction_names], rtol=0, atol=1e-12)
+@pytest.mark.parametrize("constant", [0.0, 0.37, -1234.5])
+def test_a_constant_prediction_scores_zero_in_both_forms(constant):
+    """Rounding leaves a constant's variance a tiny positive number (the weighted mean of copies of
+    c is c only to a few ulps), and the correlation then is noise: 5e-17 directly and 0.098 from
+    merged sums on one b_ridge run. The contract scores a constant 0, so both forms must."""
+    rng = np.random.default_rng(3)
+    per = C.B.scored_steps_per_sequence
+    y = rng.standard_t(3, size=(3 * per, 2)) * 0.01
+    p = np.column_stack([np.full(len(y), constant), 0.3 * y[:, 1] + 0.01 * rng.standard_normal(len(y))])
+    direct = metrics.score(C.B, y, p)
+    merged = metrics.score_from_stats(C.B, metrics.sequence_stats(C.B, y, p, np.arange(0, len(y), per)))
+    assert direct["t0"] == 0.0 and merged["t0"] == 0.0
+    assert direct["t1"] > 0.5 and merged["t1"] == pytest.approx(direct["t1"], abs=1e-12)
 
 
 def test_sequence_stats_read_back_from_json_exactly_and_reject_malformed_input():
@@ -146,3 +147,19 @@ def test_paired_bootstrap_decides_a_small_consistent_gain_that_unpaired_interval
     assert metrics.paired_bootstrap_interval(s_reference, s_better, n_resamples=300) == pytest.approx((-hi, -lo))
     # unpaired, the two intervals overlap: the gain is smaller than the spread between sequences
     assert metrics.bootstrap_interval(s_better, 300)[0] < metrics.bootstrap_interval(s_reference, 300)[1]
+
+
+@pytest.mark.parametrize("comp", [C.A, C.B])
+def test_each_sequence_scored_alone_equals_the_direct_score_of_its_rows(comp):
+    rng = np.random.default_rng(8)
+    n_seq, per = 5, comp.scored_steps_per_sequence
+    y = rng.standard_t(4, size=(n_seq * per, comp.n_outputs))
+    p = rng.uniform(0, 0.8, size=(n_seq, 1, 1)).repeat(per, 1).reshape(-1, 1) * y + rng.standard_normal(y.shape)
+    starts = np.arange(0, len(y), per)
+    alone = metrics.sequence_scores(metrics.sequence_stats(comp, y, p, starts))
+    assert alone.shape == (n_seq, comp.n_outputs)
+    # different summation orders (moments vs. the direct formula): equal to float tolerance only
+    direct = [[metrics.score(comp, y[s:s + per], p[s:s + per])[n] for n in comp.prediction_names] for s in starts]
+    np.testing.assert_allclose(alone, direct, rtol=0, atol=1e-12)
+    alone = alone.mean(axis=1)
+    assert len(set(np.round(alone, 6))) == n_seq  # the sequences differ, so a mixed-up order would show

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -29,7 +30,8 @@ class PredictionModel:
 FAILS = GOOD.replace("return dp.state.copy()", "return {}['boom'] if dp.step_in_seq == 300 else dp.state.copy()")
 
 TOP_KEYS = {"candidate", "data", "competition", "metric", "status", "error", "sequences", "rows", "score", "timing",
-            "memory", "sandbox", "threads", "modules", "stderr_tail", "verdict", "reasons"}
+            "memory", "sandbox", "threads", "modules", "stderr_tail", "verdict", "reasons", "data_sha256",
+            "candidate_bytes"}
 """The ``--json`` report's keys (README, "simulate"): other programs read these."""
 
 
@@ -42,18 +44,22 @@ def _report(**changes) -> SimulationReport:
                   error=CandidateError(ErrorKind.PREDICT_ERROR, "boom", 7, 8, 9, "Traceback..."), sequences=3,
                   rows=3000, score=Score(0.1, {"f0": 0.2}, (0.05, 0.15), {"observable": 0.3}, Flag("WARN", "why"),
                               BySequence([4, 9], SequenceStats("mean_r2", *(np.array([[0.1 * k], [1 / 3]]) for k in range(7))))),
-                  timing=timing, memory=Memory(10, 20), sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
-                  threads=["t"], modules=["numpy"], stderr_tail="tail", verdict="FAIL", reasons=["r"], plot="p.png")
+                  timing=timing, memory=Memory(10, 20, [0.0, 0.05], [5, 10]),
+                  sandbox=SandboxFacts("pinned", 1.0, "net", "fs", "procs", 0),
+                  threads=["t"], modules=["numpy"], stderr_tail="tail", verdict="FAIL", reasons=["r"], plot="p.png",
+                  data_sha256="ab" * 32, candidate_bytes=1234)
     return SimulationReport(**{**fields, **changes})
 
 
 @pytest.mark.parametrize("source, verdict", [(GOOD, "PASS"), (FAILS, "FAIL")])
 def test_a_simulated_report_reads_back_from_its_json_equal(source, verdict, candidate, a_file):
-    report = simulate(candidate(source), a_file, options=SimulateOptions(bootstrap=50))
+    report = simulate(candidate(source), a_file, options=SimulateOptions(bootstrap=50, fingerprint=True))
     assert report.verdict == verdict
     data = json.loads(json.dumps(report.to_json()))  # Python's float repr reads back to the same float
     assert set(data) == TOP_KEYS
     assert SimulationReport.from_json(data) == report
+    assert report.data_sha256 == hashlib.sha256(a_file.read_bytes()).hexdigest()  # harness compare checks it
+    assert report.candidate_bytes is None  # a folder, not a zip
 
 
 def test_every_field_survives_the_json_round_trip():

@@ -247,7 +247,7 @@ def test_compare_reports_the_difference_and_its_paired_interval(a_data, tmp_path
         train_solution(folder, train, valid, quiet)
         models.append(family("ridge_var").load_offline(folder))
     same = compare(models[0], models[0], valid, n_resamples=50)
-    assert same["difference"] == 0.0 and same["interval"] == (0.0, 0.0)
+    assert same["difference"] == 0.0 and same["interval"] == (0.0, 0.0) and same["p_better"] == 0.0  # ties: never better
     other = compare(models[1], models[0], valid, n_resamples=50)
     scores = [evaluate(m, valid)["score"] for m in models]
     assert other["difference"] == pytest.approx(scores[1] - scores[0], abs=1e-9)
