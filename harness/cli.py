@@ -107,6 +107,28 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
                         help="sequences in the full test set (default: the competition's)")
 
 
+def add_execution_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """--workers, --backend and --address: where the parallel work of a command runs
+    (``harness.execution``); ``what`` says what the workers do, for the help."""
+    from harness.execution import BACKENDS
+
+    parser.add_argument("--workers", type=positive_int, default=1, help=f"{what} (default 1)")
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="local processes (default) or a Ray cluster (--address; without one a local Ray "
+                             "instance is started for the run)")
+    parser.add_argument("--address", help="with --backend ray: the cluster's head, as `ray start --head` prints it")
+
+
+def engine_from(args: argparse.Namespace):
+    """The ``harness.execution.Engine`` the execution options name; a bad combination is the user's (exit 2)."""
+    from harness.execution import Engine
+
+    try:
+        return Engine(args.backend, args.workers, args.address)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 Options = TypeVar("Options")
 
 

@@ -79,6 +79,7 @@ class GateOptions:
     oracle: bool = True  # False is --no-oracle: the data file's sidecar is not read
     report: str | Path | None = None  # --report: the HTML page (harness.html_report) is written here
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
+    cpu: int | None = None  # the core the replays are pinned to (None: the last this process may use)
 
 
 @dataclass
@@ -305,7 +306,8 @@ class _Gate:
     def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
                 data: Path | None = None) -> RunOutcome:
         opts = SandboxOptions(memory_bytes=self.limits.memory_bytes, time_limit_s=self.limits.seconds, order=order,
-                              max_sequences=sequences, keep_predictions=True)  # compared row by row below
+                              max_sequences=sequences, keep_predictions=True,  # compared row by row below
+                              cpu=self.opts.cpu)
         outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp, opts,
                                  on_progress=self.opts.on_progress,
                                  oracle=self.sidecar if data is None else None)  # the page shows the oracle

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli import (UserError, add_data_options, add_limit_options, options_from, output_file, positive_float,
-                         positive_int)
+from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from, options_from,
+                         output_file, positive_float, positive_int)
+from harness.execution import Engine, ExecutionError, Task, run_tasks, slot_core
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from harness.gate import CHECK_SEQUENCES, CHECKS, SCORE_SECONDS, GateOptions, GateReport, gate
@@ -36,12 +38,10 @@ def render(report: GateReport, console: Console) -> None:
     console.print("[bold red]FAILED[/]" if report.failed else "[bold green]passed[/]: ready to upload")
 
 
-def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
-                    manifest_gate: dict | None = None) -> int:
-    """Gate ``candidate`` and print the table; the exit code (1 if a check failed).
-
-    ``manifest_gate`` holds the solution's own gate settings (a lower score bar for a
-    deliberately weak reference, with its reason)."""
+def gate_options(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
+                 manifest_gate: dict | None = None) -> GateOptions:
+    """The gate's options from the command line and ``manifest_gate``, the solution's own gate
+    settings (a lower score bar for a deliberately weak reference, with its reason)."""
     manifest_gate = manifest_gate or {}
     only = tuple(args.only.split(",")) if args.only else ()
     unknown = [name for name in only if name not in CHECKS]
@@ -51,14 +51,29 @@ def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, conso
     if min_score is None and manifest_gate.get("min_score") is not None:
         min_score, reason = float(manifest_gate["min_score"]), f"manifest: {manifest_gate.get('why', 'no reason given')}"
     on_progress = None if console.is_terminal else PlainProgress(f"gate {candidate.name}", None)
-    options = options_from(args, GateOptions, data=data, only=only, min_score=min_score, min_score_reason=reason,
-                           oracle=not args.no_oracle,
-                           on_progress=on_progress)
+    return options_from(args, GateOptions, data=data, only=only, min_score=min_score, min_score_reason=reason,
+                        oracle=not args.no_oracle, on_progress=on_progress)
+
+
+def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
+                    manifest_gate: dict | None = None) -> int:
+    """Gate ``candidate`` and print the table; the exit code (1 if a check failed)."""
+    options = gate_options(candidate, args, data, console, manifest_gate)
     with console.status(f"gating {candidate}"):
         try:
             report = gate(candidate, options)
         except (DataError, SidecarMismatch) as exc:
             raise UserError(str(exc)) from exc
+    return render_and_write(report, args, console)
+
+
+def gate_on_slot(candidate: str, options: GateOptions) -> GateReport:
+    """One candidate's gate in a worker of ``gate-all --workers N``: its replays on the worker's core."""
+    return gate(candidate, replace(options, cpu=slot_core(), on_progress=None))
+
+
+def render_and_write(report: GateReport, args: argparse.Namespace, console: Console) -> int:
+    """Print the gate's table, write ``--json``; the exit code (1 if a check failed)."""
     render(report, console)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -91,15 +106,28 @@ def run_gate_all(args: argparse.Namespace) -> int:
     folders = solution_folders(Path(args.root))
     if not folders:
         raise UserError(f"no solution folders (with {MANIFEST}) under {args.root}; pass --root FOLDER")
-    failed = []
+    engine = engine_from(args)
+    failed, jobs = [], []
     for folder in folders:
         manifest = _manifest(folder)
         if manifest.trained and not all((folder / a).is_file() for a in manifest.artifacts):
             console.print(f"[yellow]{folder.name}: not trained yet (make train SOLUTION={folder.name}); skipped[/]")
             continue
         data = data_for(folder, args.data, manifest.competition)
-        if gate_and_render(folder, args, data, console, manifest.gate):
-            failed.append(folder.name)
+        if engine == Engine():
+            if gate_and_render(folder, args, data, console, manifest.gate):
+                failed.append(folder.name)
+        else:
+            jobs.append((folder, gate_options(folder, args, data, console, manifest.gate)))
+    if jobs:  # candidates side by side, each gate on a core of its own; the tables in the folders' order
+        console.print(f"gating {len(jobs)} candidates on {engine.workers} {engine.backend} worker(s)")
+        try:
+            reports = run_tasks([Task(f"gate {folder.name}", gate_on_slot, (str(folder), options), pin=False)
+                                 for folder, options in jobs], engine,
+                                on_done=lambda i, task: console.print(f"{task.label}: done", highlight=False))
+        except (DataError, SidecarMismatch, ExecutionError) as exc:
+            raise UserError(str(exc)) from exc
+        failed += [folder.name for (folder, _), report in zip(jobs, reports) if render_and_write(report, args, console)]
     if failed:
         console.print(f"[bold red]{len(failed)} candidate(s) failed the gate: {', '.join(failed)}[/]")
         return 1
@@ -138,4 +166,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Gate every solution folder (with manifest.json) under --root.")
     p.add_argument("--root", default="solutions", help="folder of solution folders (default solutions)")
     add_gate_options(p, competition=False)
+    add_execution_options(p, "candidates gated side by side, each on its own core")
     p.set_defaults(func=run_gate_all)

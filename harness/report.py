@@ -68,6 +68,11 @@ def _timing_table(report: SimulationReport) -> Table:
         if lat is not None:
             table.add_row(f"predict latency, {phase} rows (p50/p90/p99/max)",
                           f"{lat.p50_us:.1f} / {lat.p90_us:.1f} / {lat.p99_us:.1f} / {lat.max_us:.0f} us")
+    for shard in report.shards:  # a sharded run: each shard's latencies are one core's
+        lat = shard.scored
+        if lat is not None:
+            table.add_row(f"{shard.label}, scored latency (p50/p90/p99/max)",
+                          f"{lat.p50_us:.1f} / {lat.p90_us:.1f} / {lat.p99_us:.1f} / {lat.max_us:.0f} us")
     if not report.ok:
         table.add_row("projected full test set", "none: the run failed")
     elif t.projection is not None:

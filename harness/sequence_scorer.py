@@ -170,19 +170,7 @@ class SequenceScorer:
         self._position += len(ids)
 
     def _oracle_rows(self, ids: list[int]) -> np.ndarray:
-        """The sidecar's rows for these sequences: by seq_ix where it lists them, else by place."""
-        if self._oracle_index is None:
-            first = np.arange(self._position, self._position + len(ids))
-        else:
-            try:
-                first = np.array([self._oracle_index[s] for s in ids])
-            except KeyError as exc:
-                raise ValueError(f"the oracle sidecar has no sequence {exc.args[0]}; regenerate the set") from None
-        rows = (first[:, None] * self.per + np.arange(self.per)).ravel()
-        if rows.size and rows[-1] >= len(self.oracle.observable):
-            raise ValueError(f"the oracle sidecar has {len(self.oracle.observable)} rows, fewer than the scored rows; "
-                             "regenerate the set")
-        return rows
+        return _oracle_rows(self.oracle, self._oracle_index, self._position, ids, self.per)
 
     def finish(self, finished: bool) -> ScoredRun:
         """What was scored. For a ``finished`` run every scored row sent must have come back:
@@ -200,3 +188,38 @@ class SequenceScorer:
         if self.keep_predictions:
             predictions = np.concatenate(self._kept) if self._kept else np.empty((0, self.width))
         return ScoredRun(list(self._seq_ix), stats, oracle, predictions)
+
+
+def _oracle_rows(oracle, index: dict[int, int] | None, position: int, ids: list[int], per: int) -> np.ndarray:
+    """The sidecar's rows for these sequences: by seq_ix where it lists them, else by place
+    (``position``: how many sequences came before them)."""
+    if index is None:
+        first = np.arange(position, position + len(ids))
+    else:
+        try:
+            first = np.array([index[s] for s in ids])
+        except KeyError as exc:
+            raise ValueError(f"the oracle sidecar has no sequence {exc.args[0]}; regenerate the set") from None
+    rows = (first[:, None] * per + np.arange(per)).ravel()
+    if rows.size and rows[-1] >= len(oracle.observable):
+        raise ValueError(f"the oracle sidecar has {len(oracle.observable)} rows, fewer than the scored rows; "
+                         "regenerate the set")
+    return rows
+
+
+def oracle_stats(comp: Competition, y_true: np.ndarray, oracle, seq_ix: list[int]) -> OracleStats:
+    """The oracle's per-sequence statistics on the replayed rows ``y_true`` (sequences ``seq_ix``
+    in replay order), one sequence at a time as the scorer makes them, so a sharded run, whose
+    shards replay without the sidecar, gets the same sums as one worker."""
+    per = comp.scored_steps_per_sequence
+    ids = getattr(oracle, "seq_ix", None)
+    index = None if ids is None else {int(s): i for i, s in enumerate(ids)}
+    starts = np.zeros(1, dtype=np.int64)
+    observable, hidden = [], []
+    for i, seq in enumerate(seq_ix):
+        y = y_true[i * per:(i + 1) * per]
+        rows = _oracle_rows(oracle, index, i, [seq], per)
+        observable.append(metrics.sequence_stats(comp, y, oracle.observable[rows], starts))
+        if oracle.hidden is not None:
+            hidden.append(metrics.sequence_stats(comp, y, oracle.hidden[rows], starts))
+    return OracleStats(SequenceStats.concat(observable), SequenceStats.concat(hidden) if hidden else None)

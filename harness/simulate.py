@@ -37,6 +37,8 @@ class SimulateOptions:
     plot: str | Path | None = None
     report: str | Path | None = None
     oracle: bool = True
+    cpu: int | None = None
+    """The core the sandbox pins the candidate to (None: the last core this process may use)."""
     fingerprint: bool = False
     """Record the data file's sha256 in the report (``--json``: a stored report is reused by
     ``compare`` only on the same bytes); off otherwise, since hashing costs 0.3 s per 66 MB."""
@@ -186,7 +188,7 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here, before the candidate starts
     limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
     sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
-                                  max_sequences=opts.sequences, block_network=opts.block_network)
+                                  max_sequences=opts.sequences, block_network=opts.block_network, cpu=opts.cpu)
     outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress, oracle=sidecar)
     report = report_of_run(candidate, source, outcome, limits, opts)
     if opts.plot:

@@ -14,13 +14,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import competitions, report as report_mod
 from harness.candidate import CandidateLayoutError
-from harness.cli import UserError, add_data_options, add_limit_options, options_from, output_file
+from harness.cli import (UserError, add_data_options, add_execution_options, add_limit_options, engine_from,
+                         options_from, output_file, positive_int)
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
 from harness.market import defaults
 from harness.market.base import SidecarMismatch, foreign_notice
 from harness.progress import PlainProgress
+from harness.execution import Engine, ExecutionError
 from harness.simulate import SimulateOptions, simulate
+from harness.simulation import SimulationReport
 
 MANIFEST = "manifest.json"
 
@@ -92,8 +95,31 @@ def _layout_failure(args: argparse.Namespace, exc: CandidateLayoutError, console
     return 1
 
 
+def _simulate_sharded(candidate: Path, data: Path, args: argparse.Namespace, engine: Engine,
+                      options: SimulateOptions, bar: Progress | None) -> SimulationReport:
+    """``simulate --workers N``: the shards side by side (``harness.shards``); a line as each ends."""
+    from harness.shards import simulate_sharded
+
+    if bar is not None:
+        bar.stop()  # the shards report per shard, not per row
+
+    def on_shard(label: str) -> None:
+        print(f"simulate {candidate.name}: {label} done", file=sys.stderr, flush=True)
+
+    try:
+        return simulate_sharded(candidate, data, args.competition, options, engine, args.shards, on_shard)
+    except ExecutionError as exc:
+        raise UserError(f"simulate {candidate}: {exc}") from None
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     console = Console()
+    engine = engine_from(args)
+    sharded = engine != Engine() or args.shards is not None
+    if sharded and (args.plot or args.report):
+        option = "--plot" if args.plot else "--report"
+        raise UserError(f"{option} draws every row's latency, which shards do not send back; run it with one worker "
+                        "(drop --workers/--shards/--backend)")
     candidate = existing_candidate(args.candidate)
     data = data_for(candidate, args.data, args.competition)
     try:
@@ -107,7 +133,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         with bar or nullcontext():
             options = options_from(args, SimulateOptions, oracle=not args.no_oracle, fingerprint=bool(args.json))
-            result = simulate(candidate, data, args.competition, options, on_progress)
+            if not sharded:
+                result = simulate(candidate, data, args.competition, options, on_progress)  # one worker: today's path
+            else:
+                result = _simulate_sharded(candidate, data, args, engine, options, bar)
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:
@@ -134,4 +163,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write the whole report, with a figure per section, as one self-contained HTML page")
     parser.add_argument("--no-oracle", action="store_true",
                         help="do not read the data file's oracle sidecar (no oracle scores, no look-ahead bound)")
+    add_execution_options(parser, "shards replayed side by side, each in its own sandbox on its own core")
+    parser.add_argument("--shards", type=positive_int,
+                        help="cut the sequences into this many shards (default: one per worker)")
     parser.set_defaults(func=run_simulate)

@@ -13,7 +13,8 @@ API (every field is plain data; seconds, bytes and scores as floats or ints):
   candidate), ``stderr_tail`` (failed runs), ``verdict`` ("PASS", "WARN", "FAIL") with
   ``reasons``, ``plot`` (the PNG's path, if drawn), ``data_sha256`` (the data file's sha256:
   ``harness compare`` reuses a stored report only on the same bytes) and ``candidate_bytes``
-  (the zip's size; None for a folder); ``to_json()`` / ``from_json()``.
+  (the zip's size; None for a folder), ``shards`` (``ShardSummary`` per shard of a run made
+  with ``--workers``; empty otherwise); ``to_json()`` / ``from_json()``.
 - ``Score``: ``headline`` (the competition's metric), ``per_output`` {name: score},
   ``interval95`` (bootstrap over sequences) or None, ``oracle`` (``harness.market.oracle.
   score_oracle``'s dictionary, on generated data) or None, ``impossible`` (a ``Flag``) or None,
@@ -210,6 +211,34 @@ class SandboxFacts:
 
 
 @dataclass
+class ShardSummary:
+    """One shard of a sharded run (``harness.shards``): sequences ``first`` .. ``stop - 1`` in
+    file order, its status and core, its own wall time and peak memory, and its latencies, which
+    are one core's (a sharded report has no pooled latencies)."""
+
+    label: str
+    first: int
+    stop: int
+    status: str
+    cpu: str
+    wall_s: float
+    peak_bytes: int
+    warmup: Latency | None = None
+    scored: Latency | None = None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["warmup"] = None if self.warmup is None else asdict(self.warmup)
+        out["scored"] = None if self.scored is None else asdict(self.scored)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> ShardSummary:
+        latency = {k: None if data.get(k) is None else Latency(**data[k]) for k in ("warmup", "scored")}
+        return cls(**{k: v for k, v in data.items() if k not in latency}, **latency)
+
+
+@dataclass
 class SimulationReport(Outcome):
     candidate: str
     data: str
@@ -230,6 +259,7 @@ class SimulationReport(Outcome):
     plot: str | None = None
     data_sha256: str | None = None
     candidate_bytes: int | None = None
+    shards: list[ShardSummary] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The JSON report (``json.dumps``-able)."""
@@ -244,6 +274,8 @@ class SimulationReport(Outcome):
                "data_sha256": self.data_sha256, "candidate_bytes": self.candidate_bytes}
         if self.plot is not None:
             out["plot"] = self.plot
+        if self.shards:
+            out["shards"] = [shard.to_json() for shard in self.shards]
         return out
 
     @classmethod
@@ -256,4 +288,5 @@ class SimulationReport(Outcome):
             Timing.from_json(data["timing"]), Memory(**data["memory"]), SandboxFacts(**data["sandbox"]),
             list(data.get("threads", [])), list(data.get("modules", [])), data.get("stderr_tail", ""),
             data["verdict"], list(data.get("reasons", [])), data.get("plot"), data.get("data_sha256"),
-            data.get("candidate_bytes"))
+            data.get("candidate_bytes"),
+            [ShardSummary.from_json(shard) for shard in data.get("shards", [])])

@@ -17,7 +17,8 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from features.storage import save_npz
-from harness.cli import OneLineParser, UserError, competition_key, positive_int
+from harness.cli import OneLineParser, UserError, add_execution_options, competition_key, engine_from, positive_int
+from harness.execution import Engine, ExecutionError, Task, run_tasks
 from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from models.config import ConfigError
@@ -94,11 +95,12 @@ def _table(name: str, record: dict, metric: str) -> Table:
     return table
 
 
-def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
+def train_one(folder: Path, args: argparse.Namespace, console: Console, engine: Engine = Engine()) -> dict:
     """Train the solution in ``folder``: check both data files (and their oracle sidecars) first,
-    then train, write the artifacts and score what was written on the valid set (the same way
-    for every family) in a staging copy of the folder; only when all of that succeeded are the
-    artifacts and the run record moved in, so a failure leaves the old ones byte for byte."""
+    then train (its seeds side by side on ``engine``), write the artifacts and score what was
+    written on the valid set (the same way for every family) in a staging copy of the folder;
+    only when all of that succeeded are the artifacts and the run record moved in, so a failure
+    leaves the old ones byte for byte."""
     started = time.perf_counter()
     manifest = read_manifest(folder)
     name = family(manifest.family).name  # an unknown family fails before the data is read
@@ -111,7 +113,7 @@ def train_one(folder: Path, args: argparse.Namespace, console: Console) -> dict:
     with staging_copy(folder) as stage:
         try:
             with threadpool_limits(limits=args.blas_threads):
-                trained = train_solution(stage, train, valid, console, args.workers)
+                trained = train_solution(stage, train, valid, console, engine)
         except ConfigError as exc:  # messages name the solution, not its staging copy
             raise ConfigError(str(exc).replace(str(stage), str(folder))) from exc
         record = {
@@ -147,8 +149,34 @@ def run_train(args: argparse.Namespace) -> int:
     for folder in folders:
         if not (folder / "manifest.json").is_file():
             raise ConfigError(f"{folder}: no manifest.json; a solution folder needs one naming its family and artifacts")
-        train_one(folder, args, console)
+    engine = engine_from(args)
+    if len(folders) == 1 or engine == Engine():
+        for folder in folders:
+            try:
+                train_one(folder, args, console, engine)
+            except ExecutionError as exc:  # a seed's worker lost, or the engine cannot start
+                raise ConfigError(f"train {folder}: {exc}") from None
+        return 0
+    # Solutions side by side, each trained as one worker's job (its seeds one after another);
+    # each prints into a buffer, shown whole once it is done, in the solutions' order.
+    console.print(f"{len(folders)} solutions on {engine.workers} {engine.backend} worker(s)", highlight=False)
+    try:
+        outputs = run_tasks([Task(f"train {f.name}", train_captured, (str(f), args), pin=False) for f in folders],
+                            engine, on_done=lambda i, task: console.print(f"{task.label}: done", highlight=False))
+    except ExecutionError as exc:
+        raise ConfigError(f"train --all: {exc}") from None
+    for text in outputs:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def train_captured(folder: str, args: argparse.Namespace) -> str:
+    """``train_one`` in a worker of ``train --all --workers N``: what it printed, as text."""
+    import io
+
+    buffer = io.StringIO()
+    train_one(Path(folder), args, Console(file=buffer, width=120))
+    return buffer.getvalue()
 
 
 def run_parity(args: argparse.Namespace) -> int:
@@ -281,8 +309,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blas-threads", type=positive_int, default=1,
                    help="BLAS threads while training (default 1: on a shared machine, spinning threads cost more "
                         "than they give; LightGBM's threads are the family config's 'threads')")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="processes that train a family's seeds (\"seeds\": N) side by side (default 1)")
+    add_execution_options(p, "with --all: solutions trained side by side; with one solution: its seeds "
+                             "(\"seeds\": N) trained side by side")
     p.set_defaults(func=run_train)
     q = sub.add_parser("parity", help="offline score of a trained solution beside the sandboxed replay of its zip")
     q.add_argument("solution", help="trained solution folder")

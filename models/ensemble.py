@@ -52,6 +52,7 @@ from features.storage import save_npz
 from harness import metrics
 from harness.competitions import SAFETY_FACTOR, Competition
 from harness.manifest import Manifest, ManifestError
+from harness.execution import Engine
 from models import cv
 from models.config import ConfigError, require
 from models.data import SequenceSet
@@ -115,7 +116,7 @@ class Member:
     artifacts: list[str]
 
 
-def parse_members(entries: list, workers: int = 1) -> list[Member]:
+def parse_members(entries: list, engine: Engine = Engine()) -> list[Member]:
     """The members of a config; ConfigError naming the entry that is wrong."""
     from models.registry import configured
 
@@ -144,7 +145,7 @@ def parse_members(entries: list, workers: int = 1) -> list[Member]:
         if not isinstance(name, str) or not name or "/" in name or name in names:
             raise ConfigError(f"{where}: member names must be distinct, non-empty folder names; got {name!r}")
         names.add(name)
-        fam, config = configured(fam_name, train, f"{where}.train", workers)
+        fam, config = configured(fam_name, train, f"{where}.train", engine)
         members.append(Member(name, fam, config, list(artifacts)))
     return members
 
@@ -296,18 +297,18 @@ class EnsembleFamily:
     name = "ensemble"
     config = EnsembleConfig
 
-    def __init__(self, workers: int = 1) -> None:
-        self.workers = workers
+    def __init__(self, engine: Engine = Engine()) -> None:
+        self.engine = engine
 
-    def with_workers(self, workers: int) -> "EnsembleFamily":
-        """This family passing ``workers`` on to its members' seed trainings."""
-        return EnsembleFamily(workers)
+    def with_engine(self, engine: Engine) -> "EnsembleFamily":
+        """This family passing ``engine`` on to its members' seed trainings."""
+        return EnsembleFamily(engine)
 
     def train(self, cfg: EnsembleConfig, train: SequenceSet, valid: SequenceSet, console) -> Trained:
         comp = train.competition
         if cfg.online:
             refuse_unless_revealed(comp)  # before an hour of member training, not after
-        members = parse_members(cfg.members, self.workers)
+        members = parse_members(cfg.members, self.engine)
         scratch = tempfile.TemporaryDirectory(prefix="wunderbench-ensemble-")
         root = Path(scratch.name)
         oofs, records = [], {}

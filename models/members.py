@@ -1,8 +1,9 @@
 """Seed averaging for any family, and what composites share: member folders, OOF alignment, batch forms.
 
 ``"seeds": N`` in a manifest's ``train`` block makes ``models.registry`` wrap the family in
-``SeedAverage``: N trainings that differ only in ``seed`` (seed, seed + 1, ...), in a process
-pool when ``--workers`` allows (forked, so the data is shared, not copied), written to
+``SeedAverage``: N trainings that differ only in ``seed`` (seed, seed + 1, ...), side by side
+on the execution engine (``harness.execution``) when ``--workers`` allows (each worker gets its
+own copy of the data: the engine may be a Ray cluster), written to
 ``seed_<i>/`` with a ``members.json`` of kind "average" (``models.runtime.members``), served by
 averaging. Out-of-fold predictions of the average are the mean of the members' OOF on the rows
 they all have (keyed by ``seq_ix`` and step; fold draws follow the seed, each member's
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from harness.execution import Engine, Task, run_tasks
 from models.config import ConfigError
 from models.data import SequenceSet
 from models.family import Family, Trained
@@ -109,34 +109,41 @@ def write_members_file(folder: Path, kind: str, members: list[dict], **extra) ->
 
 # -- training N seeds ---------------------------------------------------------------------------------
 
-_JOB: dict[str, Any] = {}
-"""What forked workers read (the data is inherited, never pickled)."""
+def blas_threads() -> int:
+    """The BLAS thread count in force here (``train --blas-threads``), for workers to train under."""
+    from threadpoolctl import threadpool_info
+
+    return min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
 
 
-def _train_one(seed_index: int) -> Trained:
-    job = _JOB
-    config = replace(job["config"], seed=job["config"].seed + seed_index)
-    return job["family"].train(config, job["train"], job["valid"], Console(file=io.StringIO()))
+def train_member(fam: Family, config: Any, train: SequenceSet, valid: SequenceSet, threads: int) -> Trained:
+    """One seed's training in a worker, under the caller's BLAS thread count (so that a member
+    trained here is the member trained in the caller: the same sums in the same order); its
+    console output is dropped, members train side by side."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return fam.train(config, train, valid, Console(file=io.StringIO()))
 
 
 def train_seeds(fam: Family, config: Any, seeds: int, train: SequenceSet, valid: SequenceSet, console,
-                workers: int = 1) -> list[Trained]:
-    """N trainings of ``fam`` differing only in seed; in ``workers`` forked processes when > 1."""
+                engine: Engine = Engine()) -> list[Trained]:
+    """N trainings of ``fam`` differing only in seed; on ``engine`` when it has more than one
+    worker (or is a cluster), here one after another otherwise."""
     if not hasattr(config, "seed"):
         raise ConfigError(f"family {fam.name!r} has no 'seed' setting, so 'seeds' cannot vary it")
-    _JOB.update(family=fam, config=config, train=train, valid=valid)
-    try:
-        if workers <= 1 or seeds == 1:
-            results = []
-            for i in range(seeds):
-                console.print(f"seed {config.seed + i} ({i + 1}/{seeds})", highlight=False)
-                results.append(fam.train(replace(config, seed=config.seed + i), train, valid, console))
-            return results
-        console.print(f"{seeds} seeds in {min(workers, seeds)} worker processes", highlight=False)
-        with ProcessPoolExecutor(min(workers, seeds), mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_train_one, range(seeds)))
-    finally:
-        _JOB.clear()
+    configs = [replace(config, seed=config.seed + i) for i in range(seeds)]
+    if engine == Engine() or seeds == 1:
+        results = []
+        for i, member_config in enumerate(configs):
+            console.print(f"seed {member_config.seed} ({i + 1}/{seeds})", highlight=False)
+            results.append(fam.train(member_config, train, valid, console))
+        return results
+    console.print(f"{seeds} seeds on {min(engine.workers, seeds)} {engine.backend} worker(s)", highlight=False)
+    threads = blas_threads()
+    tasks = [Task(f"seed {c.seed} ({i + 1}/{seeds}) of {fam.name}", train_member, (fam, c, train, valid, threads),
+                  pin=False) for i, c in enumerate(configs)]
+    return run_tasks(tasks, engine, on_done=lambda i, task: console.print(f"{task.label}: trained", highlight=False))
 
 
 @dataclass
@@ -149,10 +156,10 @@ class SeedMembers:
 class SeedAverage:
     """A family wrapped to train N seeds and serve their mean (``models.family.Family``)."""
 
-    def __init__(self, family: Family, seeds: int, workers: int = 1) -> None:
+    def __init__(self, family: Family, seeds: int, engine: Engine = Engine()) -> None:
         self.family = family
         self.seeds = seeds
-        self.workers = workers
+        self.engine = engine
         self.name = family.name
         self.config = family.config
 
@@ -164,7 +171,7 @@ class SeedAverage:
         return [MEMBERS_FILE] + [f"{self.folder_of(i)}/{a}" for i in range(self.seeds) for a in member_artifacts]
 
     def train(self, config: Any, train: SequenceSet, valid: SequenceSet, console) -> Trained:
-        trained = train_seeds(self.family, config, self.seeds, train, valid, console, self.workers)
+        trained = train_seeds(self.family, config, self.seeds, train, valid, console, self.engine)
         oof, why = None, "a member has none"
         if all(t.oof is not None for t in trained):
             try:

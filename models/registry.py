@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 
 from harness.manifest import Manifest, ManifestError
+from harness.execution import Engine
 from models.config import ConfigError, from_dict
 from models.data import SequenceSet
 from models.evaluate import evaluate
@@ -41,28 +42,28 @@ def family(name: str | None) -> Family:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def configured(name: str | None, train: dict, where: str, workers: int = 1) -> tuple[Family, object]:
+def configured(name: str | None, train: dict, where: str, engine: Engine = Engine()) -> tuple[Family, object]:
     """(the family, its parsed config) of a training block; ``"seeds": N`` > 1 wraps the family in
     ``models.members.SeedAverage``, the one way any family averages seeds."""
     from models.members import SeedAverage, split_seeds
 
     fam = family(name)
-    if hasattr(fam, "with_workers"):  # a family that trains others (the ensemble) passes the workers on
-        fam = fam.with_workers(workers)
+    if hasattr(fam, "with_engine"):  # a family that trains others (the ensemble) passes the engine on
+        fam = fam.with_engine(engine)
     values, seeds = split_seeds(train, where)
     config = from_dict(fam.config, values, where)
-    return (SeedAverage(fam, seeds, workers) if seeds > 1 else fam), config
+    return (SeedAverage(fam, seeds, engine) if seeds > 1 else fam), config
 
 
-def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console, workers: int = 1) -> Trained:
+def train_solution(folder: Path, train: SequenceSet, valid: SequenceSet, console, engine: Engine = Engine()) -> Trained:
     """Train the solution in ``folder`` the one way: read its manifest, parse its config, train,
     write the artifacts the manifest names, and score what was written on ``valid`` (or the part of it
     the family made no choice on, ``Trained.report_index``) through ``load_offline`` (so a
     record's valid score is the score of what ships, on data it was not chosen on). Returns the trained model with its record
     completed (family, valid and per-output scores, the oracle beside them, artifact sizes).
-    ``workers`` processes train a family's seeds side by side."""
+    ``engine`` (``harness.execution``) trains a family's seeds side by side."""
     manifest = read_manifest(folder)
-    fam, config = configured(manifest.family, manifest.train, f"{manifest.path}: train", workers)
+    fam, config = configured(manifest.family, manifest.train, f"{manifest.path}: train", engine)
     trained = fam.train(config, train, valid, console)
     files = fam.write(trained, folder, list(manifest.artifacts))
     held_out = valid if trained.report_index is None else valid.subset(trained.report_index)

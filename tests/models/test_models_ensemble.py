@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness import competitions as C
+from harness.execution import Engine
 from models.config import ConfigError
 from models.data import load_sequences
 from models.ensemble import fit_blend, nnls_weights, EnsembleConfig
@@ -64,7 +65,7 @@ def test_seed_average_is_the_mean_of_its_members(a_data, tmp_path, quiet, worker
     _, train, valid = a_data
     folder = write_manifest(tmp_path / "avg", "ridge_var", {**RIDGE, "sample_stride": 2, "seeds": 3},
                             seeds_files(3, RIDGE_FILES))
-    trained = train_solution(folder, train, valid, quiet, workers=workers)
+    trained = train_solution(folder, train, valid, quiet, Engine(workers=workers))
     assert trained.record["seeds"] == [0, 1, 2]
     ridge = family("ridge_var")
     members = [ridge.load_offline(folder / f"seed_{i}").predict_sequences(valid.features, valid.scored)

@@ -1,0 +1,130 @@
+"""Scaling out (issue #17): whole commands on one worker against two, ratios measured in one run.
+
+- simulate: ``python -m harness simulate CANDIDATE --workers 1`` against ``--workers 2`` (local
+  processes) and ``--workers 2 --backend ray`` (a local Ray instance started and stopped by the
+  command, so its start-up is in the time): wall time of the whole process, the scores compared
+  for identity (target: two workers take at most 0.6 of one worker's time, the same score);
+- gate-all: ``python -m harness gate-all`` serial against ``--workers 2`` on a folder holding
+  copies of the chosen solutions (target: at least 1.6 times faster);
+- train --all: ``python -m models train --all`` serial against ``--workers 2`` on copies of the
+  chosen solutions (default: the quick-training ridge solutions of A and B; target at least 1.6).
+
+Times are of one run each, on whatever else the machine is doing: run it on an idle machine
+with at least 2 cores (the load average is in the table's title). Tiny settings (a few
+sequences) show that it works, not how it scales: start-up costs dominate them.
+
+Usage: python benchmarks/bench_scaling.py [--candidate solutions/a_gru] [--sequences N]
+       [--gate-solutions a_gru,a_ridge_var] [--gate-args "..."] [--train-solutions a_ridge_var,b_ridge]
+       [--train-sequences N] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def timed(cmd: list[str], cwd: Path = ROOT) -> float:
+    """Wall time of ``cmd`` as a whole process; its output is kept only when it fails."""
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 1):  # 1: a candidate failed, which still times the command
+        raise SystemExit(f"{shlex.join(cmd)} exited {result.returncode}:\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def copy_solutions(names: list[str], root: Path) -> Path:
+    """Copies of ``solutions/<name>`` under ``root/solutions`` (commands write into them)."""
+    target = root / "solutions"
+    for name in names:
+        shutil.copytree(ROOT / "solutions" / name, target / name)
+    return target
+
+
+def simulate_rows(table: Table, args: argparse.Namespace, tmp: Path) -> None:
+    base = [PYTHON, "-m", "harness", "simulate", args.candidate]
+    if args.sequences:
+        base += ["--sequences", str(args.sequences)]
+    runs = [("1 worker", []), ("2 workers, local processes", ["--workers", "2"])]
+    if not args.no_ray:
+        runs.append(("2 workers, Ray (local instance)", ["--workers", "2", "--backend", "ray"]))
+    seconds, scores = {}, {}
+    for name, extra in runs:
+        out = tmp / f"{len(seconds)}.json"
+        seconds[name] = timed(base + extra + ["--json", str(out)])
+        scores[name] = json.loads(out.read_text())["score"]
+    one = seconds["1 worker"]
+    headline = scores["1 worker"]["headline"] if scores["1 worker"] else None
+    for name, s in seconds.items():
+        same = scores[name] == scores["1 worker"] if name != "1 worker" else None
+        table.add_row(f"simulate {args.candidate}, {name}", f"{s:.1f} s",
+                      "" if name == "1 worker" else f"{s / one:.2f} of 1 worker (target <= 0.60)",
+                      f"score {headline}" if same is None else ("score identical" if same else "SCORE DIFFERS"))
+    if "2 workers, Ray (local instance)" in seconds:
+        table.add_row("  Ray's overhead over local processes",
+                      f"{seconds['2 workers, Ray (local instance)'] - seconds['2 workers, local processes']:+.1f} s",
+                      "", "")
+
+
+def gate_rows(table: Table, args: argparse.Namespace, tmp: Path) -> None:
+    root = copy_solutions(args.gate_solutions.split(","), tmp / "gate")
+    base = [PYTHON, "-m", "harness", "gate-all", "--root", str(root), *shlex.split(args.gate_args)]
+    serial = timed(base)
+    parallel = timed(base + ["--workers", "2"])
+    table.add_row(f"gate-all ({args.gate_solutions}), serial", f"{serial:.1f} s", "", "")
+    table.add_row("gate-all, 2 workers", f"{parallel:.1f} s", f"{serial / parallel:.2f}x (target >= 1.6)", "")
+
+
+def train_rows(table: Table, args: argparse.Namespace, tmp: Path) -> None:
+    names = args.train_solutions.split(",")
+    times = {}
+    for label, extra in (("serial", []), ("2 workers", ["--workers", "2"])):
+        work = tmp / f"train-{len(times)}"
+        copy_solutions(names, work)
+        cmd = [PYTHON, "-m", "models", "train", "--all", "--runs", str(work / "runs"), *extra]
+        if args.train_sequences:
+            cmd += ["--sequences", str(args.train_sequences), "--valid-sequences", str(args.train_sequences)]
+        (work / "data").symlink_to(ROOT / "data")  # the default generated sets, read where they are
+        times[label] = timed(cmd, cwd=work)  # train --all trains the solutions under ./solutions
+    table.add_row(f"train --all ({args.train_solutions}), serial", f"{times['serial']:.1f} s", "", "")
+    table.add_row("train --all, 2 workers", f"{times['2 workers']:.1f} s",
+                  f"{times['serial'] / times['2 workers']:.2f}x (target >= 1.6)", "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--candidate", default="solutions/a_gru")
+    parser.add_argument("--sequences", type=int, help="simulate only the first N sequences (default: all)")
+    parser.add_argument("--gate-solutions", default="a_gru,a_ridge_var,b_ridge,a_lightgbm")
+    parser.add_argument("--gate-args", default="", help="extra gate options, e.g. \"--score-seconds 5\"")
+    parser.add_argument("--train-solutions", default="a_ridge_var,b_ridge")
+    parser.add_argument("--train-sequences", type=int, help="train and valid sequences (default: all)")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
+    args = parser.parse_args()
+    table = Table(title=f"Scaling out (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    for column in ("what", "wall time", "ratio", "result"):
+        table.add_column(column)
+    with tempfile.TemporaryDirectory(prefix="wunderbench-bench-scaling-") as tmp:
+        simulate_rows(table, args, Path(tmp))
+        gate_rows(table, args, Path(tmp))
+        train_rows(table, args, Path(tmp))
+    Console(width=150).print(table)
+
+
+if __name__ == "__main__":
+    main()
