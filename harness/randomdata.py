@@ -1,5 +1,5 @@
-"""Contract-valid files of plain random numbers, and made-up run statistics, for tests and
-benchmarks of the grader itself.
+"""Contract-valid files of plain random numbers, made-up run statistics and the simplest honest
+candidate, for tests and benchmarks of the grader itself.
 
 The market simulator makes realistic data; these files only need the right schema, dtypes and
 ``need_prediction`` pattern, and must be quick to make at any size.
@@ -16,6 +16,22 @@ import pyarrow.parquet as pq
 from harness.competitions import SEQUENCE_LENGTH, Competition
 from harness.metrics import sequence_stats
 from harness.simulation import BySequence
+
+
+MEAN_SO_FAR_SOURCE = """
+import numpy as np
+class PredictionModel:
+    def __init__(self):
+        self.seq, self.total, self.n = None, None, 0
+    def predict(self, dp):
+        if dp.seq_ix != self.seq:
+            self.seq, self.total, self.n = dp.seq_ix, np.zeros(32), 0
+        self.total += dp.state
+        self.n += 1
+        return self.total / self.n if dp.need_prediction else None
+"""
+"""An A candidate's ``solution.py``: each sequence's running mean of the state (no files, no
+libraries beyond numpy), for tests that need a candidate that passes."""
 
 
 def random_table(competition: Competition, n_sequences: int, seed: int = 0, first_seq_ix: int = 0) -> pa.Table:

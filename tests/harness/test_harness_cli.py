@@ -3,19 +3,7 @@
 import json
 
 from harness.cli import main
-
-MEAN = """
-import numpy as np
-class PredictionModel:
-    def __init__(self):
-        self.seq, self.total, self.n = None, None, 0
-    def predict(self, dp):
-        if dp.seq_ix != self.seq:
-            self.seq, self.total, self.n = dp.seq_ix, np.zeros(32), 0
-        self.total += dp.state
-        self.n += 1
-        return self.total / self.n if dp.need_prediction else None
-"""
+from harness.randomdata import MEAN_SO_FAR_SOURCE as MEAN
 
 
 def test_simulate_writes_json_and_plot_and_exits_zero(candidate, a_file, tmp_path, capsys):

@@ -19,19 +19,7 @@ from harness.html_report import FIGURE_SECTIONS
 from harness.memory_series import MemorySeries
 from harness.simulate import SimulateOptions, simulate
 from harness.simulation import Projection, SimulationReport, Timing
-
-MEAN = """
-import numpy as np
-class PredictionModel:
-    def __init__(self):
-        self.seq, self.total, self.n = None, None, 0
-    def predict(self, dp):
-        if dp.seq_ix != self.seq:
-            self.seq, self.total, self.n = dp.seq_ix, np.zeros(32), 0
-        self.total += dp.state
-        self.n += 1
-        return self.total / self.n if dp.need_prediction else None
-"""
+from harness.randomdata import MEAN_SO_FAR_SOURCE as MEAN
 
 HOSTILE_MESSAGE = '<script src="https://evil.example/x.js"></script><img src="http://evil.example/p.png">'
 RAISES_MARKUP = MEAN.replace(

@@ -23,21 +23,9 @@ from harness.execution import Engine, Task, WorkerLost, run_tasks
 from harness.randomdata import write_random_file
 from harness.shards import simulate_sharded
 from harness.simulate import SimulateOptions, simulate
+from harness.randomdata import MEAN_SO_FAR_SOURCE as MEAN
 
 RAY = Engine("ray", workers=2)
-
-MEAN = """
-import numpy as np
-class PredictionModel:
-    def __init__(self):
-        self.seq, self.total, self.n = None, None, 0
-    def predict(self, dp):
-        if dp.seq_ix != self.seq:
-            self.seq, self.total, self.n = dp.seq_ix, np.zeros(32), 0
-        self.total += dp.state
-        self.n += 1
-        return self.total / self.n if dp.need_prediction else None
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
