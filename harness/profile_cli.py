@@ -19,12 +19,12 @@ from rich.text import Text
 from harness.candidate import CandidateLayoutError
 from harness.cli import UserError, add_data_options, add_limit_options, options_from, positive_int
 from harness.competitions import SEQUENCE_LENGTH
-from harness.data import DataError, ParquetSource
+from harness.data import DataError
 from harness.market.base import SidecarMismatch
 from harness.profile_data import LineStat, Profile
 from harness.profiling import DEFAULT_SEQUENCES, PROFILERS, ProfileOptions, ProfileReport, profile
 from harness.progress import PlainProgress
-from harness.simulate_cli import data_for, existing_candidate
+from harness.simulate_cli import candidate_and_source
 
 DEFAULT_TOP = 15
 
@@ -162,16 +162,11 @@ def render(report: ProfileReport, console: Console, top: int = DEFAULT_TOP, ever
 
 def run_profile(args: argparse.Namespace) -> int:
     console = Console()
-    candidate = existing_candidate(args.candidate)
-    data = data_for(candidate, args.data, args.competition)
-    try:
-        source = ParquetSource(data, args.competition)
-    except DataError as exc:
-        raise UserError(str(exc)) from exc
+    candidate, source = candidate_and_source(args)
     rows = min(args.sequences, source.num_sequences) * SEQUENCE_LENGTH
     name = candidate.name
     try:
-        report = profile(candidate, data, args.competition, options_from(args, ProfileOptions),
+        report = profile(candidate, source.path, args.competition, options_from(args, ProfileOptions),
                          lambda label: PlainProgress(f"profile {name} ({label})", rows))
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc

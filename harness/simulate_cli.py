@@ -64,6 +64,17 @@ def data_for(candidate: Path, data: str | None, competition: str | None) -> Path
     return defaults.ensure(competitions.get(key).key, "valid")
 
 
+def candidate_and_source(args: argparse.Namespace) -> tuple[Path, ParquetSource]:
+    """The candidate the user named and the data it runs on (``--data`` or the default set),
+    opened; a missing path or a malformed file is the user's mistake (exit 2)."""
+    candidate = existing_candidate(args.candidate)
+    data = data_for(candidate, args.data, args.competition)
+    try:
+        return candidate, ParquetSource(data, args.competition)
+    except DataError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def progress_reporter(console: Console, label: str, rows: int) -> tuple[Callable[[dict], None], Progress | None]:
     """A live bar when stdout is a terminal; otherwise plain lines on stderr every few seconds."""
     if not console.is_terminal:
@@ -120,12 +131,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         option = "--plot" if args.plot else "--report"
         raise UserError(f"{option} draws every row's latency, which shards do not send back; run it with one worker "
                         "(drop --workers/--shards/--backend)")
-    candidate = existing_candidate(args.candidate)
-    data = data_for(candidate, args.data, args.competition)
-    try:
-        source = ParquetSource(data, args.competition)
-    except DataError as exc:
-        raise UserError(str(exc)) from exc
+    candidate, source = candidate_and_source(args)
     if not args.no_oracle and (line := foreign_notice(source.path)) is not None:
         print(line, file=sys.stderr)  # stdout carries the report alone
     sequences = source.num_sequences if args.sequences is None else min(args.sequences, source.num_sequences)
@@ -134,9 +140,9 @@ def run_simulate(args: argparse.Namespace) -> int:
         with bar or nullcontext():
             options = options_from(args, SimulateOptions, oracle=not args.no_oracle, fingerprint=bool(args.json))
             if not sharded:
-                result = simulate(candidate, data, args.competition, options, on_progress)  # one worker: today's path
+                result = simulate(candidate, source.path, args.competition, options, on_progress)  # one worker: today's path
             else:
-                result = _simulate_sharded(candidate, data, args, engine, options, bar)
+                result = _simulate_sharded(candidate, source.path, args, engine, options, bar)
     except (DataError, SidecarMismatch) as exc:
         raise UserError(str(exc)) from exc
     except CandidateLayoutError as exc:
