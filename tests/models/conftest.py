@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -50,3 +51,24 @@ def solution(tmp_path):
         return target
 
     return make
+
+
+def _row_by_row(model, features: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """A runtime model's predictions (S, T, K) one row at a time, as the grader calls it, NaN
+    where no prediction is wanted."""
+    out = None
+    for s in range(len(features)):
+        model.reset()
+        for t in range(features.shape[1]):
+            y = model.update(features[s, t].astype(np.float64), bool(scored[t]))
+            if y is not None:
+                if out is None:
+                    out = np.full(features.shape[:2] + (len(y),), np.nan)
+                out[s, t] = y
+    return out
+
+
+@pytest.fixture(scope="session")
+def row_by_row():
+    """``_row_by_row``: the online side of the offline-versus-online checks."""
+    return _row_by_row

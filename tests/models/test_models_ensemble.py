@@ -43,25 +43,8 @@ def a_data(tmp_path_factory):
     return path, data.subset(np.arange(4)), data.subset(np.arange(4, 6))
 
 
-def online(model, features: np.ndarray, scored: np.ndarray) -> np.ndarray:
-    """Row-by-row predictions (S, T, K), NaN where not scored."""
-    out = np.full(features.shape[:2] + (model_outputs(model, features),), np.nan)
-    for s in range(len(features)):
-        model.reset()
-        for t in range(features.shape[1]):
-            y = model.update(features[s, t].astype(np.float64), bool(scored[t]))
-            if y is not None:
-                out[s, t] = y
-    return out
-
-
-def model_outputs(model, features) -> int:
-    model.reset()
-    return len(model.update(features[0, 0].astype(np.float64), True))
-
-
 @pytest.mark.parametrize("workers", [1, 2])
-def test_seed_average_is_the_mean_of_its_members(a_data, tmp_path, quiet, workers):
+def test_seed_average_is_the_mean_of_its_members(a_data, tmp_path, quiet, workers, row_by_row):
     _, train, valid = a_data
     folder = write_manifest(tmp_path / "avg", "ridge_var", {**RIDGE, "sample_stride": 2, "seeds": 3},
                             seeds_files(3, RIDGE_FILES))
@@ -73,7 +56,7 @@ def test_seed_average_is_the_mean_of_its_members(a_data, tmp_path, quiet, worker
     assert not np.allclose(members[0], members[1]), "seeds that change nothing would prove nothing"
     offline = load_offline_folder(folder).predict_sequences(valid.features, valid.scored)
     np.testing.assert_allclose(offline, np.mean(members, axis=0), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(online(load_folder(folder), valid.features, valid.scored), offline, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(row_by_row(load_folder(folder), valid.features, valid.scored), offline, rtol=0, atol=1e-9)
     # seeded row sampling (stride 2) gives the seeds no common OOF row: the average has none, and says why
     assert trained.oof is None and "share no" in trained.record["oof"]
 
@@ -178,7 +161,7 @@ def test_selection_respects_the_time_and_size_budget():
     assert chosen == [0, 2, 1]
 
 
-def test_ensemble_offline_equals_the_online_replay_of_its_zip(a_data, tmp_path, quiet):
+def test_ensemble_offline_equals_the_online_replay_of_its_zip(a_data, tmp_path, quiet, row_by_row):
     path, train, valid = a_data
     members = [{"name": "ridge", "family": "ridge_var", "train": RIDGE, "artifacts": RIDGE_FILES},
                {"name": "ridge2", "family": "ridge_var", "train": {"lags": 2, "folds": 2, "alphas": [1e-2], "seeds": 2},
@@ -198,7 +181,7 @@ def test_ensemble_offline_equals_the_online_replay_of_its_zip(a_data, tmp_path, 
     manifest = json.loads((folder / "manifest.json").read_text())
     assert "members/ridge2/seed_1/weights.npz" in manifest["artifacts"]  # set to what was written
     offline = evaluate(family("ensemble").load_offline(folder), valid)
-    np.testing.assert_allclose(online(load_folder(folder), valid.features, valid.scored),
+    np.testing.assert_allclose(row_by_row(load_folder(folder), valid.features, valid.scored),
                                load_offline_folder(folder).predict_sequences(valid.features, valid.scored),
                                rtol=0, atol=1e-6)
     valid_path = tmp_path / "valid.parquet"

@@ -187,17 +187,6 @@ class ScaledState:
         return out
 
 
-def replay(model, features: np.ndarray, scored: np.ndarray) -> np.ndarray:
-    out = np.full(features.shape, np.nan)
-    for s in range(len(features)):
-        model.reset()
-        for t in range(features.shape[1]):
-            y = model.update(features[s, t].astype(np.float64), bool(scored[t]))
-            if y is not None:
-                out[s, t] = y
-    return out
-
-
 def stub_blend_arrays(rate: float) -> tuple[list, dict]:
     members = [ScaledState(1.0, 0.0), ScaledState(0.6, 0.1), ScaledState(0.0, 0.0)]
     coef = np.tile(np.array([[0.3], [0.5], [0.2]]), (1, K))
@@ -206,7 +195,7 @@ def stub_blend_arrays(rate: float) -> tuple[list, dict]:
     return members, {"coef": coef, "intercept": np.zeros(K), **guard.arrays(), **online.arrays()}
 
 
-def test_offline_blend_equals_its_row_by_row_replay_and_is_causal():
+def test_offline_blend_equals_its_row_by_row_replay_and_is_causal(row_by_row):
     rng = np.random.default_rng(6)
     features = rng.normal(size=(2, 1000, K)).astype(np.float32)
     features[:, 1:] += 0.9 * features[:, :-1]  # persistence, so the members differ in quality
@@ -216,7 +205,7 @@ def test_offline_blend_equals_its_row_by_row_replay_and_is_causal():
     online = ExpWeights.from_arrays(arrays["coef"], arrays)
     offline = OfflineBlend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays), online)
     batch = offline.predict_sequences(features, scored)
-    row = replay(Blend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays),
+    row = row_by_row(Blend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays),
                        ExpWeights.from_arrays(arrays["coef"], arrays)), features, scored)
     np.testing.assert_allclose(row, batch, rtol=0, atol=1e-9)
     static = OfflineBlend(members, arrays["coef"], arrays["intercept"], Guard.from_arrays(arrays))
@@ -280,7 +269,7 @@ def a_split(a_random):
     return a_random, data.subset(np.arange(4)), data.subset(np.arange(4, 6))
 
 
-def test_trained_online_ensemble_records_its_rate_and_replays_its_zip(a_split, tmp_path, quiet):
+def test_trained_online_ensemble_records_its_rate_and_replays_its_zip(a_split, tmp_path, quiet, row_by_row):
     import pyarrow.parquet as pq
 
     from models.evaluate import evaluate, package_and_replay, parity
@@ -310,7 +299,7 @@ def test_trained_online_ensemble_records_its_rate_and_replays_its_zip(a_split, t
                                    **ExpWeights(coef, 0.3, np.full(K, 2.0)).arrays()})
     assert load_folder(folder).online is not None
     batch = load_offline_folder(folder).predict_sequences(valid.features, valid.scored)
-    row = replay(load_folder(folder), valid.features, valid.scored)
+    row = row_by_row(load_folder(folder), valid.features, valid.scored)
     np.testing.assert_allclose(row, batch, rtol=0, atol=1e-6)
     valid_path = tmp_path / "valid.parquet"
     pq.write_table(pq.read_table(path).slice(4000, 2000), valid_path)
