@@ -9,13 +9,14 @@
 - train --all: ``python -m models train --all`` serial against ``--workers 2`` on copies of the
   chosen solutions (default: the quick-training ridge solutions of A and B; target at least 1.6).
 
-Times are of one run each, on whatever else the machine is doing: run it on an idle machine
-with at least 2 cores (the load average is in the table's title). Tiny settings (a few
-sequences) show that it works, not how it scales: start-up costs dominate them.
+Simulate times are the median of ``--repeats`` interleaved runs, the others of one run each, on
+whatever else the machine is doing: run it on an idle machine with at least 2 cores (the load
+average is in the table's title). Tiny settings (a few sequences) show that it works, not how
+it scales: start-up costs dominate them.
 
 Usage: python benchmarks/bench_scaling.py [--candidate solutions/a_gru] [--sequences N]
        [--gate-solutions a_gru,a_ridge_var] [--gate-args "..."] [--train-solutions a_ridge_var,b_ridge]
-       [--train-sequences N] [--no-ray]
+       [--train-sequences N] [--no-ray] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,16 +65,20 @@ def simulate_rows(table: Table, args: argparse.Namespace, tmp: Path) -> None:
     runs = [("1 worker", []), ("2 workers, local processes", ["--workers", "2"])]
     if not args.no_ray:
         runs.append(("2 workers, Ray (local instance)", ["--workers", "2", "--backend", "ray"]))
-    seconds, scores = {}, {}
-    for name, extra in runs:
-        out = tmp / f"{len(seconds)}.json"
-        seconds[name] = timed(base + extra + ["--json", str(out)])
-        scores[name] = json.loads(out.read_text())["score"]
+    times, scores = {name: [] for name, _ in runs}, {}
+    for attempt in range(args.repeats):  # interleaved, so that a change in the machine's load hits every setting
+        for name, extra in runs:
+            out = tmp / f"{attempt}-{len(scores)}.json"
+            times[name].append(timed(base + extra + ["--json", str(out)]))
+            score = json.loads(out.read_text())["score"]
+            if scores.setdefault(name, score) != score:
+                raise SystemExit(f"simulate {args.candidate}, {name}: the score changed between two runs")
+    seconds = {name: statistics.median(t) for name, t in times.items()}
     one = seconds["1 worker"]
     headline = scores["1 worker"]["headline"] if scores["1 worker"] else None
     for name, s in seconds.items():
         same = scores[name] == scores["1 worker"] if name != "1 worker" else None
-        table.add_row(f"simulate {args.candidate}, {name}", f"{s:.1f} s",
+        table.add_row(f"simulate {args.candidate}, {name}", f"{s:.1f} s (median of {args.repeats})",
                       "" if name == "1 worker" else f"{s / one:.2f} of 1 worker (target <= 0.60)",
                       f"score {headline}" if same is None else ("score identical" if same else "SCORE DIFFERS"))
     if "2 workers, Ray (local instance)" in seconds:
@@ -115,6 +121,7 @@ def main() -> None:
     parser.add_argument("--train-solutions", default="a_ridge_var,b_ridge")
     parser.add_argument("--train-sequences", type=int, help="train and valid sequences (default: all)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
+    parser.add_argument("--repeats", type=int, default=3, help="simulate runs of each setting (the median is shown)")
     args = parser.parse_args()
     table = Table(title=f"Scaling out (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for column in ("what", "wall time", "ratio", "result"):

@@ -29,6 +29,9 @@ class CandidateLayoutError(ValueError):
         super().__init__(message)
         self.kind = kind
 
+    def __reduce__(self):  # travels back from a shard's worker as itself (``harness.execution``)
+        return type(self), (self.kind, str(self))
+
 
 @dataclass(frozen=True)
 class ZipEntryProblem:

@@ -157,10 +157,10 @@ class ParquetSource:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _raw_batches(self) -> Iterator[pa.RecordBatch]:
+    def _raw_batches(self, row_groups: list[int] | None = None) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._file.iter_batches(batch_size=BATCH_ROWS, columns=list(self.competition.columns),
-                                               use_threads=False)
+            yield from self._file.iter_batches(batch_size=BATCH_ROWS, row_groups=row_groups,
+                                               columns=list(self.competition.columns), use_threads=False)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(
                 f"{self.path}: reading failed part-way ({exc}); the file is corrupt or truncated: "
@@ -176,23 +176,51 @@ class ParquetSource:
             columns[j] = column_values(batch.column(j))
         return Block(np.ascontiguousarray(columns.T), first_row)
 
-    def blocks(self, max_sequences: int | None = None, validate: bool = True) -> Iterator[Block]:
-        """Yield fresh float64 blocks in file order (never reused: a candidate may keep row views)."""
-        limit = self.num_rows if max_sequences is None else min(self.num_rows, max_sequences * SEQUENCE_LENGTH)
+    def blocks(self, max_sequences: int | None = None, validate: bool = True,
+               first_sequence: int = 0) -> Iterator[Block]:
+        """Yield fresh float64 blocks in file order (never reused: a candidate may keep row views),
+        from the ``first_sequence``-th sequence on (row ``first_sequence * SEQUENCE_LENGTH``: a
+        shard's range; the row groups before it are not read) and at most ``max_sequences``.
+
+        A range that starts inside the file is validated from its first row (it must start a
+        sequence) and names rows as the file counts them; a range that stops before the file's
+        end must stop at a sequence's end, or the file's sequences are not all
+        ``SEQUENCE_LENGTH`` rows long (the one-worker pass would say where; ``DataError`` here)."""
+        start = first_sequence * SEQUENCE_LENGTH
+        if not 0 <= start < self.num_rows:
+            raise ValueError(f"{self.path}: no sequence at position {first_sequence} (the file has "
+                             f"{self.num_rows} rows)")
+        limit = self.num_rows if max_sequences is None else min(self.num_rows, start + max_sequences * SEQUENCE_LENGTH)
         checker = _ContractChecker(self) if validate else None
-        row = 0
-        for batch in self._raw_batches():
+        row, groups = self._groups_from(start)
+        for batch in self._raw_batches(groups):
             if row >= limit:
                 break
-            if row + batch.num_rows > limit:
-                batch = batch.slice(0, limit - row)
-            block = self._to_block(batch, row)
+            if row + batch.num_rows <= start:
+                row += batch.num_rows
+                continue
+            lo, hi = max(start, row) - row, min(limit, row + batch.num_rows) - row
+            block = self._to_block(batch.slice(lo, hi - lo), row + lo)
             if checker is not None:
                 checker.check(block)
             yield block
             row += batch.num_rows
-        if checker is not None and limit == self.num_rows:
-            checker.finish()
+        if checker is not None:
+            if limit == self.num_rows:
+                checker.finish()
+            else:
+                checker.range_end()
+
+    def _groups_from(self, start: int) -> tuple[int, list[int]]:
+        """The first row of the row group holding row ``start``, and that group and every later one."""
+        meta = self._file.metadata
+        first = 0
+        for g in range(meta.num_row_groups):
+            rows = meta.row_group(g).num_rows
+            if first + rows > start:
+                return first, list(range(g, meta.num_row_groups))
+            first += rows
+        return first, []
 
     def sequences(self, order: Sequence[int], validate: bool = True) -> Iterator[Block]:
         """Yield the named sequences, one block each, in the given order (for shuffled replays)."""
@@ -281,6 +309,7 @@ class _ContractChecker:
         self.prev_step: float | None = None
         self.seen: set[int] = set()
         self.value_start = 3
+        self.last_row = -1
 
     def _fail(self, block: Block, i: int, what: str) -> None:
         seq = block.values[i, 0]
@@ -305,6 +334,7 @@ class _ContractChecker:
         self._check_finite(block)
         self.prev_seq = float(seq[-1])
         self.prev_step = float(step[-1])
+        self.last_row = block.first_row + v.shape[0] - 1
 
     def _check_order(self, block: Block, prev_seq: np.ndarray, prev_step: np.ndarray, new_seq: np.ndarray) -> None:
         """Integer ids and steps; a new sequence starts at 0 right after the previous one's last step."""
@@ -368,6 +398,15 @@ class _ContractChecker:
             i, j = np.argwhere(~finite)[0]
             column = (self.comp.feature_columns + self.comp.target_columns)[j]
             self._fail(block, int(i), f"column {column!r} is {v[i, 3 + j]}; features and targets must be finite")
+
+    def range_end(self) -> None:
+        """The end of a range that stops inside the file (a shard's) must end a sequence."""
+        if self.prev_step is not None and self.prev_step != SEQUENCE_LENGTH - 1:
+            raise DataError(
+                f"{self.path}: seq_ix {self.prev_seq:.0f}, row {self.last_row} (step_in_seq {self.prev_step:.0f}): "
+                f"a run of whole {SEQUENCE_LENGTH}-row sequences should end here, so the file's sequences are not "
+                f"all {SEQUENCE_LENGTH} rows long; every sequence must have exactly {SEQUENCE_LENGTH} steps"
+            )
 
     def finish(self) -> None:
         if self.prev_step is not None and self.prev_step != SEQUENCE_LENGTH - 1:

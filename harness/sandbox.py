@@ -73,6 +73,8 @@ class SandboxOptions:
     memory_bytes: int
     time_limit_s: float
     max_sequences: int | None = None
+    first_sequence: int = 0
+    """Replay from the file's ``first_sequence``-th sequence (a shard's range; ``ParquetSource.blocks``)."""
     order: list[int] | None = None
     block_network: bool = True
     cpu: int | None = None
@@ -523,8 +525,10 @@ def run_in_sandbox(
         layout.prepare(Path(candidate))
         source = ParquetSource(data_path, competition)
         blocks = (source.sequences(options.order) if options.order is not None
-                  else source.blocks(max_sequences=options.max_sequences))
-        scorer = SequenceScorer(competition, oracle, keep_predictions=options.keep_predictions)
+                  else _from_row_zero(source.blocks(max_sequences=options.max_sequences,
+                                                    first_sequence=options.first_sequence)))
+        scorer = SequenceScorer(competition, oracle, keep_predictions=options.keep_predictions,
+                                first_position=options.first_sequence if options.order is None else 0)
         with open(run_dir / "stdout.log", "wb") as stdout, open(run_dir / "stderr.log", "wb") as stderr:
             child = _spawn(layout, Path(data_path).resolve(), competition, options, blocks, scorer, (stdout, stderr))
             try:
@@ -543,6 +547,16 @@ def run_in_sandbox(
     finally:
         if not options.keep_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _from_row_zero(blocks: Iterator[Block]) -> Iterator[Block]:
+    """The blocks of a range (validated, and any ``DataError`` raised, with the file's row
+    numbers) renumbered from row 0: the child counts the rows it is sent, and the run's rows are
+    its own (``harness.shards`` places them back in the file)."""
+    offset = None
+    for block in blocks:
+        offset = block.first_row if offset is None else offset
+        yield Block(block.values, block.first_row - offset)
 
 
 def _end(child: _Child) -> None:

@@ -37,6 +37,18 @@ class OracleStats:
     observable: SequenceStats
     hidden: SequenceStats | None = None
 
+    def to_json(self) -> dict:
+        return {"observable": self.observable.to_json(),
+                "hidden": None if self.hidden is None else self.hidden.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> OracleStats:
+        """What ``to_json`` wrote (a shard's worker sends it); ``ValueError`` on a malformed object."""
+        if not isinstance(data, dict) or "observable" not in data:
+            raise ValueError("oracle statistics must be an object with 'observable'")
+        hidden = data.get("hidden")
+        return cls(SequenceStats.from_json(data["observable"]), None if hidden is None else SequenceStats.from_json(hidden))
+
     @staticmethod
     def concat(parts: list[OracleStats]) -> OracleStats:
         hidden = [p.hidden for p in parts]
@@ -92,10 +104,12 @@ class SequenceScorer:
     """Per-sequence statistics of one run, computed as sequences complete (see the module).
 
     ``oracle`` is a ``harness.market.base.Sidecar`` for the replayed file (its rows in file order;
-    its ``seq_ix`` places a sequence replayed out of file order), or None.
+    its ``seq_ix`` places a sequence replayed out of file order, else ``first_position``, the
+    place in the file of the first sequence replayed, places the rest), or None.
     """
 
-    def __init__(self, competition: Competition, oracle=None, keep_predictions: bool = False):
+    def __init__(self, competition: Competition, oracle=None, keep_predictions: bool = False,
+                 first_position: int = 0):
         self.comp = competition
         self.per = competition.scored_steps_per_sequence
         self.width = competition.n_outputs
@@ -107,6 +121,7 @@ class SequenceScorer:
         self._predictions = _Rows(self.width)
         self._pending = b""
         self._ids: deque[int] = deque()
+        self._first_position = first_position
         self._position = 0
         self._oracle_index = self._index_of(oracle)
         self._seq_ix: list[int] = []
@@ -170,7 +185,7 @@ class SequenceScorer:
         self._position += len(ids)
 
     def _oracle_rows(self, ids: list[int]) -> np.ndarray:
-        return _oracle_rows(self.oracle, self._oracle_index, self._position, ids, self.per)
+        return _oracle_rows(self.oracle, self._oracle_index, self._first_position + self._position, ids, self.per)
 
     def finish(self, finished: bool) -> ScoredRun:
         """What was scored. For a ``finished`` run every scored row sent must have come back:

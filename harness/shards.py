@@ -1,12 +1,15 @@
 """A simulation split into shards of consecutive sequences, replayed side by side, merged exactly.
 
-``simulate --workers N`` cuts the replayed sequences into N contiguous shards (``plan``), writes
-each shard's rows to a parquet file of its own (the same columns and values; ``write_shard_files``)
-and runs the one-worker ``harness.simulate.simulate`` on each through ``harness.execution``: each
-shard in its own sandboxed child, pinned to its own core, under the full per-candidate limits.
-The candidate travels as the zip the grader would receive and the shard as its parquet file:
-paths for local processes, bytes for Ray (no shared filesystem assumed). A shard sends back its
-report's JSON (per-sequence statistics and latency summaries), never its predictions.
+``simulate --workers N`` cuts the replayed sequences into N contiguous shards (``plan``) and runs
+the one-worker simulation (``harness.simulate.simulate_run``) of each through
+``harness.execution``: each shard in its own sandboxed child, pinned to its own core, under the
+full per-candidate limits. Local processes read their shard's range of the user's file in place
+(``ParquetSource.blocks(first_sequence=...)``), validate it and score it beside the oracle
+sidecar as one worker does, so nothing runs before the shards start. Ray's workers may be on
+other machines: the parent validates the file, and the candidate travels as the zip the grader
+would receive and each shard's rows as a parquet of their own (``write_shard_files``), as bytes.
+A shard sends back its report's JSON (per-sequence statistics and latency summaries) and the
+oracle's per-sequence statistics, never its predictions.
 
 Merging (``merge``): the score is computed once from the shards' per-sequence statistics
 concatenated in file order (``harness.simulate.score_from_sequences``): the same sums in the
@@ -31,11 +34,11 @@ import pyarrow.parquet as pq
 
 from harness import candidate as candidate_mod
 from harness.competitions import SEQUENCE_LENGTH, Competition
-from harness.data import ParquetSource, TargetTap, file_sha256
+from harness.data import DataError, ParquetSource, TargetTap, file_sha256
 from harness.errors import CandidateError
 from harness.execution import Engine, Task, run_tasks, slot_core
-from harness.sequence_scorer import oracle_stats
-from harness.simulate import SimulateOptions, load_oracle, score_from_sequences, simulate, verdict
+from harness.sequence_scorer import OracleStats, oracle_stats
+from harness.simulate import SimulateOptions, load_oracle, score_from_sequences, simulate_run, verdict
 from harness.simulation import BySequence, Memory, Projection, ShardSummary, SimulationReport, Timing
 from harness.metrics import SequenceStats
 from harness.user_paths import to_user_paths
@@ -112,8 +115,13 @@ def candidate_zip(candidate: Path, folder: Path) -> Path:
 
 @dataclass(frozen=True)
 class ShardJob:
-    """Plain data for one shard's worker: the candidate's zip and the shard's parquet, each as
-    a path (local processes share this machine's files) or as bytes (Ray: no shared filesystem)."""
+    """Plain data for one shard's worker: the candidate and the data, each as a path (local
+    processes share this machine's files) or as bytes (Ray: no shared filesystem).
+
+    Locally ``data`` is the user's file and ``first_sequence`` the shard's first sequence in it:
+    the shard reads, validates and scores its own range there (the oracle sidecar beside it too).
+    Through Ray ``data`` is a parquet of the shard's rows alone, cut and validated by the parent,
+    and ``first_sequence`` is 0."""
 
     shard: Shard
     candidate: str | bytes
@@ -121,11 +129,16 @@ class ShardJob:
     competition: str
     options: dict
     zip_path: str
-    """The candidate zip's path in the command's own folder: the shard's report names it there."""
+    """The candidate's path in the command's own terms: the shard's report names it there."""
+    first_sequence: int = 0
+    oracle: bool = False
 
 
 def run_shard(job: ShardJob) -> dict:
-    """One shard: the one-worker simulation of the shard's file on this slot's core; its report's JSON."""
+    """One shard: the one-worker simulation of the shard's rows on this slot's core. Returns
+    ``{"report": its report's JSON, "oracle": its oracle statistics' JSON or None}``, or
+    ``{"data_error": message}`` when its rows break the contract (so that the parent can report
+    the first bad row in file order, not the first shard to find one)."""
     with tempfile.TemporaryDirectory(prefix="wunderbench-shard-") as tmp:
         candidate, data = job.candidate, job.data
         if isinstance(candidate, bytes):
@@ -135,14 +148,19 @@ def run_shard(job: ShardJob) -> dict:
             Path(tmp, "data").mkdir()
             Path(tmp, "data", "shard.parquet").write_bytes(data)
             data = str(Path(tmp, "data", "shard.parquet"))
-        options = SimulateOptions(**job.options, bootstrap=0, oracle=False, plot=None, report=None, fingerprint=False,
+        options = SimulateOptions(**job.options, sequences=job.shard.sequences, first_sequence=job.first_sequence,
+                                  bootstrap=0, oracle=job.oracle, plot=None, report=None, fingerprint=False,
                                   cpu=slot_core())
-        report = simulate(candidate, data, job.competition, options)
+        try:
+            report, outcome = simulate_run(candidate, data, job.competition, options)
+        except DataError as exc:
+            return {"data_error": str(exc)}
         if report.error is not None:  # this worker's copy of the zip, named as the command's
             report.error.message = report.error.message.replace(candidate, job.zip_path)
             report.error.traceback = report.error.traceback.replace(candidate, job.zip_path)
         report.stderr_tail = report.stderr_tail.replace(candidate, job.zip_path)
-        return report.to_json()
+        oracle = outcome.oracle_stats if report.error is None else None
+        return {"report": report.to_json(), "oracle": None if oracle is None else oracle.to_json()}
 
 
 def _shard_options(opts: SimulateOptions) -> dict:
@@ -154,42 +172,79 @@ def simulate_sharded(candidate: str | Path, data: str | Path, competition: Compe
                      options: SimulateOptions, engine: Engine, shards: int | None = None,
                      on_shard: Callable[[str], None] | None = None) -> SimulationReport:
     """Grade ``candidate`` on ``data`` in ``shards`` shards (default: ``engine.workers``) run on
-    ``engine``; the merged report (see the module's docstring)."""
+    ``engine``; the merged report (see the module's docstring).
+
+    Local processes read their shard's range of the file in place, each validating its own rows
+    and scoring them beside the oracle, so the parent reads nothing of the file but its footer
+    and everything runs side by side. Ray's workers may be on machines without this file, so
+    the parent validates the file, cuts the shards' rows and ships them, and scores the oracle
+    itself. A bad row is reported as one worker reports it: the first in file order
+    (``DataError``), before any candidate failure of a later or earlier shard."""
     started = time.perf_counter()
     source = ParquetSource(data, competition)
     comp = source.competition
-    tap = TargetTap(comp)
-    for _ in tap(source.blocks(max_sequences=options.sequences)):  # a bad file fails here, before any shard
-        pass
-    y_true = tap.targets()
-    sidecar = load_oracle(source.path, comp, options.oracle)
-    sequences = len(y_true) // comp.scored_steps_per_sequence
-    parts = plan(sequences, shards or engine.workers)
+    total = source.num_sequences if options.sequences is None else min(source.num_sequences, options.sequences)
+    parts = plan(total, shards or engine.workers)
+    limit_s = comp.limits.overridden(options.memory_gb, options.minutes).seconds
+    done = None if on_shard is None else (lambda i, task: on_shard(task.label))
     with tempfile.TemporaryDirectory(prefix="wunderbench-shards-") as tmp:
-        folder = Path(tmp)
-        zip_path = candidate_zip(Path(candidate), folder)
-        files = write_shard_files(source, parts, folder)
-        remote = engine.backend == "ray"
-        payload = zip_path.read_bytes() if remote else str(zip_path)
-        jobs = [ShardJob(s, payload, f.read_bytes() if remote else str(f), comp.key, _shard_options(options),
-                         str(zip_path)) for s, f in zip(parts, files)]
-        limit_s = comp.limits.overridden(options.memory_gb, options.minutes).seconds
-        done = None if on_shard is None else (lambda i, task: on_shard(task.label))
+        if engine.backend == "ray":
+            jobs, parent_oracle = _shipped_jobs(Path(candidate), source, parts, options, Path(tmp))
+        else:
+            jobs = [ShardJob(s, str(candidate), str(source.path), comp.key, _shard_options(options), str(candidate),
+                             first_sequence=s.first, oracle=options.oracle) for s in parts]
+            parent_oracle = None
         results = run_tasks([Task(s.label, run_shard, (job,), pin=False) for s, job in zip(parts, jobs)], engine,
                             timeout_s=limit_s + TIMEOUT_MARGIN_S, on_done=done)
-    reports = [SimulationReport.from_json(r) for r in results]
-    for report in reports:
-        _to_user_paths(report, zip_path, Path(candidate))
-    merged = merge(comp, str(candidate), str(source.path), parts, reports, y_true, sidecar, options,
+    bad_data = next((r["data_error"] for r in results if "data_error" in r), None)
+    if bad_data is not None:
+        raise DataError(bad_data)
+    reports = [SimulationReport.from_json(r["report"]) for r in results]
+    if engine.backend == "ray":
+        for report in reports:
+            _to_user_paths(report, Path(jobs[0].zip_path), Path(candidate))
+    oracle = None
+    if all(r.error is None for r in reports):
+        seq_ix = [i for r in reports for i in r.score.by_sequence.seq_ix]
+        _check_unique(source, seq_ix)
+        if parent_oracle is not None:
+            oracle = parent_oracle(seq_ix)
+        elif all(r.get("oracle") is not None for r in results):
+            oracle = OracleStats.concat([OracleStats.from_json(r["oracle"]) for r in results])
+    merged = merge(comp, str(candidate), str(source.path), parts, reports, oracle, options,
                    time.perf_counter() - started)
     merged.data_sha256 = file_sha256(source.path) if options.fingerprint else None
     merged.candidate_bytes = Path(candidate).stat().st_size if Path(candidate).is_file() else None
-    if merged.score is not None:
-        expected = source.sequence_ids(options.sequences).tolist()
-        if merged.score.by_sequence.seq_ix != expected:  # the shards must be the file's sequences, in order
-            raise RuntimeError(f"internal: the shards replayed seq_ix {merged.score.by_sequence.seq_ix[:5]}..., "
-                               f"not the file's {expected[:5]}...")
     return merged
+
+
+def _shipped_jobs(candidate: Path, source: ParquetSource, parts: list[Shard], options: SimulateOptions,
+                  folder: Path) -> tuple[list[ShardJob], Callable[[list[int]], OracleStats | None]]:
+    """Ray's jobs: the file validated here (a bad row fails here, before any shard), the
+    candidate as the zip the grader receives and each shard's rows as a parquet of their own,
+    as bytes; and how the parent scores the oracle on the replayed sequences afterwards."""
+    comp = source.competition
+    tap = TargetTap(comp)
+    for _ in tap(source.blocks(max_sequences=parts[-1].stop)):
+        pass
+    y_true = tap.targets()
+    sidecar = load_oracle(source.path, comp, options.oracle)
+    zip_path = candidate_zip(candidate, folder)
+    payload = zip_path.read_bytes()
+    files = write_shard_files(source, parts, folder)
+    jobs = [ShardJob(s, payload, f.read_bytes(), comp.key, _shard_options(options), str(zip_path))
+            for s, f in zip(parts, files)]
+    return jobs, (lambda seq_ix: None if sidecar is None else oracle_stats(comp, y_true, sidecar, seq_ix))
+
+
+def _check_unique(source: ParquetSource, seq_ix: list[int]) -> None:
+    """Each shard checks that no seq_ix comes back within its rows; across shards it is checked here."""
+    seen: set[int] = set()
+    for position, s in enumerate(seq_ix):
+        if s in seen:
+            raise DataError(f"{source.path}: seq_ix {s}, row {position * SEQUENCE_LENGTH} (step_in_seq 0): this "
+                            "seq_ix appeared earlier in the file; sequences must be contiguous")
+        seen.add(s)
 
 
 def _to_user_paths(report: SimulationReport, zip_path: Path, candidate: Path) -> None:
@@ -228,8 +283,9 @@ def merged_projection(reports: list[SimulationReport], test_sequences: int, safe
 
 
 def merge(comp: Competition, candidate: str, data: str, shards: list[Shard], reports: list[SimulationReport],
-          y_true: np.ndarray, sidecar, options: SimulateOptions, wall_s: float) -> SimulationReport:
-    """One report from the shards' reports (see the module's docstring)."""
+          oracle: OracleStats | None, options: SimulateOptions, wall_s: float) -> SimulationReport:
+    """One report from the shards' reports (see the module's docstring); ``oracle`` is the
+    oracle's statistics on the replayed sequences in the same order, or None."""
     first = reports[0]
     failed = next(((s, r) for s, r in zip(shards, reports) if r.error is not None), None)
     error = None if failed is None else _located(failed[1].error, failed[0])
@@ -237,7 +293,6 @@ def merge(comp: Competition, candidate: str, data: str, shards: list[Shard], rep
     if failed is None:
         seq_ix = [i for r in reports for i in r.score.by_sequence.seq_ix]
         stats = SequenceStats.concat([r.score.by_sequence.stats for r in reports])
-        oracle = None if sidecar is None else oracle_stats(comp, y_true, sidecar, seq_ix)
         score = score_from_sequences(comp, BySequence(seq_ix, stats), options.bootstrap, oracle)
     test_sequences = first.timing.test_sequences
     timing = Timing(first.timing.import_s, first.timing.construct_s, first.timing.startup_s, wall_s,

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness import metrics
+from harness import competitions, metrics
 from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition, Limits
 from harness.data import ParquetSource, file_sha256
 from harness.market.base import Sidecar, read_oracle
@@ -39,6 +39,8 @@ class SimulateOptions:
     oracle: bool = True
     cpu: int | None = None
     """The core the sandbox pins the candidate to (None: the last core this process may use)."""
+    first_sequence: int = 0
+    """Replay from the file's ``first_sequence``-th sequence (a shard's range, ``harness.shards``)."""
     fingerprint: bool = False
     """Record the data file's sha256 in the report (``--json``: a stored report is reused by
     ``compare`` only on the same bytes); off otherwise, since hashing costs 0.3 s per 66 MB."""
@@ -183,14 +185,8 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
     (a bad row stops the run with ``DataError``, however late it comes) and scores each sequence
     as its predictions come back, keeping per-sequence sums only."""
     opts = options or SimulateOptions()
-    source = ParquetSource(data, competition)
-    comp = source.competition
-    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here, before the candidate starts
-    limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
-    sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
-                                  max_sequences=opts.sequences, block_network=opts.block_network, cpu=opts.cpu)
-    outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress, oracle=sidecar)
-    report = report_of_run(candidate, source, outcome, limits, opts)
+    report, outcome = simulate_run(candidate, data, competition, opts, on_progress)
+    comp = competitions.get(report.competition)
     if opts.plot:
         from harness.plots import write_report_png
 
@@ -200,6 +196,22 @@ def simulate(candidate: str | Path, data: str | Path, competition: Competition |
 
         write_simulation_html(report, outcome.latency_ns, opts.report)
     return report
+
+
+def simulate_run(candidate: str | Path, data: str | Path, competition: Competition | str | None,
+                 opts: SimulateOptions, on_progress: Callable[[dict], None] | None = None
+                 ) -> tuple[SimulationReport, RunOutcome]:
+    """The report of one sandboxed replay and the run it came from (a shard's worker sends the
+    run's oracle statistics back beside the report: ``harness.shards``)."""
+    source = ParquetSource(data, competition)
+    comp = source.competition
+    sidecar = load_oracle(source.path, comp, opts.oracle)  # a stale sidecar stops here, before the candidate starts
+    limits = comp.limits.overridden(opts.memory_gb, opts.minutes)
+    sandbox_opts = SandboxOptions(memory_bytes=limits.memory_bytes, time_limit_s=limits.seconds,
+                                  max_sequences=opts.sequences, first_sequence=opts.first_sequence,
+                                  block_network=opts.block_network, cpu=opts.cpu)
+    outcome = run_in_sandbox(candidate, source.path, comp, sandbox_opts, on_progress=on_progress, oracle=sidecar)
+    return report_of_run(candidate, source, outcome, limits, opts), outcome
 
 
 def report_of_run(candidate: str | Path, source: ParquetSource, outcome: RunOutcome, limits: Limits,

@@ -40,7 +40,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import random_correlation
 from threadpoolctl import threadpool_limits
 
 from harness.competitions import SEQUENCE_LENGTH
@@ -253,6 +252,8 @@ def eigenvalues(n: int, eigen_head: tuple[float, ...] = EIGEN_HEAD) -> np.ndarra
 def _loadings(n: int, rng: np.random.Generator, eigen_head: tuple[float, ...] = EIGEN_HEAD) -> tuple[np.ndarray, np.ndarray]:
     """(Q, lambda): eigenvectors and eigenvalues of a random unit-diagonal correlation matrix."""
     lam = eigenvalues(n, eigen_head)
+    from scipy.stats import random_correlation  # not at the top: 1 s to import, and `simulate` imports this module
+
     corr = random_correlation.rvs(lam, random_state=rng)
     vals, vecs = np.linalg.eigh(corr)
     order = np.argsort(vals)[::-1]

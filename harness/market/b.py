@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
-from scipy.signal import lfilter
 
 from harness.competitions import B, SEQUENCE_LENGTH, Competition
 from harness.market.b_display import Signals, encode
@@ -71,6 +70,8 @@ def _ar1_path(rng: np.random.Generator, n: int, length: int, phi: float, innov_s
     """Stationary AR(1) paths (n, length) with innovation sd ``innov_sd``, float64."""
     e = rng.standard_normal((n, length)) * innov_sd
     e[:, 0] *= 1.0 / np.sqrt(1.0 - phi * phi)
+    from scipy.signal import lfilter  # not at the top: 1 s to import, and `simulate` imports this module
+
     return lfilter([1.0], [1.0, -phi], e, axis=1)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from harness.competitions import B
 from harness.market.b_params import BParams
@@ -79,6 +78,8 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float, sd: float
     e = rng.standard_normal(shape, dtype=np.float32)
     e[..., 1:] *= np.float32(np.sqrt(1.0 - phi * phi))
     e *= np.float32(sd)
+    from scipy.signal import lfilter  # not at the top: 1 s to import, and `simulate` imports this module
+
     return lfilter([1.0], [1.0, -phi], e, axis=-1).astype(np.float32, copy=False)
 
 
@@ -99,6 +100,8 @@ def flow_increments(flow: np.ndarray, memory: float) -> np.ndarray:
 def accumulate_flow(increments: np.ndarray, memory: float) -> np.ndarray:
     """The inverse of ``flow_increments``: f_t = u_t + memory * f_{t-1}, a causal IIR filter
     (memory < 1, so float32 rounding of the rows does not accumulate)."""
+    from scipy.signal import lfilter  # not at the top: 1 s to import, and `simulate` imports this module
+
     return lfilter([1.0], [1.0, -memory], increments, axis=1)
 
 

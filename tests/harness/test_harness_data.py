@@ -181,3 +181,24 @@ def test_blocks_hold_the_files_values_whatever_the_column_types_and_batch_cuts(t
     msg = fail_message(write(table.set_column(table.schema.get_field_index("5"), "5", pa.array(col, pa.float32())),
                              tmp_path / "null.parquet"))
     assert "row 2345" in msg and "column '5' is nan" in msg
+
+
+def test_a_range_of_sequences_is_the_files_rows_there_with_the_files_row_numbers(tmp_path):
+    path = write(random_table(C.A, 5, seed=2), tmp_path / "five.parquet")  # row groups of 1,500 rows
+    src = ParquetSource(path)
+    whole = np.concatenate([b.values for b in src.blocks()])
+    for first, count in [(0, None), (1, 2), (2, None), (4, 1), (3, 9)]:
+        blocks = list(src.blocks(max_sequences=count, first_sequence=first))
+        stop = 5 if count is None else min(5, first + count)
+        assert np.array_equal(np.concatenate([b.values for b in blocks]), whole[first * 1000:stop * 1000])
+        assert blocks[0].first_row == first * 1000
+        assert all(a.first_row + len(a.values) == b.first_row for a, b in zip(blocks, blocks[1:]))
+    with pytest.raises(ValueError, match="no sequence at position 5"):
+        next(src.blocks(first_sequence=5))
+
+
+def test_a_range_that_does_not_start_a_sequence_is_named_at_the_files_row(tmp_path, table):
+    short = pa.concat_tables([table.slice(0, 999), table.slice(1000)])  # the first sequence lacks a row
+    src = ParquetSource(write(short, tmp_path / "s.parquet"))
+    with pytest.raises(DataError, match="row 1000 \\(step_in_seq 1\\): a new sequence starts at step 1"):
+        list(src.blocks(first_sequence=1))

@@ -7,12 +7,13 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from harness import competitions as C
 from harness.cli import main
-from harness.data import ParquetSource
+from harness.data import DataError, ParquetSource
 from harness.execution import Engine, Task, WorkerLost, run_tasks
 from harness.randomdata import write_random_file
 from harness.shards import ShardJob, candidate_zip, merged_projection, plan, run_shard, simulate_sharded, \
@@ -149,7 +150,7 @@ def test_a_killed_shard_worker_is_retried_once_then_named(a_six, candidate, tmp_
                          Task(parts[1].label, kill_worker_first_time, (str(marker), jobs[1]), pin=False)],
                         Engine(workers=2))
     assert marker.read_text() == "killed once"
-    assert SimulationReport.from_json(retried[1]).ok
+    assert SimulationReport.from_json(retried[1]["report"]).ok
     with pytest.raises(WorkerLost, match="shard 2 of 2: sequences 3-5: its worker process was killed by SIGKILL"):
         run_tasks([Task(parts[1].label, kill_worker_always, (jobs[1],), pin=False)], Engine(workers=2))
 
@@ -184,3 +185,81 @@ def test_gate_all_on_two_workers_gates_each_candidate_on_its_own_core(a_six, tmp
     tables = out[max(out.index("gate a_good: done\n") + 18, out.index("gate b_bad: done\n") + 17):]
     assert "a_good" in tables and tables.index("a_good") < tables.index("b_bad")  # the folders' order
     assert "1 candidate(s) failed the gate: b_bad" in out
+
+
+@pytest.fixture(scope="module")
+def a_generated(tmp_path_factory) -> Path:
+    """A generated A set with its oracle sidecar (hidden-state oracle included)."""
+    from harness.market import get_generator, write_set
+
+    return write_set(get_generator("A"), 4, 7, "valid", tmp_path_factory.mktemp("oracle") / "valid.parquet")
+
+
+def test_local_shards_score_the_oracle_in_their_range_exactly_as_one_worker(a_generated, candidate, monkeypatch):
+    folder = candidate(MEAN.format(width=32))
+    one = simulate(folder, a_generated, options=SimulateOptions(bootstrap=100))
+    reads = []
+    raw = ParquetSource._raw_batches
+    monkeypatch.setattr(ParquetSource, "_raw_batches", lambda self, groups=None: reads.append(self.path) or raw(self, groups))
+    sharded = simulate_sharded(folder, a_generated, None, SimulateOptions(bootstrap=100), Engine(workers=2), shards=3)
+    assert reads == []  # the parent reads no rows: each local shard reads, validates and scores its own range
+    assert one.score.oracle is not None and one.score.oracle["hidden"] is not None
+    # Identical by construction: each shard's oracle sums are those of its sequences, concatenated in order.
+    assert sharded.score.oracle == one.score.oracle
+    assert sharded.score.headline == one.score.headline and sharded.score.interval95 == one.score.interval95
+
+
+def _with_nan(source: Path, path: Path, *rows: int) -> Path:
+    table = pq.read_table(source)
+    column = table.column("7").to_numpy().copy()
+    column[list(rows)] = np.nan
+    import pyarrow as pa
+
+    table = table.set_column(table.schema.get_field_index("7"), table.schema.field("7"),
+                             pa.array(column, type=table.schema.field("7").type))
+    pq.write_table(table, path, row_group_size=2000)
+    return path
+
+
+def _one_worker_error(folder: Path, data: Path) -> str:
+    with pytest.raises(DataError) as caught:
+        simulate(folder, data, options=SimulateOptions(bootstrap=0))
+    return str(caught.value)
+
+
+def test_a_bad_row_is_named_as_one_worker_names_it_the_first_in_file_order(a_six, candidate, tmp_path):
+    folder = candidate(MEAN.format(width=32))
+    # the last shard's bad row is found first (its shard is short); the one to report is shard 2's
+    data = _with_nan(a_six, tmp_path / "nan.parquet", 3 * 1000 + 900, 5 * 1000 + 10)
+    expected = _one_worker_error(folder, data)
+    assert "row 3900" in expected
+    with pytest.raises(DataError) as caught:
+        simulate_sharded(folder, data, None, SimulateOptions(bootstrap=0), Engine(workers=2), shards=3)
+    assert str(caught.value) == expected
+
+
+def test_a_seq_ix_used_in_two_shards_is_named_as_one_worker_names_it(a_six, candidate, tmp_path):
+    table = pq.read_table(a_six)
+    seq = table.column("seq_ix").to_numpy().copy()
+    seq[4000:5000] = seq[0]  # the fifth sequence reuses the first one's id
+    import pyarrow as pa
+
+    table = table.set_column(0, table.schema.field("seq_ix"), pa.array(seq, type=table.schema.field("seq_ix").type))
+    data = tmp_path / "dup.parquet"
+    pq.write_table(table, data)
+    folder = candidate(MEAN.format(width=32))
+    expected = _one_worker_error(folder, data)
+    with pytest.raises(DataError) as caught:
+        simulate_sharded(folder, data, None, SimulateOptions(bootstrap=0), Engine(workers=2), shards=2)
+    assert str(caught.value) == expected
+
+
+def test_a_candidate_that_cannot_be_unpacked_fails_as_with_one_worker(a_six, tmp_path):
+    from harness.candidate import CandidateLayoutError
+
+    folder = tmp_path / "no_solution"
+    folder.mkdir()
+    (folder / "other.py").write_text("x = 1\n")
+    with pytest.raises(CandidateLayoutError, match="no solution.py at the root") as caught:
+        simulate_sharded(folder, a_six, None, SimulateOptions(bootstrap=0), Engine(workers=2), shards=2)
+    assert caught.value.kind == "layout"  # it came back from the shard's worker as itself

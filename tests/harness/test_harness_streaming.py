@@ -108,9 +108,9 @@ def _count_reads(monkeypatch) -> list:
     reads = []
     raw = ParquetSource._raw_batches
 
-    def counted(self):
+    def counted(self, row_groups=None):
         reads.append(self.path)
-        yield from raw(self)
+        yield from raw(self, row_groups)
 
     monkeypatch.setattr(ParquetSource, "_raw_batches", counted)
     return reads
@@ -225,6 +225,22 @@ def test_an_oracle_row_is_found_by_seq_ix_in_a_shuffled_replay(a_oracle_set):
         by_place.add_block(block)
     by_place.add_predictions(np.zeros_like(y).tobytes())
     assert by_place.finish(True).oracle.observable != scored.oracle.observable
+
+
+def test_a_range_replay_finds_its_oracle_rows_by_seq_ix_or_by_its_place(a_oracle_set):
+    comp = C.A
+    sidecar = load_sidecar(a_oracle_set, comp)
+    source = ParquetSource(a_oracle_set)
+    blocks = list(source.blocks(first_sequence=2))  # a shard's range: the file's sequences 2 and 3
+    y = targets_of(comp, blocks)
+    per = comp.scored_steps_per_sequence
+    expected = metrics.sequence_stats(comp, y, sidecar.observable[2 * per: 4 * per], np.arange(0, len(y), per))
+    for side, first in ((sidecar, 0), (Sidecar(sidecar.observable, sidecar.hidden), 2)):  # by id; by place
+        scorer = SequenceScorer(comp, side, first_position=first)
+        for block in blocks:
+            scorer.add_block(block)
+        scorer.add_predictions(np.zeros_like(y).tobytes())
+        assert scorer.finish(True).oracle.observable == expected
 
 
 @pytest.mark.parametrize("payload, finished, message", [
