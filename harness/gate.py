@@ -13,13 +13,15 @@ files. Run-time checks replay sequences in the sandbox, each replay in a fresh p
    (run 1 itself when that is no more): time, memory, threads, and the score against the simple
    baseline by a paired bootstrap interval over the same sequences, so that a lucky sample
    neither passes a rule that loses nor fails one that wins.
+
+With one worker each replay runs when its check asks for it; ``gate --workers N`` runs them side
+by side (``harness.gate_replays``), judged by the same checks in the same order.
 """
 
 from __future__ import annotations
 
 import ast
 import io
-import random
 import shlex
 import tempfile
 import zipfile
@@ -34,7 +36,9 @@ from harness.baselines import baseline_predictions
 from harness.competitions import GIB, SAFETY_FACTOR, SEQUENCE_LENGTH, Competition, Limits
 from harness.data import ParquetSource, targets_of
 from harness.errors import ErrorKind
-from harness.sandbox import RunOutcome, SandboxOptions, run_in_sandbox
+from harness.execution import Engine
+from harness.gate_replays import OneByOne, ScoreRule, SideBySide, replay_options, shuffled_order
+from harness.sandbox import RunOutcome, run_in_sandbox
 from harness.simulate import (SimulateOptions, impossible_score, load_oracle, projection, report_of_run,
                               thread_warnings)
 from harness.simulation import SimulationReport
@@ -80,6 +84,8 @@ class GateOptions:
     report: str | Path | None = None  # --report: the HTML page (harness.html_report) is written here
     on_progress: Callable[[dict], None] | None = None  # the sandbox's progress messages, for a progress line
     cpu: int | None = None  # the core the replays are pinned to (None: the last this process may use)
+    engine: Engine | None = None  # gate --workers N: the replays side by side there (None: one after another)
+    on_replay: Callable[[str], None] | None = None  # with an engine: called with each replay's label as it ends
 
 
 @dataclass
@@ -284,6 +290,9 @@ class _Gate:
         # Read before any replay: a stale sidecar of ours stops the gate here (SidecarMismatch),
         # not at the score check after minutes of replays; a foreign file there is no sidecar.
         self.sidecar = load_oracle(self.source.path, self.comp, options.oracle)
+        engine = options.engine
+        self.replays = (OneByOne(self) if engine is None or engine == Engine()
+                        else SideBySide(self, engine, options.on_replay))
 
     def wanted(self, name: str) -> bool:
         return not self.opts.only or name in self.opts.only
@@ -305,10 +314,8 @@ class _Gate:
 
     def sandbox(self, sequences: int | None = None, order: list[int] | None = None,
                 data: Path | None = None) -> RunOutcome:
-        opts = SandboxOptions(memory_bytes=self.limits.memory_bytes, time_limit_s=self.limits.seconds, order=order,
-                              max_sequences=sequences, keep_predictions=True,  # compared row by row below
-                              cpu=self.opts.cpu)
-        outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp, opts,
+        outcome = run_in_sandbox(self.origin, data or self.source.path, self.comp,
+                                 replay_options(self.limits, sequences, order, self.opts.cpu),
                                  on_progress=self.opts.on_progress,
                                  oracle=self.sidecar if data is None else None)  # the page shows the oracle
         self.outcomes.append(outcome)
@@ -340,7 +347,7 @@ class _Gate:
         return self.ordered()
 
     def runtime_checks(self, root: Path, static_missing: list[str]) -> None:
-        first = self.sandbox(sequences=self.check_sequences)
+        first = self.replays.first()
         self.shown = first
         self.add(self.check_dependencies(first, root, static_missing))
         self.add(self.check_runs_clean(first, self.check_sequences))
@@ -356,7 +363,7 @@ class _Gate:
         if not any(self.wanted(n) for n in ("threads", "time", "memory", "score")):
             return
         n = self.score_sample_size(first)
-        scored = first if n <= len(first.seq_ids) else self.sandbox(sequences=n)
+        scored = first if n <= len(first.seq_ids) else self.replays.scored(n)
         self.shown = scored
         if not scored.ok:
             self.add(self.check_runs_clean(scored, n))
@@ -389,18 +396,11 @@ class _Gate:
         return CheckResult("runs_clean", "FAIL", str(err), cmd)
 
     def check_cut_replay(self, first: RunOutcome) -> tuple[CheckResult, CheckResult]:
-        with tempfile.TemporaryDirectory(prefix="wunderbench-cut-") as tmp:
-            sample = lookahead.write_cut_copy(self.source, len(first.seq_ids), Path(tmp) / self.source.path.name,
-                                              self.opts.seed)
-            altered = self.sandbox(sequences=len(first.seq_ids), data=sample.path)
+        sample, altered = self.replays.cut(len(first.seq_ids))
         return check_determinism_and_causality(self.comp, first, altered, sample)
 
     def check_state_reset(self, first: RunOutcome) -> CheckResult:
-        order = list(first.seq_ids)
-        random.Random(self.opts.seed).shuffle(order)
-        if order == list(first.seq_ids):
-            order = order[::-1]
-        shuffled = self.sandbox(order=order)
+        shuffled = self.replays.shuffled(shuffled_order(first.seq_ids, self.opts.seed))
         if not shuffled.ok:
             return CheckResult("state_reset", "FAIL", f"the shuffled replay ended with {shuffled.status}")
         per_seq = self.comp.scored_steps_per_sequence
@@ -414,16 +414,9 @@ class _Gate:
         return CheckResult("state_reset", "PASS", "shuffled sequence order gives the same predictions")
 
     def score_sample_size(self, first: RunOutcome) -> int:
-        """``--sequences`` if given, else as many sequences as fit in ``score_seconds`` at the
-        steady speed of the first replay (its first sequence carries the one-time costs)."""
-        total = self.source.num_sequences
-        if self.opts.sequences is not None:
-            return min(self.opts.sequences, total)
-        seq_s = first.sequence_s
-        steady = float(np.mean(seq_s[1:])) if len(seq_s) > 1 else (seq_s[0] if seq_s else 0.0)
-        if steady <= 0:
-            return total
-        return max(len(first.seq_ids), min(total, int(self.opts.score_seconds / steady)))
+        """The score sample's size after ``first`` (``ScoreRule.size``)."""
+        rule = ScoreRule(self.source.num_sequences, self.opts.sequences, self.opts.score_seconds)
+        return rule.size(len(first.seq_ids), first.sequence_s)
 
     def check_time(self, scored: RunOutcome) -> CheckResult:
         opts, comp = self.opts, self.comp

@@ -56,20 +56,28 @@ def gate_options(candidate: Path, args: argparse.Namespace, data: Path, console:
 
 
 def gate_and_render(candidate: Path, args: argparse.Namespace, data: Path, console: Console,
-                    manifest_gate: dict | None = None) -> int:
-    """Gate ``candidate`` and print the table; the exit code (1 if a check failed)."""
+                    manifest_gate: dict | None = None, engine: Engine | None = None) -> int:
+    """Gate ``candidate`` and print the table; the exit code (1 if a check failed). With an
+    ``engine`` of more than the default one worker, the replays run side by side there and a
+    line says as each ends (a worker's progress cannot reach this process's progress line)."""
     options = gate_options(candidate, args, data, console, manifest_gate)
+    if engine is not None and engine != Engine():
+        console.print(f"gating {candidate}: its replays on {engine.workers} {engine.backend} worker(s)",
+                      markup=False, highlight=False)
+        options = replace(options, engine=engine, on_progress=None,
+                          on_replay=lambda label: console.print(f"{label}: done", markup=False, highlight=False))
     with console.status(f"gating {candidate}"):
         try:
             report = gate(candidate, options)
-        except (DataError, SidecarMismatch) as exc:
+        except (DataError, SidecarMismatch, ExecutionError) as exc:
             raise UserError(str(exc)) from exc
     return render_and_write(report, args, console)
 
 
 def gate_on_slot(candidate: str, options: GateOptions) -> GateReport:
-    """One candidate's gate in a worker of ``gate-all --workers N``: its replays on the worker's core."""
-    return gate(candidate, replace(options, cpu=slot_core(), on_progress=None))
+    """One candidate's gate in a worker of ``gate-all --workers N``: its replays on the worker's
+    core, one after another (no pool inside a pool)."""
+    return gate(candidate, replace(options, cpu=slot_core(), on_progress=None, engine=None, on_replay=None))
 
 
 def render_and_write(report: GateReport, args: argparse.Namespace, console: Console) -> int:
@@ -93,7 +101,9 @@ def _manifest(folder: Path) -> Manifest:
 def run_gate(args: argparse.Namespace) -> int:
     candidate = existing_candidate(args.candidate)
     manifest_gate = _manifest(candidate).gate if (candidate / MANIFEST).is_file() else {}
-    return gate_and_render(candidate, args, data_for(candidate, args.data, args.competition), Console(), manifest_gate)
+    engine = engine_from(args)
+    return gate_and_render(candidate, args, data_for(candidate, args.data, args.competition), Console(), manifest_gate,
+                           engine)
 
 
 def solution_folders(root: Path) -> list[Path]:
@@ -161,6 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_gate_options(p)
     p.add_argument("--report", metavar="FILE.html", type=output_file,
                    help="also write the checks and the score sample's replay as one self-contained HTML page")
+    add_execution_options(p, "replays run side by side (first, cut copy, shuffled, score sample), each on its own core")
     p.set_defaults(func=run_gate)
     p = subparsers.add_parser("gate-all", help="gate every solution folder under --root",
                               description="Gate every solution folder (with manifest.json) under --root.")
