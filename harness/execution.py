@@ -26,6 +26,13 @@ Failures: an exception raised by the task is the task's result and is raised her
 (it is deterministic: no retry), and the other local tasks are stopped; a worker that dies
 (killed, out of memory, its node lost) or outlives ``timeout_s`` is retried once, then
 ``WorkerLost`` names the task. Nothing waits forever: every wait has a timeout.
+
+Stopping: ``stop`` (an event another thread sets, e.g. at a search's deadline) ends the tasks
+still running and starts no other; their results are ``STOPPED``, not failures, and are never
+retried. A local worker leads a process group of its own, and ending it ends the group: what
+the task started stays in it, except a sandbox's supervisor (a session of its own), which dies
+with the worker (``PR_SET_PDEATHSIG``) and takes the candidate with it. A Ray task is
+cancelled with its worker process (``ray.cancel(force=True)``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -44,6 +53,15 @@ BACKENDS = ("local", "ray")
 RETRIES = 1
 """A task whose worker died runs once more before the run fails."""
 POLL_S = 1.0
+
+
+class _Stopped:
+    def __repr__(self) -> str:
+        return "STOPPED"
+
+
+STOPPED = _Stopped()
+"""The result of a task that ``run_tasks``' ``stop`` ended, or kept from starting."""
 
 
 @dataclass(frozen=True)
@@ -99,16 +117,18 @@ class TaskFailed(RuntimeError):
 
 
 def run_tasks(tasks: Sequence[Task], engine: Engine = Engine(), timeout_s: float | None = None,
-              on_done: Callable[[int, Task], None] | None = None) -> list[Any]:
+              on_done: Callable[[int, Task], None] | None = None,
+              stop: threading.Event | None = None) -> list[Any]:
     """The results of ``tasks`` in their order, run on ``engine``; ``on_done(i, task)`` as each finishes.
 
-    ``timeout_s`` bounds each try of a task (None: no bound beyond the task's own)."""
+    ``timeout_s`` bounds each try of a task (None: no bound beyond the task's own). Once ``stop``
+    is set (within ``POLL_S``), the tasks not finished are ended and their results are ``STOPPED``."""
     tasks = list(tasks)
     if not tasks:
         return []
     if engine.backend == "ray":
-        return _run_ray(tasks, engine, timeout_s, on_done)
-    return _run_local(tasks, engine.workers, timeout_s, on_done)
+        return _run_ray(tasks, engine, timeout_s, on_done, stop)
+    return _Local(tasks, engine.workers, timeout_s, on_done, stop).run()
 
 
 _SLOT: list[int] = []
@@ -137,7 +157,9 @@ def _call(fn: Callable[..., Any], args: tuple, slot: int, pin: bool) -> Any:
 
 
 def _local_entry(conn, fn: Callable[..., Any], args: tuple, slot: int, pin: bool) -> None:
-    """A worker: run the task, send ("ok", result) or ("raised", exception) back, exit."""
+    """A worker: lead a process group (ending it ends what the task started), run the task,
+    send ("ok", result) or ("raised", exception) back, exit."""
+    os.setpgid(0, 0)
     try:
         message = ("ok", _call(fn, args, slot, pin))
     except BaseException as exc:  # noqa: BLE001 - the parent decides what the exception means
@@ -169,6 +191,7 @@ class _Local:
     workers: int
     timeout_s: float | None
     on_done: Callable[[int, Task], None] | None
+    stop: threading.Event | None = None
     results: dict[int, Any] = field(default_factory=dict)
     tries: dict[int, int] = field(default_factory=dict)
 
@@ -182,6 +205,10 @@ class _Local:
         free = list(range(min(self.workers, len(self.tasks))))[::-1]
         try:
             while pending or running:
+                if self.stop is not None and self.stop.is_set():
+                    for i in [*pending, *running]:
+                        self.results[i] = STOPPED
+                    break  # the running ones are ended below
                 while pending and free:
                     i = pending.popleft()
                     running[i] = self._start(ctx, i, free.pop())
@@ -197,8 +224,8 @@ class _Local:
                         pending.appendleft(i)
         finally:
             for r in running.values():
-                r.process.kill()
-                r.process.join(5)
+                _end(r.process)
+                r.conn.close()
         return [self.results[i] for i in range(len(self.tasks))]
 
     def _start(self, ctx, i: int, slot: int) -> _Running:
@@ -222,8 +249,7 @@ class _Local:
             if message is not None:
                 r.process.join(30)
                 if r.process.is_alive():  # sent its result but does not exit (a stray thread): end it
-                    r.process.kill()
-                    r.process.join(5)
+                    _end(r.process)
                 r.conn.close()
                 if message[0] == "ok":
                     self.results[r.index] = message[1]
@@ -234,12 +260,11 @@ class _Local:
                     raise message[1]
                 raise TaskFailed(f"{task.label}: {message[2]}")
         if r.process.sentinel in ready or not r.process.is_alive():
-            r.process.join(5)
+            _end(r.process)  # not yet reaped: what it started dies with it
             r.conn.close()
             return self._lost(r, _death(r.process.exitcode))
         if self.timeout_s is not None and time.monotonic() - r.started > self.timeout_s:
-            r.process.kill()
-            r.process.join(5)
+            _end(r.process)
             r.conn.close()
             return self._lost(r, f"no result after {self.timeout_s:.0f} s; the worker was stopped")
         return None
@@ -250,19 +275,22 @@ class _Local:
         return "retry"
 
 
+def _end(process) -> None:
+    """Kill a worker that has not been reaped yet and its process group (what its task started)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # its pid is its group's id (``_local_entry``)
+    except (ProcessLookupError, PermissionError):  # it has not made its group yet, or it is gone
+        pass
+    process.kill()
+    process.join(5)
+
+
 def _death(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        import signal
-
         name = signal.Signals(-exitcode).name
         hint = " (the out-of-memory killer sends it)" if name == "SIGKILL" else ""
         return f"its worker process was killed by {name}{hint}"
     return f"its worker process ended with status {exitcode} before sending a result"
-
-
-def _run_local(tasks: list[Task], workers: int, timeout_s: float | None,
-               on_done: Callable[[int, Task], None] | None) -> list[Any]:
-    return _Local(tasks, workers, timeout_s, on_done).run()
 
 
 # -- Ray -------------------------------------------------------------------------------------------
@@ -291,7 +319,7 @@ def _ray_init(engine: Engine) -> bool:
 
 
 def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
-             on_done: Callable[[int, Task], None] | None) -> list[Any]:
+             on_done: Callable[[int, Task], None] | None, stop: threading.Event | None) -> list[Any]:
     started_here = _ray_init(engine)  # first: it says so when Ray is missing
     import ray
 
@@ -302,8 +330,9 @@ def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
         results: dict[int, Any] = {}
         # On a failure the other tasks are not cancelled: Ray 2.60 can abort the driver when a
         # cancelled task's reply races the cancel. A local instance ends with them (shutdown);
-        # on a cluster they finish, unused.
-        _collect_ray(tasks, refs, timeout_s, on_done, results)
+        # on a cluster they finish, unused. A stop does cancel (force: the worker process ends,
+        # and what it started with it), and reads nothing of them after (test_harness_ray).
+        _collect_ray(tasks, refs, timeout_s, on_done, results, stop)
         return [results[i] for i in range(len(tasks))]
     finally:
         if started_here:
@@ -311,8 +340,10 @@ def _run_ray(tasks: list[Task], engine: Engine, timeout_s: float | None,
 
 
 def _collect_ray(tasks: list[Task], refs: list, timeout_s: float | None,
-                 on_done: Callable[[int, Task], None] | None, results: dict[int, Any]) -> None:
-    """Wait for every task's result (into ``results``), raising at the first failure."""
+                 on_done: Callable[[int, Task], None] | None, results: dict[int, Any],
+                 stop: threading.Event | None) -> None:
+    """Wait for every task's result (into ``results``), raising at the first failure; once
+    ``stop`` is set, cancel the others with their workers (their results ``STOPPED``)."""
     import ray
     from ray import exceptions as rex
 
@@ -321,6 +352,11 @@ def _collect_ray(tasks: list[Task], refs: list, timeout_s: float | None,
     # A try may wait for a free CPU before it starts: the bound covers the queue too.
     deadline = None if timeout_s is None else time.monotonic() + timeout_s * (RETRIES + 1) * len(tasks)
     while waiting:
+        if stop is not None and stop.is_set():
+            for ref in waiting:
+                ray.cancel(ref, force=True, recursive=True)
+                results[index[ref]] = STOPPED
+            return
         done, waiting = ray.wait(waiting, num_returns=1, timeout=POLL_S)
         for ref in done:
             i = index[ref]

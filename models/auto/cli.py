@@ -24,9 +24,10 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import competitions
-from harness.cli import competition_key, positive_float, positive_int
+from harness.cli import add_execution_options, competition_key, engine_from, positive_float, positive_int
 from harness.competitions import SEQUENCE_LENGTH
 from harness.data import DataError, ParquetSource
+from harness.execution import Engine, ExecutionError
 from harness.competitions import SAFETY_FACTOR
 from models.auto import blend, output, space
 from models.auto import refit as refit_mod
@@ -70,10 +71,23 @@ def _check_out(out: Path, force: bool) -> None:
         raise ConfigError(f"{out} exists and is not a folder; choose another --out")
 
 
+def _engine(args: argparse.Namespace) -> Engine:
+    """Where the search workers run: this machine only, since they share the study's journal
+    file and write their trials beside ``--out`` (Optuna's shared storage over gRPC would need
+    grpcio, which this project does not install)."""
+    engine = engine_from(args)
+    if engine.address is not None:
+        raise ConfigError("auto --backend ray --address needs a storage every node shares, and its workers share "
+                          "one journal file and write trial folders beside --out on this machine; run it on one "
+                          "machine: --backend local, or --backend ray without --address (a local Ray instance)")
+    return engine
+
+
 def _plan(args: argparse.Namespace, console, started: float) -> tuple[SearchPlan, SequenceSet, SequenceSet]:
     """The search plan, the report part and the selection part; every input checked first."""
     out = Path(args.out)
     _check_out(out, args.force)
+    engine = _engine(args)
     families = space.searchable(args.families.split(",") if args.families else None)
     train_path, valid_path = Path(args.train), Path(args.valid)
     with console.status(f"checking {train_path} and {valid_path}"):
@@ -82,7 +96,7 @@ def _plan(args: argparse.Namespace, console, started: float) -> tuple[SearchPlan
         report, select = split_valid(valid)
     features = space.feature_choices(competitions.get(args.competition))
     plan = SearchPlan(args.competition, train_path, valid_path, args.train_sequences, train_count, families, features,
-                      args.minutes, args.workers, args.seed, args.trials, args.latency_sequences, args.grader_minutes,
+                      args.minutes, engine, args.seed, args.trials, args.latency_sequences, args.grader_minutes,
                       args.safety, started, args.refit, args.ensemble)
     return plan, report, select
 
@@ -99,7 +113,8 @@ def _record(plan: SearchPlan, report: SequenceSet, select: SequenceSet, started_
                                "report_seq_ix": [int(i) for i in report.seq_ix],
                                "selection_seq_ix": [int(i) for i in select.seq_ix]}},
             "use_of_rows": use_of_rows(plan.refit),
-            "search": {"minutes": plan.minutes, "workers": plan.workers, "seed": plan.seed,
+            "search": {"minutes": plan.minutes, "workers": plan.engine.workers, "backend": plan.engine.backend,
+                       "seed": plan.seed,
                        "max_trials": plan.max_trials, "families": plan.families, "features": list(plan.features),
                        "latency_sequences": plan.latency_sequences, "grader_minutes": plan.grader_minutes,
                        "safety": plan.safety, "refit": plan.refit, "ensemble": plan.ensemble,
@@ -164,12 +179,16 @@ def run_auto(args: argparse.Namespace) -> int:
     out = Path(args.out)
     console.print(f"auto {comp.key}: {plan.train_count} train sequences; valid {len(report) + len(select)} = "
                   f"{len(select)} for selection + {len(report)} for the report; families {', '.join(plan.families)}; "
-                  f"features {', '.join(plan.features)}; {plan.minutes:g} min on {plan.workers} worker(s)",
+                  f"features {', '.join(plan.features)}; {plan.minutes:g} min on {plan.engine.workers} "
+                  f"{plan.engine.backend} worker(s)",
                   highlight=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.auto-", dir=out.parent))
     try:
-        results = run_search(plan, work, console)
+        try:
+            results = run_search(plan, work, console)
+        except ExecutionError as exc:  # the engine cannot start, or a worker died on every try
+            raise ConfigError(f"auto: {exc}") from None
         budget = TimeBudget(plan.train, min(plan.latency_sequences, plan.train_count), plan.grader_minutes, plan.safety)
         results = _ensemble(plan, results, select, budget, work, console)
         chosen = output.choose(results)
@@ -213,7 +232,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="valid parquet: its first half is kept for the report, the rest chooses")
     p.add_argument("--out", required=True, help="solution folder to write (must not exist unless --force)")
     p.add_argument("--minutes", type=positive_float, default=30.0, help="wall-clock budget of the search (default 30)")
-    p.add_argument("--workers", type=positive_int, default=1, help="trials run in parallel, one process each")
+    add_execution_options(p, "search workers, each running trials one after another (one core's worth each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial (default 0)")
     p.add_argument("--trials", type=positive_int,
                    help="start no trial after this many (default: only the minutes bound the search)")

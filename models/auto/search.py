@@ -1,32 +1,39 @@
-"""The search: an Optuna study in a journal file, N worker processes, a wall-clock deadline.
+"""The search: an Optuna study in a journal file, N workers on the execution engine, a wall-clock deadline.
 
-The search creates the study (the first trials of each family enqueued, cheapest first), starts
-``workers`` processes (``models.auto.worker``) and watches their trials' result files, showing
-progress. The minutes count from the command's start. Workers start no trial after the
-deadline and a network's training stops itself before it; a trial still running at the
-deadline (a long tree fit) is ended with its worker's process group, and its result, saved as
-``running`` when it started, is marked ``cut``: the search never runs past its minutes. A worker that
-dies on its own is a bug: the search stops and shows the tail of its log.
+The search creates the study (the first trials of each family enqueued, cheapest first), runs
+``workers`` search workers (``models.auto.worker.run``) as tasks of ``harness.execution`` (local
+processes or a Ray instance on this machine: they share the journal file) in a background
+thread, and watches their trials' result files, showing progress. The minutes count from the
+command's start. Workers start no trial after the deadline and a network's training stops itself
+before it; at the deadline the engine's ``stop`` ends the workers still running with what they
+started (a trial's sandbox), and a trial's result, saved as ``running`` when it started, is
+marked ``cut``: the search never runs past its minutes. A worker ended there is no failure and
+is not retried. A worker that raises on its own is a bug: the search stops and shows the tail of
+its log, its traceback (``models.auto.worker.WorkerCrashed``); one that dies (killed, out of
+memory) is retried once by the engine, then the engine's ``WorkerLost`` names it.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import competitions
+from harness.execution import Engine, Task, run_tasks
 from models.auto import progress as progress_mod
 from models.auto.space import Context, first_trials
 from models.auto.trial import CUT, RUNNING, TrialResult, load_results
 from models.auto.worker import STUDY, WorkerSpec, storage
+from models.auto.worker import run as run_worker
 
 POLL_S = 0.5
 """Seconds between two looks at the trials' result files."""
+
+STOP_WAIT_S = 120.0
+"""Seconds the engine may take to end the workers once stopped (a local Ray instance's shutdown
+takes some); longer is a bug of the engine."""
 
 FINISH_RESERVE_S = 60.0
 """Seconds of the budget kept for after the search (scoring the report part, writing the folder:
@@ -42,10 +49,6 @@ ENSEMBLE_SHARE = 0.05
 timing replay."""
 
 
-class WorkerCrashed(RuntimeError):
-    """A worker ended with an error of its own (a bug, not a trial's failure)."""
-
-
 @dataclass(frozen=True)
 class SearchPlan:
     """What to search, on which data, within which budget."""
@@ -58,7 +61,9 @@ class SearchPlan:
     families: list[str]
     features: tuple[str, ...]
     minutes: float
-    workers: int
+    engine: Engine
+    """Where the search workers run (``--workers``, ``--backend``); the workers share a journal
+    file, so on this machine (``models.auto.cli`` refuses an address)."""
     seed: int
     max_trials: int | None
     latency_sequences: int
@@ -97,27 +102,6 @@ def create_study(plan: SearchPlan, journal: Path, context: Context) -> None:
         study.enqueue_trial(params, skip_if_exists=True)
 
 
-def _start(spec_path: Path, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "models.auto.worker", str(spec_path)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def _end(proc: subprocess.Popen) -> None:
-    """End a worker and everything in its process group (the sandbox it may be running)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-
-
-def _log_tail(path: Path, lines: int = 20) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def cut_trials(results: list[TrialResult]) -> list[TrialResult]:
     """``results`` with every trial still ``running`` (its worker ended at the deadline) marked ``cut``."""
     for result in results:
@@ -127,8 +111,8 @@ def cut_trials(results: list[TrialResult]) -> list[TrialResult]:
 
 
 def run_search(plan: SearchPlan, work: Path, console) -> list[TrialResult]:
-    """Run the search in ``work`` (its study journal, worker specs and logs, and one folder per
-    trial under ``work/trials``); returns every trial's result, cut ones included."""
+    """Run the search in ``work`` (its study journal, the workers' logs, and one folder per trial
+    under ``work/trials``); returns every trial's result, cut ones included."""
     trials_dir = work / "trials"
     trials_dir.mkdir(parents=True)
     journal = work / "study.journal"
@@ -137,32 +121,36 @@ def run_search(plan: SearchPlan, work: Path, console) -> list[TrialResult]:
     context = Context(competitions.get(plan.competition), plan.train_count, plan.features, plan.seed,
                       plan.search_seconds / 60, plan.trial_minutes)
     create_study(plan, journal, context)
-    procs, logs = [], []
-    for index in range(plan.workers):
-        spec = WorkerSpec(plan.competition, str(plan.train), str(plan.valid), plan.train_sequences, plan.families,
-                          list(plan.features), plan.seed, index, str(journal), str(trials_dir), deadline,
-                          plan.max_trials, plan.latency_sequences, plan.grader_minutes, plan.safety,
-                          plan.trial_minutes)
-        logs.append(work / f"worker-{index}.log")
-        procs.append(_start(spec.write(work / f"worker-{index}.json"), logs[-1]))
+    workers = plan.engine.workers
+    logs = [work / f"worker-{index}.log" for index in range(workers)]
+    tasks = [Task(f"search worker {index + 1} of {workers}", run_worker, (WorkerSpec(
+        plan.competition, str(plan.train), str(plan.valid), plan.train_sequences, plan.families, list(plan.features),
+        plan.seed, index, str(journal), str(trials_dir), deadline, plan.max_trials, plan.latency_sequences,
+        plan.grader_minutes, plan.safety, plan.trial_minutes, str(logs[index])),), pin=False)
+        for index in range(workers)]  # not pinned: a trial trains as before and gives its sandbox the slot's core
+    stop = threading.Event()
+    outcome: dict[str, BaseException] = {}
+
+    def drive() -> None:
+        try:
+            run_tasks(tasks, plan.engine, stop=stop)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the search's own thread
+            outcome["error"] = exc
+
+    driver = threading.Thread(target=drive, name="auto search workers", daemon=True)
     shown = progress_mod.TrialProgress(console, f"auto {plan.competition}", plan.search_seconds, plan.max_trials)
     try:
         with shown:
-            while any(p.poll() is None for p in procs):
+            driver.start()
+            while driver.is_alive() and time.time() < deadline:
                 shown.update(load_results(trials_dir), time.time() - started)
-                crashed = [i for i, p in enumerate(procs) if p.poll() not in (None, 0)]
-                if crashed:
-                    raise WorkerCrashed(f"search worker {crashed[0]} failed (exit {procs[crashed[0]].returncode}); "
-                                        f"its log ends:\n{_log_tail(logs[crashed[0]])}")
-                if time.time() >= deadline:
-                    break
-                time.sleep(POLL_S)
+                driver.join(POLL_S)
             shown.update(load_results(trials_dir), time.time() - started)
     finally:
-        for proc in procs:
-            _end(proc)
-    crashed = [i for i, p in enumerate(procs) if p.returncode not in (0, -signal.SIGKILL)]
-    if crashed:
-        raise WorkerCrashed(f"search worker {crashed[0]} failed (exit {procs[crashed[0]].returncode}); its log "
-                            f"ends:\n{_log_tail(logs[crashed[0]])}")
+        stop.set()  # at the deadline, or on an error or an interrupt here: end the workers still running
+        driver.join(STOP_WAIT_S)
+    if driver.is_alive():
+        raise RuntimeError(f"internal: the search workers did not stop within {STOP_WAIT_S:.0f} s of the deadline")
+    if "error" in outcome:  # a worker's WorkerCrashed (with its log), or the engine's ExecutionError
+        raise outcome["error"]
     return cut_trials(load_results(trials_dir))

@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.competitions import SAFETY_FACTOR, Competition
+from harness.execution import slot_core
 from harness.simulate import SimulateOptions, simulate
 from models.auto.space import Candidate, chosen_by_training
 from models.data import SequenceSet
@@ -107,9 +108,11 @@ def measure_time(folder: Path, budget: TimeBudget) -> dict[str, Any]:
     """The sandboxed replay's timing of ``folder``: status, us per scored row, projected and
     allowed test-set seconds (the projection includes the safety factor). The replay itself runs
     under the competition's own limit, so a tight ``budget.minutes`` judges the projection
-    without cutting the few sequences that measure it."""
+    without cutting the few sequences that measure it. In a search worker (a task of
+    ``harness.execution``) the replay runs on the worker's slot's core, so the timing replays of
+    workers running together do not share one."""
     report = simulate(folder, budget.data, options=SimulateOptions(
-        sequences=budget.sequences, bootstrap=0, safety=budget.safety))
+        sequences=budget.sequences, bootstrap=0, safety=budget.safety, cpu=slot_core()))
     if report.error is not None or report.timing.projection is None:
         return {"ok": False, "error": str(report.error) if report.error else "no projection (nothing was timed)"}
     projection = report.timing.projection

@@ -1,29 +1,34 @@
-"""One search worker: ``python -m models.auto.worker SPEC.json``, started by ``models.auto.search``.
+"""One search worker: ``run(spec)``, a task of ``harness.execution`` that ``models.auto.search`` starts.
 
-A worker is a process of its own (one core's worth of training; ``--workers N`` starts N of
-them), reads the data once, and runs Optuna trials against the study the search created in a
-journal file until the deadline or the trial cap; workers share that journal, so the sampler
-of each sees every finished trial. Each trial leaves its result as ``trial.json`` in its
-folder, which is what the search reads (never the journal, which a worker cut at the deadline
-may leave locked). A trial's own failure is recorded and the search goes on; anything else
-that goes wrong here is a bug and ends the worker with its traceback in the worker's log.
+A worker is a process of its own (one core's worth of training; ``--workers N`` runs N of them
+on the engine), reads the data once, and runs Optuna trials against the study the search
+created in a journal file until the deadline or the trial cap; workers share that journal, so
+the sampler of each sees every finished trial. Each trial leaves its result as ``trial.json`` in
+its folder, which is what the search reads (never the journal, which a worker ended at the
+deadline may leave locked). What the worker and its libraries print goes to its log file, not
+through the search's progress bar. A trial's own failure is recorded and the search goes on;
+anything else that goes wrong here is a bug: the worker writes its traceback in its log and
+raises ``WorkerCrashed`` with the log's tail.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
+import traceback
 import warnings
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 STUDY = "auto"
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs, written as JSON by the search."""
+    """Everything a worker needs, as plain data (it travels to the worker as the task's argument)."""
 
     competition: str
     train: str
@@ -41,14 +46,13 @@ class WorkerSpec:
     grader_minutes: float | None
     safety: float
     trial_minutes: float | None = None
+    log: str = os.devnull
+    """The file what the worker prints goes to (its traceback too, when it fails)."""
 
-    def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        return path
 
-    @classmethod
-    def read(cls, path: Path) -> WorkerSpec:
-        return cls(**json.loads(Path(path).read_text()))
+class WorkerCrashed(RuntimeError):
+    """A worker ended with an error of its own (a bug, not a trial's failure); says which, with
+    the tail of its log."""
 
 
 class TrialFailed(Exception):
@@ -64,7 +68,45 @@ def storage(path: str):
 
 
 def run(spec: WorkerSpec) -> None:
-    """Run trials until the deadline or the cap."""
+    """Run trials until the deadline or the cap, printing into ``spec.log``; ``WorkerCrashed``
+    with the log's tail when something other than a trial fails."""
+    with _printing_into(Path(spec.log)):
+        try:
+            _search(spec)
+            return
+        except Exception as exc:  # noqa: BLE001 - any error here is a bug: its traceback goes to the log
+            traceback.print_exc()
+            failure = f"{type(exc).__name__}: {exc}"
+    raise WorkerCrashed(f"search worker {spec.index + 1} failed ({failure}); its log ends:\n{log_tail(Path(spec.log))}")
+
+
+@contextmanager
+def _printing_into(log: Path) -> Iterator[None]:
+    """File descriptors 1 and 2 (Python's prints, libraries' warnings, native libraries' output)
+    into ``log``, restored afterwards (a Ray worker process runs other tasks later)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a worker's log."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _search(spec: WorkerSpec) -> None:
     import optuna
 
     from models.auto.space import Context, suggest
@@ -102,16 +144,3 @@ def run(spec: WorkerSpec) -> None:
     timeout = spec.deadline - time.time()
     if timeout > 0:
         study.optimize(objective, timeout=timeout, catch=(TrialFailed,), callbacks=callbacks)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m models.auto.worker SPEC.json (started by python -m models auto)", file=sys.stderr)
-        return 2
-    run(WorkerSpec.read(Path(args[0])))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

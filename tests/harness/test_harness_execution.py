@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from harness.execution import Engine, Task, TaskFailed, WorkerLost, run_tasks, slot_core
+from harness.execution import STOPPED, Engine, Task, TaskFailed, WorkerLost, run_tasks, slot_core
 
 
 def square(x: int) -> int:
@@ -38,6 +40,24 @@ def always_die() -> None:
 
 def sleep_long(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def start_a_child_and_hang(pid_file: str) -> None:
+    """Start a process (as a task's training or sandbox would) and wait for ever; each try is
+    counted in the file."""
+    child = subprocess.Popen(["sleep", "120"])
+    with open(pid_file, "a") as fh:
+        fh.write(f"{child.pid}\n")
+    time.sleep(120)
+
+
+def alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def unpicklable_result() -> object:
@@ -87,6 +107,29 @@ def test_a_hung_worker_is_stopped_at_the_timeout():
     with pytest.raises(WorkerLost, match="hangs: no result after 1 s"):
         run_tasks([Task("hangs", sleep_long, (60,))], Engine(workers=1), timeout_s=1)
     assert time.monotonic() - started < 30
+
+
+def test_stop_ends_the_running_tasks_with_what_they_started_and_retries_nothing(tmp_path):
+    pid_file = tmp_path / "pids"
+    stop = threading.Event()
+
+    def stop_once_the_child_runs() -> None:
+        while not pid_file.exists() and not stop.wait(0.05):
+            pass
+        stop.set()
+
+    threading.Thread(target=stop_once_the_child_runs, daemon=True).start()
+    started = time.monotonic()
+    results = run_tasks([Task("quick", square, (3,)),
+                         Task("hangs with a child", start_a_child_and_hang, (str(pid_file),)),
+                         Task("hangs", sleep_long, (120,))], Engine(workers=2), stop=stop)
+    assert time.monotonic() - started < 30
+    assert results[1:] == [STOPPED, STOPPED] and results[0] in (9, STOPPED)
+    [pid] = [int(line) for line in pid_file.read_text().split()]  # one try: a stopped task is not retried
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the task's child outlived its stopped worker"
 
 
 @pytest.mark.parametrize("kwargs, says", [({"backend": "spark"}, "unknown backend"),

@@ -12,14 +12,17 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from harness import competitions as C
-from harness.execution import Engine, Task, WorkerLost, run_tasks
+from harness.execution import STOPPED, Engine, Task, WorkerLost, run_tasks
 from harness.randomdata import write_random_file
 from harness.shards import simulate_sharded
 from harness.simulate import SimulateOptions, simulate
@@ -60,6 +63,39 @@ def die_first_time(marker: str) -> str:
 
 def always_die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def start_a_child_and_hang(pid_file: str) -> None:
+    child = subprocess.Popen(["sleep", "120"])
+    with open(pid_file, "a") as fh:
+        fh.write(f"{child.pid}\n")
+    time.sleep(120)
+
+
+def test_stop_cancels_the_running_tasks_with_their_workers_and_retries_nothing(tmp_path):
+    import psutil
+
+    pid_file = tmp_path / "pids"
+    stop = threading.Event()
+
+    def stop_once_the_child_runs() -> None:
+        while not pid_file.exists() and not stop.wait(0.05):
+            pass
+        stop.set()
+
+    threading.Thread(target=stop_once_the_child_runs, daemon=True).start()
+    started = time.monotonic()
+    results = run_tasks([Task("hangs with a child", start_a_child_and_hang, (str(pid_file),)),
+                         Task("square", square, (3,))], RAY, stop=stop)
+    assert time.monotonic() - started < 60 and results[0] is STOPPED and results[1] in (9, STOPPED)
+    [pid] = [int(line) for line in pid_file.read_text().split()]  # one try: a stopped task is not retried
+    for _ in range(100):
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the task's child outlived its cancelled worker")
+    assert run_tasks([Task("square", square, (4,))], RAY) == [16]  # the cluster is still fine
 
 
 def test_tasks_run_in_order_and_a_task_exception_comes_back_unchanged():

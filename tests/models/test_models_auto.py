@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from harness import competitions as C
-from models.auto import space
+from harness.execution import Engine, run_tasks
+from models.auto import space, worker
 from models.auto.progress import TrialProgress
 from models.auto.search import cut_trials
 from models.auto.split import split_valid
-from models.auto.trial import CUT, FAILED, OK, RUNNING, TimeBudget, TrialResult, run_trial
+from models.auto.trial import CUT, FAILED, OK, RUNNING, TimeBudget, TrialResult, run_trial, save_result
 from models.cli import main
 from models.config import ConfigError
 from models.data import load_sequences
@@ -94,14 +97,98 @@ def test_an_infeasible_time_budget_is_pruned_and_nothing_is_written(b_files, tmp
     assert "no trial both finished and fit the grader's time limit (1 trial (1 infeasible))" in capsys.readouterr().out
 
 
-def test_two_workers_run_trials_side_by_side(b_files, tmp_path):
+def spy_on_the_engine(monkeypatch) -> list[tuple[list, object]]:
+    """The (tasks, engine) of every ``run_tasks`` call of the search, which still runs them."""
+    from models.auto import search
+
+    calls = []
+
+    def spy(tasks, engine, **kwargs):
+        calls.append((list(tasks), engine))
+        return run_tasks(tasks, engine, **kwargs)
+
+    monkeypatch.setattr(search, "run_tasks", spy)
+    return calls
+
+
+def test_two_workers_run_trials_side_by_side_as_tasks_of_the_engine(b_files, tmp_path, monkeypatch):
     train, valid = b_files
     runs = tmp_path / "runs"
+    calls = spy_on_the_engine(monkeypatch)
     code = main(_args(train, valid, tmp_path / "sol", runs, "--families", "ridge_var", "--trials", "2",
                       "--minutes", "2", "--workers", "2"))
     assert code == 0
-    numbers = [t["number"] for t in _record(runs)["trials"]]
+    [(tasks, engine)] = calls
+    assert engine == Engine("local", 2) and [t.label for t in tasks] == ["search worker 1 of 2", "search worker 2 of 2"]
+    assert [t.fn for t in tasks] == [worker.run] * 2 and [t.args[0].index for t in tasks] == [0, 1]
+    record = _record(runs)
+    assert (record["search"]["workers"], record["search"]["backend"]) == (2, "local")
+    numbers = [t["number"] for t in record["trials"]]
     assert len(numbers) >= 2 and len(set(numbers)) == len(numbers)
+
+
+def hang_in_a_trial(spec: worker.WorkerSpec) -> None:
+    """A search worker whose trial outlasts the deadline: its result says ``running``, it has
+    started a process (as a trial's sandbox does), and each start is counted."""
+    trials = Path(spec.trials_dir)
+    save_result(TrialResult(spec.index, "ridge_var", {}, {}, RUNNING), trials / f"trial-{spec.index:04d}")
+    child = subprocess.Popen(["sleep", "120"])
+    with open(trials.parent / "starts", "a") as fh:
+        fh.write(f"{spec.index} {child.pid}\n")
+    time.sleep(120)
+
+
+def test_a_search_cut_at_its_deadline_ends_its_workers_with_their_children_and_retries_none(tmp_path, monkeypatch):
+    import psutil
+
+    from models.auto import search
+
+    monkeypatch.setattr(search, "run_worker", hang_in_a_trial)
+    plan = search.SearchPlan("B", tmp_path / "t", tmp_path / "v", None, 6, ["ridge_var"], ("raw",), 0.05,
+                             Engine(workers=2), 0, None, 2, None, 1.5, time.time(), refit=False, ensemble=False)
+    work = tmp_path / "work"
+    results = search.run_search(plan, work, Console(file=io.StringIO()))
+    assert time.time() - plan.started < plan.search_seconds + 15
+    assert [(r.number, r.status) for r in results] == [(0, CUT), (1, CUT)]
+    starts = [line.split() for line in (work / "starts").read_text().splitlines()]
+    assert sorted(index for index, _ in starts) == ["0", "1"]  # each worker started once: none retried
+    for _, pid in starts:
+        for _ in range(100):
+            if not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"process {pid} of a worker outlived the deadline")
+
+
+def test_a_worker_that_raises_outside_a_trial_is_a_crash_with_its_traceback(tmp_path):
+    from models.auto import search
+
+    plan = search.SearchPlan("B", tmp_path / "missing.parquet", tmp_path / "v", None, 6, ["ridge_var"], ("raw",), 1.0,
+                             Engine(workers=2), 0, None, 2, None, 1.5, time.time(), refit=False, ensemble=False)
+    started = time.time()
+    with pytest.raises(worker.WorkerCrashed, match=r"(?s)search worker [12] failed \(\w*Error: .*missing.parquet.*\); "
+                                                   r"its log ends:\nTraceback .*in _search"):
+        search.run_search(plan, tmp_path / "work", Console(file=io.StringIO()))
+    assert time.time() - started < 30  # the search stops at once, not at its deadline
+
+
+def test_a_search_on_a_local_ray_instance(b_files, tmp_path, monkeypatch, capsys):
+    """Skipped, with the reason, only where Ray cannot start."""
+    pytest.importorskip("ray", reason="Ray is not installed")
+    train, valid = b_files
+    runs = tmp_path / "runs"
+    calls = spy_on_the_engine(monkeypatch)
+    code = main(_args(train, valid, tmp_path / "sol", runs, "--families", "ridge_var", "--trials", "2",
+                      "--minutes", "2", "--workers", "2", "--backend", "ray", "--no-refit", "--no-ensemble"))
+    err = capsys.readouterr().err
+    if code == 2 and "Ray" in err:
+        pytest.skip(f"Ray cannot start here: {err.strip()}")
+    assert code == 0, err
+    assert [engine for _, engine in calls] == [Engine("ray", 2)]
+    record = _record(runs)
+    assert record["search"]["backend"] == "ray" and record["chosen"]["status"] == OK
+    assert len({t["number"] for t in record["trials"]}) == len(record["trials"]) >= 2
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -110,6 +197,7 @@ def test_two_workers_run_trials_side_by_side(b_files, tmp_path):
     ("missing_train", "no such file"),
     ("wrong_competition", "asked for"),
     ("unknown_family", "cannot be searched"),
+    ("ray_address", "needs a storage every node shares"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(change, expected, b_files, a_random, tmp_path, capsys):
     train, valid = b_files
@@ -126,6 +214,8 @@ def test_user_mistakes_are_one_line_and_exit_2(change, expected, b_files, a_rand
         train = tmp_path / "nothing.parquet"
     elif change == "wrong_competition":
         train = a_random
+    elif change == "ray_address":
+        extra += ["--backend", "ray", "--address", "10.0.0.5:6379"]
     else:
         extra += ["--families", "ridge_var,transformer"]
     code = main(_args(train, valid, out, tmp_path / "runs", *extra))

@@ -253,11 +253,12 @@ def test_an_ensemble_that_fails_is_recorded_and_raises_nothing(ridge_trials, set
 
 
 def test_the_search_keeps_time_for_the_refit_and_caps_a_network_trial_to_it():
+    from harness.execution import Engine
     from models.auto.search import ENSEMBLE_SHARE, REFIT_SHARE, SearchPlan
 
     def plan(refit_on, ensemble_on):
-        return SearchPlan("B", Path("t"), Path("v"), None, 6, ["gru"], ("raw",), 30.0, 1, 0, None, 2, None, 1.5, 0.0,
-                          refit_on, ensemble_on)
+        return SearchPlan("B", Path("t"), Path("v"), None, 6, ["gru"], ("raw",), 30.0, Engine(), 0, None, 2, None,
+                          1.5, 0.0, refit_on, ensemble_on)
 
     bare = plan(False, False)
     assert bare.after_seconds == 0 and bare.trial_minutes is None and bare.search_seconds == 30 * 60 - 60
