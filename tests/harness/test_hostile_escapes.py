@@ -180,7 +180,9 @@ def catalogue(data: Path, outside: Path) -> list[Hostile]:
         Hostile("garbage on the progress pipe", _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'garbage\\n'")),
                 "protocol", "not JSON", "the parent checks every progress line; malformed is the candidate's FAIL"),
         Hostile("endless progress line", _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'{' * 100000")),
-                "protocol", "longer than", "progress lines are bounded"),
+                # The same 100,000 bytes also reach the prediction pipe (390 whole rows of A): which
+                # of the two the parent reads first decides the message, a FAIL for protocol either way.
+                "protocol", ("longer than", "predictions came back for"), "progress lines are bounded"),
         Hostile("wrong types on the progress pipe",
                 _ctor(GARBAGE_TO_EVERY_PIPE.replace("PAYLOAD", "b'{\"rows\": \"many\", \"seq\": [1]}\\n'")),
                 "protocol", "not a count", "each progress field has a type"),
