@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,5 +37,24 @@ def candidate(tmp_path):
 
     def make(source: str, **extra: str) -> Path:
         return write_candidate(tmp_path / f"cand{next(counter)}", source, **extra)
+
+    return make
+
+
+@pytest.fixture
+def stop_when_written():
+    """``make(path)``: an Event set once ``path`` exists (a task wrote it: what it started runs),
+    to stop ``run_tasks`` while its tasks are under way."""
+
+    def make(path: Path) -> threading.Event:
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not path.exists() and not stop.wait(0.05):
+                pass
+            stop.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        return stop
 
     return make

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -109,16 +108,9 @@ def test_a_hung_worker_is_stopped_at_the_timeout():
     assert time.monotonic() - started < 30
 
 
-def test_stop_ends_the_running_tasks_with_what_they_started_and_retries_nothing(tmp_path):
+def test_stop_ends_the_running_tasks_with_what_they_started_and_retries_nothing(tmp_path, stop_when_written):
     pid_file = tmp_path / "pids"
-    stop = threading.Event()
-
-    def stop_once_the_child_runs() -> None:
-        while not pid_file.exists() and not stop.wait(0.05):
-            pass
-        stop.set()
-
-    threading.Thread(target=stop_once_the_child_runs, daemon=True).start()
+    stop = stop_when_written(pid_file)
     started = time.monotonic()
     results = run_tasks([Task("quick", square, (3,)),
                          Task("hangs with a child", start_a_child_and_hang, (str(pid_file),)),

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -72,18 +71,11 @@ def start_a_child_and_hang(pid_file: str) -> None:
     time.sleep(120)
 
 
-def test_stop_cancels_the_running_tasks_with_their_workers_and_retries_nothing(tmp_path):
+def test_stop_cancels_the_running_tasks_with_their_workers_and_retries_nothing(tmp_path, stop_when_written):
     import psutil
 
     pid_file = tmp_path / "pids"
-    stop = threading.Event()
-
-    def stop_once_the_child_runs() -> None:
-        while not pid_file.exists() and not stop.wait(0.05):
-            pass
-        stop.set()
-
-    threading.Thread(target=stop_once_the_child_runs, daemon=True).start()
+    stop = stop_when_written(pid_file)
     started = time.monotonic()
     results = run_tasks([Task("hangs with a child", start_a_child_and_hang, (str(pid_file),)),
                          Task("square", square, (3,))], RAY, stop=stop)
