@@ -72,3 +72,16 @@ def _row_by_row(model, features: np.ndarray, scored: np.ndarray) -> np.ndarray:
 def row_by_row():
     """``_row_by_row``: the online side of the offline-versus-online checks."""
     return _row_by_row
+
+
+@pytest.fixture(scope="session")
+def b_files(tmp_path_factory) -> tuple[Path, Path]:
+    """Generated B train (6 sequences) and valid (4) files, each with its oracle sidecar (the
+    auto search and refit tests)."""
+    from harness.market import get_generator
+    from harness.market.base import write_set
+
+    root = tmp_path_factory.mktemp("b_auto")
+    generator = get_generator("B")
+    return (write_set(generator, 6, 11, "train", root / "train.parquet"),
+            write_set(generator, 4, 12, "valid", root / "valid.parquet"))

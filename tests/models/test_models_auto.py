@@ -26,18 +26,6 @@ from models.evaluate import evaluate
 from models.registry import family
 
 
-@pytest.fixture(scope="module")
-def b_files(tmp_path_factory) -> tuple[Path, Path]:
-    """Generated B train (6 sequences) and valid (4) files, each with its oracle sidecar."""
-    from harness.market import get_generator
-    from harness.market.base import write_set
-
-    root = tmp_path_factory.mktemp("auto")
-    generator = get_generator("B")
-    return (write_set(generator, 6, 11, "train", root / "train.parquet"),
-            write_set(generator, 4, 12, "valid", root / "valid.parquet"))
-
-
 def _args(train: Path, valid: Path, out: Path, runs: Path, *extra: str) -> list[str]:
     return ["auto", "--competition", "B", "--train", str(train), "--valid", str(valid), "--out", str(out),
             "--runs", str(runs), "--latency-sequences", "2", *extra]

@@ -27,18 +27,6 @@ from models.selection import Budget
 
 
 @pytest.fixture(scope="module")
-def b_files(tmp_path_factory) -> tuple[Path, Path]:
-    """Generated B train (6 sequences) and valid (4) files, each with its oracle sidecar."""
-    from harness.market import get_generator
-    from harness.market.base import write_set
-
-    root = tmp_path_factory.mktemp("auto_refit")
-    generator = get_generator("B")
-    return (write_set(generator, 6, 11, "train", root / "train.parquet"),
-            write_set(generator, 4, 12, "valid", root / "valid.parquet"))
-
-
-@pytest.fixture(scope="module")
 def sets(b_files):
     """(train, report part, selection part) of the tiny files."""
     train, valid = b_files
