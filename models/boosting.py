@@ -7,11 +7,17 @@ Cross-validation is grouped by sequence: for fold f, the base ridge and the tree
 the other folds (at most ``max_fit_rows`` rows, early stopping on a held-out eighth of their
 sequences) and predict fold f. The final model is refitted on all folds, each target with the
 mean of its folds' best iteration counts. The weak-target guard is fitted on the OOF predictions.
+
+``max_minutes`` caps the whole training, as a network's epochs are capped: each booster (targets
+x (folds + 1)) may boost until an even share of the minutes left ends, so boosters that stop
+early leave time to the next ones; a booster cut there keeps the trees it has, and the record
+says ``stopped_by: time budget``. Without it 32 targets on one core can outlast a search.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,10 +80,44 @@ class LightGBMConfig:
     threads: int = 1
     fit_sequences: int = 256
     weight: str | None = None
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         cv.check_stratify(self.stratify_folds)
         require(self.weight in WEIGHTS, "weight", f"must be one of {WEIGHTS}, got {self.weight!r}")
+        require(self.max_minutes is None or self.max_minutes > 0, "max_minutes",
+                f"must be positive (or absent: no cap), got {self.max_minutes!r}")
+
+
+class TimeShare:
+    """``seconds`` (from ``started``, a ``time.monotonic()``; None: unlimited) split over ``parts``
+    boosters as each starts: a booster may run until an even share of what is left has passed."""
+
+    def __init__(self, seconds: float | None, parts: int, started: float) -> None:
+        self.end = None if seconds is None else started + seconds
+        self.parts_left = parts
+        self.cut = 0
+        """Boosters stopped by their share, not by early stopping or their round count."""
+
+    def next_deadline(self) -> float | None:
+        if self.end is None:
+            return None
+        now = time.monotonic()
+        share = max(0.0, self.end - now) / max(1, self.parts_left)
+        self.parts_left -= 1
+        return now + share
+
+    def callback(self, deadline: float):
+        """A LightGBM callback that ends boosting, keeping the trees so far, once ``deadline`` passed."""
+        import lightgbm as lgb
+
+        def stop_at_deadline(env) -> None:
+            if time.monotonic() > deadline:
+                self.cut += 1
+                raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+        stop_at_deadline.order = 40  # after early stopping (30), which may already have ended the booster
+        return stop_at_deadline
 
 
 def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
@@ -94,7 +134,8 @@ def select_columns(names: tuple[str, ...], pattern: str | None) -> np.ndarray:
 class TargetTrainer:
     """Fits one booster per target on a fixed set of rows (the data is binned once per fit set)."""
 
-    def __init__(self, config: LightGBMConfig, tree_columns: np.ndarray) -> None:
+    def __init__(self, config: LightGBMConfig, tree_columns: np.ndarray, clock: TimeShare | None = None) -> None:
+        self.clock = clock or TimeShare(None, 0, 0.0)
         self.params = {**DEFAULT_PARAMS, **config.params, "verbose": -1, "seed": config.seed,
                        "num_threads": config.threads, "deterministic": True, "force_row_wise": True}
         self.rounds = config.rounds
@@ -121,6 +162,9 @@ class TargetTrainer:
             if self.weighted:  # B's metric weighs a row by |target|: so does the loss
                 train.set_weight(np.maximum(np.abs(y[fit_rows, k]), 1e-8))
             callbacks = []
+            deadline = self.clock.next_deadline()
+            if deadline is not None:
+                callbacks.append(self.clock.callback(deadline))
             if stop is not None:
                 stop.set_label(y[stop_rows, k])
                 stop.set_init_score(base[stop_rows, k])
@@ -215,18 +259,20 @@ class LightGBMFamily(PipelineFamily):
     config = LightGBMConfig
 
     def train(self, config: LightGBMConfig, train: SequenceSet, valid: SequenceSet, console) -> Trained:
-        timer = Timer()
+        timer, started = Timer(), time.monotonic()
         seeds = seed_everything(config.seed)
         rng = np.random.default_rng(config.seed)
         comp = train.competition
         pipeline = fit_pipeline(config.features.steps(comp.feature_columns), train, config.fit_sequences)
         names = pipeline.output_names
         tree_columns = select_columns(names, config.tree_columns)
-        trainer = TargetTrainer(config, tree_columns)
         rows = sample_rows(pipeline, train, config.sample_stride, config.seed)
         console.print(f"lightgbm: {len(rows)} rows x {len(names)} pipeline outputs (trees read {len(tree_columns)}) "
                       f"in {timer():.0f} s")
         folds = cv.folds_for(train, config.folds, config.seed, config.stratify_folds)
+        boosters_to_fit = comp.n_outputs * (int(folds.max()) + 2)  # each fold's, then the final model's
+        clock = TimeShare(None if config.max_minutes is None else config.max_minutes * 60, boosters_to_fit, started)
+        trainer = TargetTrainer(config, tree_columns, clock)
         row_fold = folds[rows.owner]
         base, fold_bases, final_base = ridge_bases(config.base, names, rows, row_fold, int(folds.max()) + 1, config,
                                                    console, timer)
@@ -240,7 +286,8 @@ class LightGBMFamily(PipelineFamily):
         rounds = np.maximum(1, np.rint(np.mean(best_rounds, axis=0))).astype(int)
         fit_rows = _subsample(np.arange(len(rows)), config.max_fit_rows, rng)
         boosters = trainer.fit(rows.x, rows.y, final_base, fit_rows, rounds=rounds)
-        console.print(f"final model: {int(rounds.sum())} trees, {timer():.0f} s")
+        trees = [b.num_trees() for b in boosters]  # fewer than ``rounds`` where the time budget cut
+        console.print(f"final model: {sum(trees)} trees, {timer():.0f} s")
         payload = oof_payload(train, rows, oof)
         arrays = {**guard.arrays(), "trees/columns": tree_columns}
         if base is not None:
@@ -248,8 +295,12 @@ class LightGBMFamily(PipelineFamily):
         model = PipelineModel(comp, self.name, pipeline, {"kind": "trees", "base": base is not None}, arrays,
                               merge_models([b.model_to_string() for b in boosters]))
         record = {"config": to_dict(config), "cv": summary, "guard": describe(guard, comp.prediction_names),
-                  "seeds": seeds, "trees_per_target": dict(zip(comp.prediction_names, rounds.tolist())),
-                  "tree_inputs": int(len(tree_columns))}
+                  "seeds": seeds, "trees_per_target": dict(zip(comp.prediction_names, trees)),
+                  "tree_inputs": int(len(tree_columns)),
+                  "stopped_by": "time budget" if clock.cut else "early stopping", "boosters_cut": clock.cut}
+        if clock.cut:
+            console.print(f"time budget: {clock.cut} of {boosters_to_fit} boosters stopped at their share of "
+                          f"{config.max_minutes:g} min, keeping their trees so far")
         return Trained(model, record, payload)
 
 

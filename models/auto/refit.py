@@ -78,8 +78,9 @@ def _fit_again(result: TrialResult, data: SequenceSet, select: SequenceSet, ctx:
     # network chooses nothing on it, and the families that cross-validate never read it.
     trained = train_solution(folder, data, select, Console(file=io.StringIO()))
     if trained.record.get("stopped_by") == "time budget":
-        raise TimeoutError(f"trial {result.number}'s refit reached its time cap after {trained.record['epochs_run']} "
-                           f"of {candidate.train['epochs']} epochs")
+        done = (f"after {trained.record['epochs_run']} of {candidate.train['epochs']} epochs"
+                if "epochs_run" in trained.record else f"({trained.record.get('boosters_cut')} boosters cut)")
+        raise TimeoutError(f"trial {result.number}'s refit reached its time cap {done}")
     facts = {"family": result.family, "train": candidate.train}
     if "epochs_run" in trained.record:
         facts["epochs"] = trained.record["epochs_run"]

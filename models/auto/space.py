@@ -40,9 +40,10 @@ STOP_SEQUENCES = 256
 """Selection sequences a network is scored on after each epoch (its best epoch is chosen on
 them); the trial's selection score still reads the whole selection part."""
 
-GRU_TIME_SHARE = 0.8
-"""Share of the search's minutes left that a network's epochs may take: the rest is for its
-feature pipeline, export checks and the timing replay, so it ends before the deadline cuts it."""
+TRAINING_TIME_SHARE = 0.8
+"""Share of the search's minutes left that a network's epochs or a tree trial's boosting may
+take: the rest is for its feature pipeline, export checks and the timing replay, so it ends
+before the deadline cuts it."""
 
 PIPELINE_SOLUTION = '''"""Chosen and trained by ``python -m models auto``: a feature pipeline and a head."""
 
@@ -126,6 +127,12 @@ def feature_choices(competition: Competition) -> tuple[str, ...]:
     return (RAW, *usable)
 
 
+def _max_minutes(ctx: Context) -> float:
+    """A trial's training cap (a network's epochs, a tree trial's boosting): a share of the
+    minutes left, and at most the refit's reserve, so a chosen trial's refit fits there."""
+    return round(max(0.05, min(TRAINING_TIME_SHARE * ctx.minutes_left, ctx.trial_minutes or math.inf)), 2)
+
+
 def _pipeline_features(choice: str) -> dict[str, Any]:
     return {"extra": [{"kind": "identity"}]} if choice == RAW else {"preset": choice}
 
@@ -152,7 +159,8 @@ def ridge_poly(trial, ctx: Context) -> Candidate:
 
 def lightgbm(trial, ctx: Context) -> Candidate:
     """Trees on a pipeline, optionally on a ridge base: features, leaves, learning rate, leaf
-    size, column sampling; rounds run until early stopping says the trees converged."""
+    size, column sampling; rounds run until early stopping says the trees converged, within the
+    same time cap as a network's epochs (A's 32 targets x folds on one core outlast a search)."""
     params = {"num_leaves": trial.suggest_int("lightgbm.num_leaves", 7, 63, log=True),
               "learning_rate": trial.suggest_float("lightgbm.learning_rate", 0.02, 0.2, log=True),
               "min_data_in_leaf": trial.suggest_int("lightgbm.min_data_in_leaf", 20, 1000, log=True),
@@ -160,7 +168,7 @@ def lightgbm(trial, ctx: Context) -> Candidate:
     train: dict[str, Any] = {
         "features": _pipeline_features(trial.suggest_categorical("lightgbm.features", ctx.features)),
         "params": params, "rounds": 1000, "early_stopping": 30, "folds": ctx.folds(3), "seed": ctx.seed,
-        "sample_stride": ctx.sample_stride, "max_fit_rows": 100_000}
+        "sample_stride": ctx.sample_stride, "max_fit_rows": 100_000, "max_minutes": _max_minutes(ctx)}
     if trial.suggest_categorical("lightgbm.base", ["none", "ridge"]) == "ridge":
         train["base"] = {"alpha": 1e-4}
     if ctx.competition.target_columns:  # a metric weighted by |target| (B): the loss may be too
@@ -185,7 +193,7 @@ def gru(trial, ctx: Context) -> Candidate:
         "loss": {"name": loss}, "loss_steps": "scored", "chunk": 200, "batch_size": 32,
         "epochs": 200, "patience": 6, "plateau_patience": 2, "stop_on": "valid", "train_limit": 3000,
         "train_sequences": min(ctx.train_sequences, EPOCH_SEQUENCES), "stop_sequences": STOP_SEQUENCES,
-        "max_minutes": round(max(0.05, min(GRU_TIME_SHARE * ctx.minutes_left, ctx.trial_minutes or math.inf)), 2),
+        "max_minutes": _max_minutes(ctx),
         "seed": ctx.seed, "threads": 1}
     artifacts = [RECURRENT_ARTIFACTS["numpy"]]
     if choice != RAW:
