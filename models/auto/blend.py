@@ -1,6 +1,8 @@
 """After the single-family trials: an ensemble of the best distinct ones, kept only if it wins.
 
-The candidates are the best ``CANDIDATES`` finished, feasible trials with distinct settings.
+The candidates are the best ``CANDIDATES`` finished, feasible trials with distinct settings,
+the best of each family first: a cheap family's many near-copies (TPE proposes dozens of ridge
+variants) would otherwise fill every place with members whose errors are nearly the same.
 They are compared on the selection sequences every one of them was scored on (a network chose
 its epoch on the others), with each candidate's predictions there from its own trained files.
 ``models.selection.greedy_select`` adds members by gain per microsecond while the sum of their
@@ -45,8 +47,8 @@ from models.selection import Budget, greedy_select, member_bytes
 ENSEMBLE = "ensemble"
 """The family name of an ensemble trial (``models.registry.FAMILIES``'s ``ensemble``)."""
 
-CANDIDATES = 4
-"""Best distinct trials the ensemble may take members from."""
+CANDIDATES = 6
+"""Best distinct trials the ensemble may take members from (the best of each family first)."""
 
 BLEND_FOLDS = 5
 """Sequence-grouped folds of the cross-validation that scores the blend (fewer with fewer sequences)."""
@@ -70,18 +72,22 @@ class PredictionModel(SequenceModel):
 
 
 def candidates(results: list[TrialResult], limit: int = CANDIDATES) -> list[TrialResult]:
-    """The best ``limit`` ok single-family trials, best first, one per distinct set of sampled
-    values (``searched``: the settings derived from them, such as a network's time cap, vary
-    with the time left and would make a repeat look new)."""
+    """The best ``limit`` ok single-family trials, one per distinct set of sampled values
+    (``searched``: the settings derived from them, such as a network's time cap, vary with the
+    time left and would make a repeat look new): the best trial of each family first, best
+    first, then the others by score."""
     ok = sorted((r for r in results if r.status == OK and r.family != ENSEMBLE and r.score is not None),
                 key=lambda r: (-r.score, r.number))
-    seen, out = set(), []
+    seen, distinct = set(), []
     for r in ok:
         key = json.dumps(r.searched, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
-            out.append(r)
-    return out[:limit]
+            distinct.append(r)
+    leaders = list({r.family: r for r in reversed(distinct)}.values())  # each family's best
+    leaders.sort(key=lambda r: (-r.score, r.number))
+    rest = [r for r in distinct if r not in leaders]
+    return (leaders + rest)[:limit]
 
 
 def member_name(result: TrialResult) -> str:

@@ -217,7 +217,9 @@ def run_auto(args: argparse.Namespace) -> int:
                       f"{record['written']}; report part {scores['score']:.4f}"
                       + ("" if fraction is None else f" ({fraction:.3f} of the oracle)")
                       + f"; {out} written, run record {path}", highlight=False)
-        console.print(f"next: python -m harness gate {out}", highlight=False)
+        # the gate scores against a baseline on --data; its default is the simulator's own valid
+        # set, a market this model never saw, so the hint names the user's valid file
+        console.print(f"next: python -m harness gate {out} --data {args.valid}", highlight=False)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -27,10 +27,12 @@ from models.auto.space import Candidate, chosen_by_training
 from models.data import SequenceSet
 from models.registry import train_solution
 
-OK, INFEASIBLE, FAILED, RUNNING, CUT, NO_GAIN = "ok", "infeasible", "failed", "running", "cut", "no gain"
+OK, INFEASIBLE, FAILED, RUNNING, CUT, NO_GAIN, REPEAT = ("ok", "infeasible", "failed", "running", "cut", "no gain",
+                                                         "repeat")
 """Trial statuses: may be chosen; over the time limit; raised or failed its replay; not finished
 yet; still running when the search's wall-clock budget ran out; an ensemble that did not beat
-its best member on the same rows (``models.auto.blend``)."""
+its best member on the same rows (``models.auto.blend``); the settings of an earlier trial,
+not run (``models.auto.worker.repeated_trial``)."""
 
 RESULT_FILE = "trial.json"
 

@@ -106,12 +106,29 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def repeated_trial(number: int, params: dict, trials: list) -> int | None:
+    """The number of an earlier trial (a lower number), finished or still running, with exactly
+    ``params``, or None: of two repeats started together, the later one gives way.
+
+    Every family trains deterministically from its settings and the seed (a time cap, derived
+    from the minutes left, aside), so a repeat would train the same model and rank it again on
+    the same selection sequences: no new information, only another draw at the selection part's
+    noise. ``trials`` are Optuna ``FrozenTrial``s."""
+    import optuna
+
+    kept = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    for other in trials:
+        if other.number < number and other.state in kept and other.params == params:
+            return other.number
+    return None
+
+
 def _search(spec: WorkerSpec) -> None:
     import optuna
 
     from models.auto.space import Context, suggest
     from models.auto.split import split_valid
-    from models.auto.trial import INFEASIBLE, OK, TimeBudget, run_trial, save_result
+    from models.auto.trial import INFEASIBLE, OK, REPEAT, TimeBudget, TrialResult, run_trial, save_result
     from models.data import load_sequences
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -128,6 +145,13 @@ def _search(spec: WorkerSpec) -> None:
                       max(0.0, spec.deadline - time.time()) / 60, spec.trial_minutes)
         candidate = suggest(trial, ctx, spec.families)
         folder = trials_dir / f"trial-{trial.number:04d}"
+        earlier = repeated_trial(trial.number, trial.params, study.get_trials(deepcopy=False))
+        if earlier is not None:  # TPE re-proposes a cheap family's best point: a repeat would only
+            # rank the same model again on the same selection rows, so it is pruned unrun (and listed)
+            why = f"the settings of trial {earlier}, not run again"
+            save_result(TrialResult(trial.number, candidate.family, dict(trial.params), candidate.train, REPEAT,
+                                    error=why), folder)
+            raise optuna.TrialPruned(why)
         result = run_trial(trial.number, dict(trial.params), candidate, folder, train, select, budget)
         save_result(result, folder)
         if result.status == OK:

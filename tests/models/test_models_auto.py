@@ -49,7 +49,10 @@ def test_the_written_folder_gates_and_choices_never_read_the_report_part(b_files
     code = main(_args(train, valid, out, runs, "--families", "ridge_var", "--trials", "2", "--minutes", "2",
                       "--force", "--no-refit", "--no-ensemble"))  # the written folder is the chosen trial's own
     assert code == 0, capsys.readouterr().err
-    assert "trials (selection score" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trials (selection score" in printed
+    # the gate's default data is the simulator's market: the hint names the user's valid file
+    assert f"next: python -m harness gate {out} --data {valid}" in " ".join(printed.split())
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["sol"]  # no staging or trial folders left beside it
     record = _record(runs)
@@ -159,6 +162,25 @@ def test_a_worker_that_raises_outside_a_trial_is_a_crash_with_its_traceback(tmp_
                                                    r"its log ends:\nTraceback .*in _search"):
         search.run_search(plan, tmp_path / "work", Console(file=io.StringIO()))
     assert time.time() - started < 30  # the search stops at once, not at its deadline
+
+
+def test_a_trial_that_repeats_an_earlier_ones_settings_is_pruned_unrun(b_files, tmp_path):
+    import optuna
+
+    train, valid = b_files
+    journal, trials = tmp_path / "study.journal", tmp_path / "trials"
+    trials.mkdir()
+    study = optuna.create_study(study_name=worker.STUDY, storage=worker.storage(str(journal)), direction="maximize")
+    for _ in range(2):  # the same point twice, as TPE proposes a cheap family's best again
+        study.enqueue_trial({"family": "ridge_var", "ridge_var.lags": 2})
+    worker.run(worker.WorkerSpec("B", str(train), str(valid), None, ["ridge_var"], ["raw"], 0, 0, str(journal),
+                                 str(trials), time.time() + 120, 2, 1, None, 1.5, log=str(tmp_path / "log")))
+    first, second = study.get_trials()
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.params == second.params
+    assert second.state == optuna.trial.TrialState.PRUNED
+    repeat = trials / "trial-0001"
+    assert [p.name for p in repeat.iterdir()] == ["trial.json"]  # the repeat trained nothing, and is listed
+    assert json.loads((repeat / "trial.json").read_text())["status"] == "repeat"
 
 
 def test_a_search_on_a_local_ray_instance(b_files, tmp_path, monkeypatch, capsys):

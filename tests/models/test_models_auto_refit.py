@@ -160,6 +160,15 @@ def test_ensemble_candidates_are_the_best_distinct_ok_single_trials():
     assert [c.number for c in blend.candidates(results, 3)] == [1, 6, 4]  # #2 repeats #1's settings
 
 
+def test_ensemble_candidates_take_each_familys_best_before_a_familys_next_best():
+    def r(number, score, fam):
+        return TrialResult(number, fam, {"family": fam, "n": number}, {}, OK, score=score)
+
+    results = [r(0, 0.30, "ridge_poly"), r(1, 0.29, "ridge_poly"), r(2, 0.28, "ridge_poly"), r(3, 0.20, "gru"),
+               r(4, 0.25, "lightgbm"), r(5, 0.27, "ridge_poly")]
+    assert [c.number for c in blend.candidates(results, 4)] == [0, 4, 3, 1]
+
+
 def _synthetic(noise_of_second):
     """Predictions for the candidates on the real rows: the first the target plus noise, the
     second as ``noise_of_second`` says (independent noise: a blend beats both). Scaled well
